@@ -1,0 +1,104 @@
+//! `tablesafe serve`: open the engine, find or create access keys, serve until
+//! SIGINT/SIGTERM, let in-flight requests finish, then close the engine cleanly.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tablesafe_common::{Clock, SystemClock};
+use tablesafe_engine::{Engine, EngineOptions};
+use tablesafe_server::keys::{self, KeySource};
+use tablesafe_server::ServerState;
+
+use crate::args::ServeArgs;
+
+fn check_instance_name(name: &str) -> anyhow::Result<()> {
+    let ok = (3..=16).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        bail!("invalid instance name '{name}'");
+    }
+    Ok(())
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    check_instance_name(&args.instance)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    let (access_keys, source) = match &args.config {
+        Some(path) => (keys::read_key_file(path)?, KeySource::File(path.clone())),
+        None => keys::load_or_create(
+            &args.data_dir,
+            std::env::var("TABLESAFE_ACCESS_KEY_ID").ok(),
+            std::env::var("TABLESAFE_ACCESS_KEY_SECRET").ok(),
+        )?,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let options = EngineOptions { sync_writes: !args.no_fsync, ..EngineOptions::default() };
+    let engine = Arc::new(
+        Engine::open(&args.data_dir.join("engine"), options, Arc::clone(&clock))
+            .with_context(|| format!("cannot open the engine in {}", args.data_dir.display()))?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        announce(&args, &address.to_string(), &access_keys, &source);
+        let state = Arc::new(ServerState {
+            engine: Arc::clone(&engine),
+            instance: args.instance.clone(),
+            keys: access_keys,
+            clock,
+        });
+        tablesafe_server::run(listener, state, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    tracing::info!("server stopped; closing the engine");
+    engine.flush().context("flushing the engine on shutdown")?;
+    Ok(())
+}
+
+fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::AccessKey], source: &KeySource) {
+    tracing::info!(address, instance = args.instance, data_dir = %args.data_dir.display(), "TableSafe serving");
+    println!("TableSafe is serving the Tablestore API");
+    println!("  endpoint:      http://{address}");
+    println!("  instance:      {}", args.instance);
+    for key in access_keys {
+        println!("  access key id: {}", key.id);
+    }
+    match source {
+        KeySource::Created(path) => {
+            // The one time the secret is shown; it is never logged.
+            if let Some(key) = access_keys.first() {
+                println!("  access secret: {}   (shown once; stored in {})", key.secret, path.display());
+            }
+        }
+        KeySource::File(path) => println!("  access secret: in {}", path.display()),
+        KeySource::Environment => println!("  access secret: from TABLESAFE_ACCESS_KEY_SECRET"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,615 @@
+//! PlainBuffer: the row serialization carried in Tablestore's protobuf `bytes` fields
+//! (reference section 4).
+//!
+//! Layout, all integers little-endian:
+//! ```text
+//! buffer := u32(0x75) row+
+//! row    := 0x01 cell* [0x02 cell+] [0x08] [0x0B i32 len extension] 0x09 crc
+//! cell   := 0x03 0x04 i32 name [0x05 i32 vlen type payload] [0x06 op] [0x07 i64 ts] 0x0A crc
+//! ```
+//! Checksums are CRC-8 (poly 0x07). A cell checksum covers name, value (type byte and
+//! payload), timestamp and op, in that order (not wire order); the row checksum covers the
+//! cell checksums and one delete-marker byte, not the extension.
+//!
+//! The decoder never panics and never trusts a length beyond the bytes that remain. It
+//! verifies both checksums before it interprets cell contents, so corruption is reported
+//! as [`ProtoError::Checksum`] where the checksum can see it.
+
+use crate::error::ProtoError;
+use crate::model::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, SeqInfo, Value};
+
+/// Header that starts every buffer, written as a little-endian `u32`.
+pub const HEADER: u32 = 0x75;
+
+const TAG_ROW_PK: u8 = 0x01; // Start of a row's primary key section.
+const TAG_ROW_DATA: u8 = 0x02; // Start of a row's attribute section.
+const TAG_CELL: u8 = 0x03; // Start of a cell.
+const TAG_CELL_NAME: u8 = 0x04; // Cell name: `i32` length and bytes.
+const TAG_CELL_VALUE: u8 = 0x05; // Cell value: `i32` vlen, type byte, payload.
+const TAG_CELL_TYPE: u8 = 0x06; // Cell operation byte.
+const TAG_CELL_TIMESTAMP: u8 = 0x07; // Cell timestamp (`i64` milliseconds).
+const TAG_DELETE_ROW_MARKER: u8 = 0x08; // Delete-row marker.
+const TAG_ROW_CHECKSUM: u8 = 0x09; // Row checksum byte.
+const TAG_CELL_CHECKSUM: u8 = 0x0A; // Cell checksum byte.
+const TAG_EXTENSION: u8 = 0x0B; // Row extension (stream records).
+const TAG_SEQ_INFO: u8 = 0x0C; // Sequence info inside the extension.
+const TAG_SEQ_INFO_EPOCH: u8 = 0x0D; // Sequence info epoch (`i32`).
+const TAG_SEQ_INFO_TS: u8 = 0x0E; // Sequence info timestamp (`i64`).
+const TAG_SEQ_INFO_ROW_INDEX: u8 = 0x0F; // Sequence info row index (`i32`).
+
+const VT_INTEGER: u8 = 0x00; // Variant type INTEGER (`i64`).
+const VT_DOUBLE: u8 = 0x01; // Variant type DOUBLE (`f64` bits).
+const VT_BOOLEAN: u8 = 0x02; // Variant type BOOLEAN (one byte 0 or 1).
+const VT_STRING: u8 = 0x03; // Variant type STRING (`i32` length and UTF-8 bytes).
+const VT_NULL: u8 = 0x06; // Variant type NULL (no payload; defined, unused by SDKs).
+const VT_BLOB: u8 = 0x07; // Variant type BLOB (`i32` length and bytes).
+const VT_INF_MIN: u8 = 0x09; // Variant type INF_MIN (no payload).
+const VT_INF_MAX: u8 = 0x0A; // Variant type INF_MAX (no payload).
+const VT_AUTO_INCREMENT: u8 = 0x0B; // Variant type AUTO_INCREMENT (no payload).
+
+const OP_DELETE_ALL_VERSIONS: u8 = 0x01; // Cell operation DELETE_ALL_VERSION.
+const OP_DELETE_ONE_VERSION: u8 = 0x03; // Cell operation DELETE_ONE_VERSION.
+const OP_INCREMENT: u8 = 0x04; // Cell operation INCREMENT.
+
+// ---------------------------------------------------------------------------------------
+// CRC-8
+
+const fn crc8_table() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut x = i as u8;
+        let mut bit = 0;
+        while bit < 8 {
+            x = if x & 0x80 != 0 { (x << 1) ^ 0x07 } else { x << 1 };
+            bit += 1;
+        }
+        table[i] = x;
+        i += 1;
+    }
+    table
+}
+
+/// CRC-8 lookup table (polynomial 0x07, no reflection), computed at compile time.
+const CRC8_TABLE: [u8; 256] = crc8_table();
+
+/// Feeds `bytes` into a running CRC-8 (poly 0x07, init 0, no reflection, no final XOR).
+pub fn crc8_bytes(crc: u8, bytes: &[u8]) -> u8 {
+    bytes.iter().fold(crc, |crc, &b| CRC8_TABLE[usize::from(crc ^ b)])
+}
+
+fn crc8_byte(crc: u8, byte: u8) -> u8 {
+    CRC8_TABLE[usize::from(crc ^ byte)]
+}
+
+// ---------------------------------------------------------------------------------------
+// Wire-level cells, shared by the encoder and the decoder
+
+/// A value as it appears on the wire (a superset of [`PkValue`] and [`Value`]).
+#[derive(Clone, Copy, Debug)]
+enum Variant<'a> {
+    Integer(i64),
+    Double(u64),
+    Boolean(bool),
+    String(&'a [u8]),
+    Blob(&'a [u8]),
+    Null,
+    InfMin,
+    InfMax,
+    AutoIncrement,
+}
+
+impl<'a> Variant<'a> {
+    fn from_pk(value: &'a PkValue) -> Self {
+        match value {
+            PkValue::Integer(i) => Variant::Integer(*i),
+            PkValue::String(s) => Variant::String(s.as_bytes()),
+            PkValue::Binary(b) => Variant::Blob(b),
+            PkValue::InfMin => Variant::InfMin,
+            PkValue::InfMax => Variant::InfMax,
+            PkValue::AutoIncrement => Variant::AutoIncrement,
+        }
+    }
+
+    fn from_value(value: &'a Value) -> Self {
+        match value {
+            Value::Integer(i) => Variant::Integer(*i),
+            Value::Double(d) => Variant::Double(d.to_bits()),
+            Value::Boolean(b) => Variant::Boolean(*b),
+            Value::String(s) => Variant::String(s.as_bytes()),
+            Value::Binary(b) => Variant::Blob(b),
+        }
+    }
+
+    fn type_byte(&self) -> u8 {
+        match self {
+            Variant::Integer(_) => VT_INTEGER,
+            Variant::Double(_) => VT_DOUBLE,
+            Variant::Boolean(_) => VT_BOOLEAN,
+            Variant::String(_) => VT_STRING,
+            Variant::Blob(_) => VT_BLOB,
+            Variant::Null => VT_NULL,
+            Variant::InfMin => VT_INF_MIN,
+            Variant::InfMax => VT_INF_MAX,
+            Variant::AutoIncrement => VT_AUTO_INCREMENT,
+        }
+    }
+
+    /// Calls `f` with the type byte and then each payload piece, in wire order (the
+    /// checksum covers exactly these bytes).
+    fn for_each_piece(&self, mut f: impl FnMut(&[u8])) {
+        f(&[self.type_byte()]);
+        match self {
+            Variant::Integer(i) => f(&i.to_le_bytes()),
+            Variant::Double(bits) => f(&bits.to_le_bytes()),
+            Variant::Boolean(b) => f(&[u8::from(*b)]),
+            Variant::String(bytes) | Variant::Blob(bytes) => {
+                f(&len_i32(bytes.len()).to_le_bytes());
+                f(bytes);
+            }
+            Variant::Null | Variant::InfMin | Variant::InfMax | Variant::AutoIncrement => {}
+        }
+    }
+
+    fn wire_len(&self) -> usize {
+        let mut n = 0usize;
+        self.for_each_piece(|piece| n = n.saturating_add(piece.len()));
+        n
+    }
+}
+
+/// Length as the `i32` the format uses. Inputs are bounded far below 2 GiB by the request
+/// size limit; a larger length saturates (and such a buffer would not decode).
+fn len_i32(len: usize) -> i32 {
+    i32::try_from(len).unwrap_or(i32::MAX)
+}
+
+fn op_byte(op: CellOp) -> u8 {
+    match op {
+        CellOp::DeleteAllVersions => OP_DELETE_ALL_VERSIONS,
+        CellOp::DeleteOneVersion => OP_DELETE_ONE_VERSION,
+        CellOp::Increment => OP_INCREMENT,
+    }
+}
+
+/// A cell as it appears on the wire.
+#[derive(Clone, Copy, Debug)]
+struct WireCell<'a> {
+    name: &'a [u8],
+    value: Option<Variant<'a>>,
+    op: Option<u8>,
+    timestamp: Option<i64>,
+}
+
+impl WireCell<'_> {
+    /// Cell checksum: name, value, timestamp, op (not wire order).
+    fn checksum(&self) -> u8 {
+        let mut crc = crc8_bytes(0, self.name);
+        if let Some(value) = &self.value {
+            value.for_each_piece(|piece| crc = crc8_bytes(crc, piece));
+        }
+        if let Some(ts) = self.timestamp {
+            crc = crc8_bytes(crc, &ts.to_le_bytes());
+        }
+        if let Some(op) = self.op {
+            crc = crc8_byte(crc, op);
+        }
+        crc
+    }
+
+    /// Writes the cell and returns its checksum.
+    fn write(&self, out: &mut Vec<u8>) -> u8 {
+        out.push(TAG_CELL);
+        out.push(TAG_CELL_NAME);
+        out.extend_from_slice(&len_i32(self.name.len()).to_le_bytes());
+        out.extend_from_slice(self.name);
+        if let Some(value) = &self.value {
+            out.push(TAG_CELL_VALUE);
+            out.extend_from_slice(&len_i32(value.wire_len()).to_le_bytes());
+            value.for_each_piece(|piece| out.extend_from_slice(piece));
+        }
+        if let Some(op) = self.op {
+            out.push(TAG_CELL_TYPE);
+            out.push(op);
+        }
+        if let Some(ts) = self.timestamp {
+            out.push(TAG_CELL_TIMESTAMP);
+            out.extend_from_slice(&ts.to_le_bytes());
+        }
+        let crc = self.checksum();
+        out.push(TAG_CELL_CHECKSUM);
+        out.push(crc);
+        crc
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoder
+
+/// Encodes one row with the header (PutRow/UpdateRow/DeleteRow payloads, response rows,
+/// stream records when `row.seq_info` is set).
+pub fn encode_row(row: &Row) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&HEADER.to_le_bytes());
+    write_row(&mut out, &row.primary_key, &row.cells, row.delete_marker, row.seq_info);
+    out
+}
+
+/// Encodes rows after a single header (GetRange `rows`). No rows encode to empty bytes.
+pub fn encode_rows(rows: &[Row]) -> Vec<u8> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(64 * rows.len());
+    out.extend_from_slice(&HEADER.to_le_bytes());
+    for row in rows {
+        write_row(&mut out, &row.primary_key, &row.cells, row.delete_marker, row.seq_info);
+    }
+    out
+}
+
+/// Encodes a primary key as a header and a PK-only row (request keys, GetRange
+/// `next_start_primary_key`, split points).
+pub fn encode_primary_key(pk: &PrimaryKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.extend_from_slice(&HEADER.to_le_bytes());
+    write_row(&mut out, pk, &[], false, None);
+    out
+}
+
+fn write_row(out: &mut Vec<u8>, pk: &PrimaryKey, cells: &[Cell], delete: bool, seq: Option<SeqInfo>) {
+    let mut row_crc = 0u8;
+    out.push(TAG_ROW_PK);
+    for column in &pk.columns {
+        let cell = WireCell {
+            name: column.name.as_bytes(),
+            value: Some(Variant::from_pk(&column.value)),
+            op: None,
+            timestamp: None,
+        };
+        row_crc = crc8_byte(row_crc, cell.write(out));
+    }
+    if !cells.is_empty() {
+        out.push(TAG_ROW_DATA);
+        for cell in cells {
+            let wire = WireCell {
+                name: cell.name.as_bytes(),
+                value: cell.value.as_ref().map(Variant::from_value),
+                op: cell.op.map(op_byte),
+                timestamp: cell.timestamp,
+            };
+            row_crc = crc8_byte(row_crc, wire.write(out));
+        }
+    }
+    if delete {
+        out.push(TAG_DELETE_ROW_MARKER);
+    }
+    row_crc = crc8_byte(row_crc, u8::from(delete));
+    if let Some(seq) = seq {
+        // Extension length covers TAG_SEQ_INFO + its length + 19 bytes of fields.
+        const SEQ_LEN: i32 = 1 + 4 + 1 + 8 + 1 + 4;
+        out.push(TAG_EXTENSION);
+        out.extend_from_slice(&(1 + 4 + SEQ_LEN).to_le_bytes());
+        out.push(TAG_SEQ_INFO);
+        out.extend_from_slice(&SEQ_LEN.to_le_bytes());
+        out.push(TAG_SEQ_INFO_EPOCH);
+        out.extend_from_slice(&seq.epoch.to_le_bytes());
+        out.push(TAG_SEQ_INFO_TS);
+        out.extend_from_slice(&seq.timestamp.to_le_bytes());
+        out.push(TAG_SEQ_INFO_ROW_INDEX);
+        out.extend_from_slice(&seq.row_index.to_le_bytes());
+    }
+    out.push(TAG_ROW_CHECKSUM);
+    out.push(row_crc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoder
+
+/// Decodes a header and exactly one row. Bytes after the row checksum are ignored (the
+/// Node SDK pads single-row fields with zeros).
+pub fn decode_row(bytes: &[u8]) -> Result<Row, ProtoError> {
+    let mut cur = Cursor::new(bytes);
+    read_header(&mut cur)?;
+    read_row(&mut cur)
+}
+
+/// Decodes a header and rows until the input ends. Empty input is no rows.
+pub fn decode_rows(bytes: &[u8]) -> Result<Vec<Row>, ProtoError> {
+    let mut rows = Vec::new();
+    if bytes.is_empty() {
+        return Ok(rows);
+    }
+    let mut cur = Cursor::new(bytes);
+    read_header(&mut cur)?;
+    loop {
+        rows.push(read_row(&mut cur)?);
+        if cur.at_end() {
+            return Ok(rows);
+        }
+    }
+}
+
+/// Decodes a header and one PK-only row (no attribute cells, no delete marker, no
+/// extension). Trailing bytes are ignored as in [`decode_row`].
+pub fn decode_primary_key(bytes: &[u8]) -> Result<PrimaryKey, ProtoError> {
+    let row = decode_row(bytes)?;
+    if !row.cells.is_empty() {
+        return Err(ProtoError::plainbuffer("primary key buffer carries attribute columns"));
+    }
+    if row.delete_marker {
+        return Err(ProtoError::plainbuffer("primary key buffer carries a delete-row marker"));
+    }
+    if row.seq_info.is_some() {
+        return Err(ProtoError::plainbuffer("primary key buffer carries a row extension"));
+    }
+    Ok(row.primary_key)
+}
+
+/// Checked reader over `buf[pos..end]`; offsets in errors are absolute.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0, end: buf.len() }
+    }
+
+    fn err(&self, detail: impl std::fmt::Display) -> ProtoError {
+        ProtoError::plainbuffer(format!("{detail} at offset {}", self.pos))
+    }
+
+    fn remaining(&self) -> usize {
+        self.end.saturating_sub(self.pos)
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.end
+    }
+
+    fn peek(&self) -> Option<u8> {
+        if self.at_end() {
+            None
+        } else {
+            self.buf.get(self.pos).copied()
+        }
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ProtoError> {
+        if n > self.remaining() {
+            return Err(self.err(format_args!("{what}: needs {n} bytes, {} left", self.remaining())));
+        }
+        let end = self.pos.saturating_add(n);
+        let slice = self.buf.get(self.pos..end).ok_or_else(|| self.err(format_args!("{what}: truncated")))?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ProtoError> {
+        let slice = self.take(N, what)?;
+        <[u8; N]>::try_from(slice).map_err(|_| self.err(format_args!("{what}: truncated")))
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, ProtoError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn i32(&mut self, what: &str) -> Result<i32, ProtoError> {
+        self.array(what).map(i32::from_le_bytes)
+    }
+
+    fn i64(&mut self, what: &str) -> Result<i64, ProtoError> {
+        self.array(what).map(i64::from_le_bytes)
+    }
+
+    /// An `i32` length checked to be non-negative and within the remaining input.
+    fn len(&mut self, what: &str) -> Result<usize, ProtoError> {
+        let at = self.pos;
+        let raw = self.i32(what)?;
+        match usize::try_from(raw) {
+            Ok(n) if n <= self.remaining() => Ok(n),
+            _ => Err(ProtoError::plainbuffer(format!(
+                "{what}: length {raw} exceeds the {} bytes left at offset {at}",
+                self.remaining()
+            ))),
+        }
+    }
+
+    /// A length-prefixed byte string.
+    fn bytes(&mut self, what: &str) -> Result<&'a [u8], ProtoError> {
+        let n = self.len(what)?;
+        self.take(n, what)
+    }
+
+    /// A cursor over the next `n` bytes; this cursor moves past them.
+    fn sub(&mut self, n: usize, what: &str) -> Result<Cursor<'a>, ProtoError> {
+        let start = self.pos;
+        self.take(n, what)?;
+        Ok(Cursor { buf: self.buf, pos: start, end: self.pos })
+    }
+
+    fn expect_tag(&mut self, tag: u8, what: &str) -> Result<(), ProtoError> {
+        match self.peek() {
+            Some(t) if t == tag => {
+                self.pos = self.pos.saturating_add(1);
+                Ok(())
+            }
+            Some(t) => Err(self.err(format_args!("expected {what} tag {tag:#04x}, found {t:#04x}"))),
+            None => Err(self.err(format_args!("expected {what} tag {tag:#04x}, found end of input"))),
+        }
+    }
+
+    /// Consumes `tag` if it is next.
+    fn eat(&mut self, tag: u8) -> bool {
+        if self.peek() == Some(tag) {
+            self.pos = self.pos.saturating_add(1);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn read_header(cur: &mut Cursor<'_>) -> Result<(), ProtoError> {
+    let header = u32::from_le_bytes(cur.array("header")?);
+    if header != HEADER {
+        return Err(ProtoError::plainbuffer(format!("bad header {header:#x}, expected {HEADER:#x}")));
+    }
+    Ok(())
+}
+
+fn read_row(cur: &mut Cursor<'_>) -> Result<Row, ProtoError> {
+    cur.expect_tag(TAG_ROW_PK, "row primary key")?;
+    let mut row_crc = 0u8;
+    let mut pk_cells = Vec::new();
+    while cur.peek() == Some(TAG_CELL) {
+        let cell = read_cell(cur)?;
+        row_crc = crc8_byte(row_crc, cell.checksum());
+        pk_cells.push(cell);
+    }
+    let mut cells = Vec::new();
+    if cur.eat(TAG_ROW_DATA) {
+        while cur.peek() == Some(TAG_CELL) {
+            let cell = read_cell(cur)?;
+            row_crc = crc8_byte(row_crc, cell.checksum());
+            cells.push(cell);
+        }
+    }
+    let delete_marker = cur.eat(TAG_DELETE_ROW_MARKER);
+    row_crc = crc8_byte(row_crc, u8::from(delete_marker));
+    let seq_info = if cur.eat(TAG_EXTENSION) { read_extension(cur)? } else { None };
+    cur.expect_tag(TAG_ROW_CHECKSUM, "row checksum")?;
+    let actual = cur.u8("row checksum")?;
+    if actual != row_crc {
+        return Err(ProtoError::Checksum { what: "row".to_owned(), expected: row_crc, actual });
+    }
+    let columns = pk_cells.into_iter().map(pk_column).collect::<Result<Vec<_>, _>>()?;
+    let cells = cells.into_iter().map(attribute_cell).collect::<Result<Vec<_>, _>>()?;
+    Ok(Row { primary_key: PrimaryKey { columns }, cells, delete_marker, seq_info })
+}
+
+/// Reads one cell and verifies its checksum; contents are interpreted later.
+fn read_cell<'a>(cur: &mut Cursor<'a>) -> Result<WireCell<'a>, ProtoError> {
+    cur.expect_tag(TAG_CELL, "cell")?;
+    cur.expect_tag(TAG_CELL_NAME, "cell name")?;
+    let name = cur.bytes("cell name")?;
+    let value = if cur.eat(TAG_CELL_VALUE) { Some(read_variant(cur)?) } else { None };
+    let op = if cur.eat(TAG_CELL_TYPE) { Some(cur.u8("cell op")?) } else { None };
+    let timestamp = if cur.eat(TAG_CELL_TIMESTAMP) { Some(cur.i64("cell timestamp")?) } else { None };
+    cur.expect_tag(TAG_CELL_CHECKSUM, "cell checksum")?;
+    let actual = cur.u8("cell checksum")?;
+    let cell = WireCell { name, value, op, timestamp };
+    let expected = cell.checksum();
+    if actual != expected {
+        let what = format!("cell {}", String::from_utf8_lossy(name));
+        return Err(ProtoError::Checksum { what, expected, actual });
+    }
+    Ok(cell)
+}
+
+fn read_variant<'a>(cur: &mut Cursor<'a>) -> Result<Variant<'a>, ProtoError> {
+    let at = cur.pos;
+    // vlen is redundant (readers decode by type); only its bounds are checked.
+    let vlen = cur.len("cell value")?;
+    if vlen == 0 {
+        return Err(ProtoError::plainbuffer(format!("cell value length 0 at offset {at}")));
+    }
+    let type_at = cur.pos;
+    Ok(match cur.u8("value type")? {
+        VT_INTEGER => Variant::Integer(cur.i64("integer value")?),
+        VT_DOUBLE => Variant::Double(u64::from_le_bytes(cur.array("double value")?)),
+        VT_BOOLEAN => match cur.u8("boolean value")? {
+            0 => Variant::Boolean(false),
+            1 => Variant::Boolean(true),
+            b => return Err(cur.err(format_args!("boolean byte {b:#04x} is neither 0 nor 1"))),
+        },
+        VT_STRING => Variant::String(cur.bytes("string value")?),
+        VT_BLOB => Variant::Blob(cur.bytes("binary value")?),
+        VT_NULL => Variant::Null,
+        VT_INF_MIN => Variant::InfMin,
+        VT_INF_MAX => Variant::InfMax,
+        VT_AUTO_INCREMENT => Variant::AutoIncrement,
+        t => return Err(ProtoError::plainbuffer(format!("unknown value type {t:#04x} at offset {type_at}"))),
+    })
+}
+
+fn read_extension(cur: &mut Cursor<'_>) -> Result<Option<SeqInfo>, ProtoError> {
+    let len = cur.len("row extension")?;
+    let mut ext = cur.sub(len, "row extension")?;
+    let mut seq_info = None;
+    while !ext.at_end() {
+        let tag = ext.u8("extension tag")?;
+        let body_len = ext.len("extension item")?;
+        let mut body = ext.sub(body_len, "extension item")?;
+        if tag != TAG_SEQ_INFO {
+            continue; // unknown extension items are skipped, as the Java SDK does
+        }
+        if seq_info.is_some() {
+            return Err(body.err("duplicate sequence info"));
+        }
+        body.expect_tag(TAG_SEQ_INFO_EPOCH, "sequence epoch")?;
+        let epoch = body.i32("sequence epoch")?;
+        body.expect_tag(TAG_SEQ_INFO_TS, "sequence timestamp")?;
+        let timestamp = body.i64("sequence timestamp")?;
+        body.expect_tag(TAG_SEQ_INFO_ROW_INDEX, "sequence row index")?;
+        let row_index = body.i32("sequence row index")?;
+        seq_info = Some(SeqInfo { epoch, timestamp, row_index });
+    }
+    Ok(seq_info)
+}
+
+fn utf8(bytes: &[u8], what: &str) -> Result<String, ProtoError> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| ProtoError::plainbuffer(format!("{what} is not UTF-8: {e}")))
+}
+
+fn pk_column(cell: WireCell<'_>) -> Result<PkColumn, ProtoError> {
+    let name = utf8(cell.name, "primary key column name")?;
+    if cell.op.is_some() || cell.timestamp.is_some() {
+        return Err(ProtoError::plainbuffer(format!("primary key column {name:?} carries an operation or timestamp")));
+    }
+    let value = match cell.value {
+        Some(Variant::Integer(i)) => PkValue::Integer(i),
+        Some(Variant::String(s)) => PkValue::String(utf8(s, "string primary key value")?),
+        Some(Variant::Blob(b)) => PkValue::Binary(b.to_vec()),
+        Some(Variant::InfMin) => PkValue::InfMin,
+        Some(Variant::InfMax) => PkValue::InfMax,
+        Some(Variant::AutoIncrement) => PkValue::AutoIncrement,
+        Some(other) => {
+            return Err(ProtoError::plainbuffer(format!(
+                "primary key column {name:?} has unsupported value type {:#04x}",
+                other.type_byte()
+            )))
+        }
+        None => return Err(ProtoError::plainbuffer(format!("primary key column {name:?} has no value"))),
+    };
+    Ok(PkColumn { name, value })
+}
+
+fn attribute_cell(cell: WireCell<'_>) -> Result<Cell, ProtoError> {
+    let name = utf8(cell.name, "column name")?;
+    let value = match cell.value {
+        None => None,
+        Some(Variant::Integer(i)) => Some(Value::Integer(i)),
+        Some(Variant::Double(bits)) => Some(Value::Double(f64::from_bits(bits))),
+        Some(Variant::Boolean(b)) => Some(Value::Boolean(b)),
+        Some(Variant::String(s)) => Some(Value::String(utf8(s, "string value")?)),
+        Some(Variant::Blob(b)) => Some(Value::Binary(b.to_vec())),
+        Some(other @ (Variant::Null | Variant::InfMin | Variant::InfMax | Variant::AutoIncrement)) => {
+            return Err(ProtoError::plainbuffer(format!(
+                "column {name:?} has value type {:#04x}, not allowed in attribute columns",
+                other.type_byte()
+            )))
+        }
+    };
+    let op = match cell.op {
+        None => None,
+        Some(OP_DELETE_ALL_VERSIONS) => Some(CellOp::DeleteAllVersions),
+        Some(OP_DELETE_ONE_VERSION) => Some(CellOp::DeleteOneVersion),
+        Some(OP_INCREMENT) => Some(CellOp::Increment),
+        Some(b) => return Err(ProtoError::plainbuffer(format!("column {name:?} has unknown operation {b:#04x}"))),
+    };
+    Ok(Cell { name, value, op, timestamp: cell.timestamp })
+}

@@ -1,0 +1,48 @@
+//! The Tablestore actions, one module per family: `table` (table APIs and split
+//! points), `row` (single-row APIs), `batch` (BatchGetRow, BatchWriteRow) and `range`
+//! (GetRange). Each handler decodes its protobuf request, calls the engine, and
+//! encodes the response; all run on blocking threads.
+
+mod batch;
+mod convert;
+mod range;
+mod row;
+mod table;
+
+use prost::Message;
+
+use crate::error::{ApiError, ApiResult};
+use crate::ServerState;
+
+/// A synchronous action handler: request body in, response body out.
+pub(crate) type Handler = fn(&ServerState, &[u8]) -> ApiResult<Vec<u8>>;
+
+/// The handler of an action name, or `None` for an unsupported action.
+pub(crate) fn handler_for(action: &str) -> Option<Handler> {
+    Some(match action {
+        "CreateTable" => table::create_table,
+        "ListTable" => table::list_table,
+        "DescribeTable" => table::describe_table,
+        "UpdateTable" => table::update_table,
+        "DeleteTable" => table::delete_table,
+        "ComputeSplitPointsBySize" => table::compute_split_points,
+        "GetRow" => row::get_row,
+        "PutRow" => row::put_row,
+        "UpdateRow" => row::update_row,
+        "DeleteRow" => row::delete_row,
+        "BatchGetRow" => batch::batch_get_row,
+        "BatchWriteRow" => batch::batch_write_row,
+        "GetRange" => range::get_range,
+        _ => return None,
+    })
+}
+
+/// Decodes a request message; malformed bytes are OTSParameterInvalid.
+pub(crate) fn decode<M: Message + Default>(name: &'static str, body: &[u8]) -> ApiResult<M> {
+    M::decode(body).map_err(|e| ApiError::invalid(format!("Failed to parse {name}: {e}.")))
+}
+
+/// Encodes a response message.
+pub(crate) fn encode<M: Message>(message: &M) -> ApiResult<Vec<u8>> {
+    Ok(message.encode_to_vec())
+}

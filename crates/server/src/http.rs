@@ -1,0 +1,141 @@
+//! The HTTP face of the server: one route that takes `POST /<Action>`, checks the
+//! request the way the service does (method, size, headers, date, MD5, access key,
+//! instance, signature), runs the action on a blocking thread, and answers with the
+//! headers and response signature the official SDKs verify.
+//!
+//! Invariants: no request reaches an action before its signature is verified; every
+//! response after a verified signature is signed with the same key; the engine is
+//! only called from blocking tasks, so a slow disk never stalls the async workers;
+//! a panic inside an action becomes a 500, never a dead server.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::Router;
+use prost::Message;
+use tablesafe_proto::pb;
+use tablesafe_proto::sign::{self, SigningKey};
+use tablesafe_proto::ErrorCode;
+
+use crate::error::ApiError;
+use crate::ServerState;
+
+/// Largest request body the service accepts.
+pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// Largest distance between the client's x-ots-date and the server clock.
+const MAX_CLOCK_SKEW_MS: i64 = 15 * 60 * 1000;
+
+/// The router serving the Tablestore API.
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+struct Verified {
+    key: SigningKey,
+    access_key_id: String,
+}
+
+async fn handle(State(state): State<Arc<ServerState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let action = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+    let started = std::time::Instant::now();
+    let mut verified = None;
+    let result = async {
+        if method != Method::POST {
+            return Err(ApiError::Wire {
+                code: ErrorCode::MethodNotAllowed,
+                message: format!("Method {method} is not allowed; use POST."),
+            });
+        }
+        let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::Wire {
+            code: ErrorCode::RequestBodyTooLarge,
+            message: format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
+        })?;
+        let header_list = header_pairs(&headers);
+        verified = Some(authenticate(&state, &action, &header_list, &body)?);
+        let handler = crate::api::handler_for(&action)
+            .ok_or_else(|| ApiError::invalid(format!("Unsupported operation: {action}.")))?;
+        let task_state = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || handler(&task_state, &body))
+            .await
+            .unwrap_or_else(|_| Err(ApiError::internal("action panicked")))
+    }
+    .await;
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => {
+            let (code, message) = error.to_wire();
+            tracing::debug!(action, code = code.as_str(), message, "request failed");
+            let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = pb::Error { code: code.as_str().to_owned(), message: Some(message), access_denied_detail: None };
+            (status, body.encode_to_vec())
+        }
+    };
+    tracing::info!(action, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, request_id, "request");
+    respond(&state, status, body, &action, verified.as_ref(), &request_id)
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_ascii_lowercase(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect()
+}
+
+fn required<'a>(headers: &'a [(String, String)], name: &str) -> Result<&'a str, ApiError> {
+    sign::header_value(headers, name)
+        .map(str::trim)
+        .ok_or_else(|| ApiError::invalid(format!("Missing header: {name}.")))
+}
+
+fn authenticate(state: &ServerState, action: &str, headers: &[(String, String)], body: &[u8]) -> Result<Verified, ApiError> {
+    let date = required(headers, "x-ots-date")?;
+    required(headers, "x-ots-apiversion")?;
+    let key_id = required(headers, "x-ots-accesskeyid")?;
+    let instance = required(headers, "x-ots-instancename")?;
+    let md5 = required(headers, "x-ots-contentmd5")?;
+    let date_ms = sign::parse_ots_date(date).ok_or_else(|| ApiError::invalid(format!("Invalid date format: {date}.")))?;
+    if (state.clock.now_millis() - date_ms).abs() > MAX_CLOCK_SKEW_MS {
+        return Err(ApiError::auth("Mismatch between system time and x-ots-date."));
+    }
+    let access_key = state
+        .keys
+        .iter()
+        .find(|k| k.id == key_id)
+        .ok_or_else(|| ApiError::auth("The AccessKeyID is disabled or does not exist."))?;
+    if instance != state.instance {
+        return Err(ApiError::auth(format!("The instance name '{instance}' does not match this server's instance.")));
+    }
+    if md5 != sign::content_md5(body) {
+        return Err(ApiError::auth("Mismatch between MD5 value of request body and x-ots-contentmd5 in header."));
+    }
+    let key = sign::verify_request(action, headers, &access_key.secret)?;
+    Ok(Verified { key, access_key_id: access_key.id.clone() })
+}
+
+fn respond(state: &ServerState, status: StatusCode, body: Vec<u8>, action: &str, verified: Option<&Verified>, request_id: &str) -> Response {
+    let mut ots_headers = vec![
+        ("x-ots-contentmd5".to_owned(), sign::content_md5(&body)),
+        ("x-ots-contenttype".to_owned(), "protocol buffer".to_owned()),
+        ("x-ots-date".to_owned(), sign::format_ots_date(state.clock.now_micros())),
+        ("x-ots-requestid".to_owned(), request_id.to_owned()),
+    ];
+    // The signature covers every x-ots-* header; nothing may add one after this.
+    let authorization = verified
+        .map(|v| format!("OTS {}:{}", v.access_key_id, sign::response_signature(&v.key, &ots_headers, action)));
+    if let Some(auth) = authorization {
+        ots_headers.push(("authorization".to_owned(), auth));
+    }
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in ots_headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}

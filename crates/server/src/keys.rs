@@ -1,0 +1,164 @@
+//! Access keys: who may call the server. Keys come from the environment
+//! (`TABLESAFE_ACCESS_KEY_ID`/`TABLESAFE_ACCESS_KEY_SECRET`), from a config file, or
+//! from `access-keys.toml` in the data directory, which is created with a fresh
+//! random key on first start.
+//!
+//! Invariants: the key file is written atomically with mode 0600; a secret is never
+//! logged or shown by `Debug`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// One access key pair.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    /// The public id sent in `x-ots-accesskeyid`.
+    pub id: String,
+    /// The shared secret used to sign requests and responses.
+    pub secret: String,
+}
+
+impl fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKey").field("id", &self.id).field("secret", &"<redacted>").finish()
+    }
+}
+
+impl AccessKey {
+    /// A new random key pair.
+    pub fn generate() -> AccessKey {
+        let mut rng = rand::thread_rng();
+        let id: String = (&mut rng).sample_iter(&Alphanumeric).take(16).map(char::from).collect();
+        let secret: String = (&mut rng).sample_iter(&Alphanumeric).take(32).map(char::from).collect();
+        AccessKey { id: format!("TS{}", id.to_uppercase()), secret }
+    }
+}
+
+/// The file format of `access-keys.toml` and of `[[access_keys]]` in a config file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct KeyFile {
+    /// The keys.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKey>,
+}
+
+/// Where the server's keys came from; the CLI words its start-up message by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Environment variables.
+    Environment,
+    /// A key file that existed.
+    File(PathBuf),
+    /// A key file created now: its secret should be shown once.
+    Created(PathBuf),
+}
+
+/// The name of the key file inside the data directory.
+pub const KEY_FILE_NAME: &str = "access-keys.toml";
+
+/// Errors loading or creating keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file cannot be read or written.
+    #[error("access key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file does not parse.
+    #[error("access key file {path} is not valid TOML with [[access_keys]] id/secret: {detail}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        detail: String,
+    },
+    /// The key file holds no key.
+    #[error("access key file {path} holds no key")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Reads keys from a TOML file with `[[access_keys]]` tables.
+pub fn read_key_file(path: &Path) -> Result<Vec<AccessKey>, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
+    let file: KeyFile =
+        toml::from_str(&text).map_err(|e| KeyError::Parse { path: path.to_owned(), detail: e.to_string() })?;
+    if file.access_keys.is_empty() {
+        return Err(KeyError::Empty { path: path.to_owned() });
+    }
+    Ok(file.access_keys)
+}
+
+/// Keys from the environment if set, else from the data directory's key file,
+/// creating it with a fresh key when it does not exist.
+pub fn load_or_create(data_dir: &Path, env_id: Option<String>, env_secret: Option<String>) -> Result<(Vec<AccessKey>, KeySource), KeyError> {
+    if let (Some(id), Some(secret)) = (env_id, env_secret) {
+        if !id.is_empty() && !secret.is_empty() {
+            return Ok((vec![AccessKey { id, secret }], KeySource::Environment));
+        }
+    }
+    let path = data_dir.join(KEY_FILE_NAME);
+    if path.exists() {
+        return Ok((read_key_file(&path)?, KeySource::File(path)));
+    }
+    let key = AccessKey::generate();
+    let text = toml::to_string(&KeyFile { access_keys: vec![key.clone()] })
+        .map_err(|e| KeyError::Parse { path: path.clone(), detail: e.to_string() })?;
+    write_private_file(&path, text.as_bytes()).map_err(|source| KeyError::Io { path: path.clone(), source })?;
+    Ok((vec![key], KeySource::Created(path)))
+}
+
+/// Writes a file readable only by its owner: temp file, fsync, rename, fsync dir.
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_start_creates_a_private_key_file_and_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, source) = load_or_create(dir.path(), None, None).unwrap();
+        assert!(matches!(source, KeySource::Created(_)));
+        let (again, source) = load_or_create(dir.path(), None, None).unwrap();
+        assert!(matches!(source, KeySource::File(_)));
+        assert_eq!(keys, again);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE_NAME)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "key file must not be readable by others");
+        }
+        let (env, source) = load_or_create(dir.path(), Some("id".into()), Some("s".into())).unwrap();
+        assert_eq!(source, KeySource::Environment);
+        assert_eq!(env[0].id, "id");
+        assert!(!format!("{:?}", keys[0]).contains(&keys[0].secret));
+    }
+}

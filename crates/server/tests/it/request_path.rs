@@ -1,0 +1,176 @@
+//! The request path answers like the service: headers, signatures, limits, and
+//! malformed input of every kind get a Tablestore error, never a 5xx or a panic.
+
+use axum::http::StatusCode;
+use prost::Message;
+use proptest::prelude::*;
+use tablesafe_proto::model::{Cell, PkValue, PrimaryKey, Row, Value};
+use tablesafe_proto::{pb, plainbuffer, sign};
+
+use crate::harness::{Harness, SECRET};
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+fn create_table_body(name: &str) -> Vec<u8> {
+    pb::CreateTableRequest {
+        table_meta: pb::TableMeta {
+            table_name: name.into(),
+            primary_key: vec![
+                pb::PrimaryKeySchema { name: "pk".into(), r#type: pb::PrimaryKeyType::String as i32, option: None },
+                pb::PrimaryKeySchema { name: "n".into(), r#type: pb::PrimaryKeyType::Integer as i32, option: None },
+            ],
+            ..Default::default()
+        },
+        reserved_throughput: pb::ReservedThroughput { capacity_unit: pb::CapacityUnit { read: Some(0), write: Some(0) } },
+        table_options: Some(pb::TableOptions { time_to_live: Some(-1), max_versions: Some(3), ..Default::default() }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn sample_row() -> Row {
+    Row {
+        primary_key: PrimaryKey::new([("pk", PkValue::String("k".into())), ("n", PkValue::Integer(7))]),
+        cells: vec![Cell::put("a", Value::String("héllo".into())), Cell::put("b", Value::Double(1.5))],
+        ..Row::default()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[tokio::test]
+async fn responses_carry_the_headers_and_signature_sdks_verify() {
+    let h = Harness::new();
+    let reply = h.call("ListTable", Vec::new()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    for name in ["x-ots-contentmd5", "x-ots-requestid", "x-ots-date", "x-ots-contenttype", "authorization"] {
+        assert!(header(&reply.headers, name).is_some(), "missing {name}");
+    }
+    assert_eq!(header(&reply.headers, "x-ots-contentmd5").unwrap(), sign::content_md5(&reply.body));
+    let ots: Vec<(String, String)> = reply.headers.iter().filter(|(n, _)| n.starts_with("x-ots-")).cloned().collect();
+    let expected = sign::response_signature(&sign::SigningKey::V2(SECRET.into()), &ots, "ListTable");
+    assert_eq!(header(&reply.headers, "authorization").unwrap(), format!("OTS testKeyId:{expected}"));
+    assert!(sign::parse_ots_date(header(&reply.headers, "x-ots-date").unwrap()).is_some());
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_service_error_codes() {
+    let h = Harness::new();
+    let body = Vec::new();
+    let good = Harness::signed_headers("ListTable", &body, SECRET);
+
+    let wrong = Harness::signed_headers("ListTable", &body, "not-the-secret");
+    let reply = h.send_raw("POST", "ListTable", &wrong, body.clone()).await;
+    assert_eq!((reply.status, reply.error().0.as_str()), (StatusCode::FORBIDDEN, "OTSAuthFailed"));
+    assert!(header(&reply.headers, "authorization").is_none());
+
+    let missing: Vec<_> = good.iter().filter(|(n, _)| n != "x-ots-date").cloned().collect();
+    let reply = h.send_raw("POST", "ListTable", &missing, body.clone()).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error(), ("OTSParameterInvalid".into(), "Missing header: x-ots-date.".into()));
+
+    let unsigned: Vec<_> = good.iter().filter(|(n, _)| n != "x-ots-signature").cloned().collect();
+    let reply = h.send_raw("POST", "ListTable", &unsigned, body.clone()).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+
+    let reply = h.send_raw("POST", "ListTable", &good, b"x".to_vec()).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "body does not match x-ots-contentmd5");
+    assert!(reply.error().1.contains("MD5"));
+
+    let mut skewed = good.clone();
+    for (n, v) in &mut skewed {
+        if n == "x-ots-date" {
+            *v = "2001-01-01T00:00:00.000Z".into();
+        }
+    }
+    let reply = h.send_raw("POST", "ListTable", &skewed, body.clone()).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+
+    let reply = h.call("NoSuchAction", Vec::new()).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error().1, "Unsupported operation: NoSuchAction.");
+
+    let reply = h.send_raw("GET", "ListTable", &good, body.clone()).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.error().0, "OTSMethodNotAllowed");
+
+    let reply = h.call("PutRow", vec![0u8; 5 * 1024 * 1024 + 1]).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.error().0, "OTSRequestBodyTooLarge");
+
+    let reply = h.call("DescribeTable", pb::DescribeTableRequest { table_name: "nope".into() }.encode_to_vec()).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error().0, "OTSObjectNotExist");
+    assert!(header(&reply.headers, "authorization").is_some(), "errors after auth are signed");
+}
+
+#[tokio::test]
+async fn a_corrupt_plainbuffer_checksum_is_parameter_invalid() {
+    let h = Harness::new();
+    assert_eq!(h.call("CreateTable", create_table_body("t")).await.status, StatusCode::OK);
+    let mut row = plainbuffer::encode_row(&sample_row());
+    let last = row.len() - 1;
+    row[last] ^= 0x5a;
+    let body = pb::PutRowRequest {
+        table_name: "t".into(),
+        row,
+        condition: pb::Condition { row_existence: 0, column_condition: None },
+        ..Default::default()
+    };
+    let reply = h.call("PutRow", body.encode_to_vec()).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error().0, "OTSParameterInvalid");
+}
+
+const ACTIONS: [&str; 13] = [
+    "CreateTable", "ListTable", "DescribeTable", "UpdateTable", "DeleteTable", "ComputeSplitPointsBySize",
+    "GetRow", "PutRow", "UpdateRow", "DeleteRow", "BatchGetRow", "BatchWriteRow", "GetRange",
+];
+
+fn assert_not_server_error(reply: &crate::harness::Reply, what: &str) {
+    assert!(!reply.status.is_server_error(), "{what}: got {} {:?}", reply.status, reply.error());
+    if !reply.status.is_success() {
+        let _ = reply.error();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bodies_never_cause_a_server_error(action in 0..ACTIONS.len(), body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let rt = runtime();
+        rt.block_on(async {
+            let h = Harness::new();
+            h.call("CreateTable", create_table_body("t")).await;
+            let reply = h.call(ACTIONS[action], body).await;
+            assert_not_server_error(&reply, ACTIONS[action]);
+        });
+    }
+
+    #[test]
+    fn mutated_rows_never_cause_a_server_error(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4), kind in 0..3usize) {
+        let rt = runtime();
+        rt.block_on(async {
+            let h = Harness::new();
+            h.call("CreateTable", create_table_body("t")).await;
+            let mut row = plainbuffer::encode_row(&sample_row());
+            for (index, byte) in &flips {
+                let i = index.index(row.len());
+                row[i] = *byte;
+            }
+            let condition = pb::Condition { row_existence: 0, column_condition: None };
+            let (action, body) = match kind {
+                0 => ("PutRow", pb::PutRowRequest { table_name: "t".into(), row, condition, ..Default::default() }.encode_to_vec()),
+                1 => ("UpdateRow", pb::UpdateRowRequest { table_name: "t".into(), row_change: row, condition, ..Default::default() }.encode_to_vec()),
+                _ => ("GetRow", pb::GetRowRequest { table_name: "t".into(), primary_key: row, max_versions: Some(1), ..Default::default() }.encode_to_vec()),
+            };
+            let reply = h.call(action, body).await;
+            assert_not_server_error(&reply, action);
+        });
+    }
+}

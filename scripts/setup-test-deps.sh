@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Install the official Tablestore SDKs used by the compatibility suites in tests/sdk/.
+#
+#   * Python: a virtualenv at ${TABLESAFE_VENV:-$HOME/.cache/tablesafe/venv} with pinned
+#     tablestore (PyPI) and pytest.
+#   * Node:   tests/sdk/node/node_modules with the pinned `tablestore` npm package.
+#
+# Idempotent: reruns are fast when everything is already installed at the pinned versions.
+# Needs only python3 (3.11+, with the venv module) and node+npm on PATH.
+set -euo pipefail
+
+TABLESTORE_PY_VERSION="6.4.8"
+PYTEST_VERSION="8.3.5"
+TABLESTORE_NODE_VERSION="5.6.5"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${TABLESAFE_VENV:-$HOME/.cache/tablesafe/venv}"
+NODE_DIR="$ROOT/tests/sdk/node"
+
+log() { echo "[setup-test-deps] $*" >&2; }
+
+# ---------------------------------------------------------------- Python
+PYTHON="${PYTHON:-python3}"
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    log "python3 not found on PATH"; exit 1
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtualenv at $VENV"
+    mkdir -p "$(dirname "$VENV")"
+    if ! "$PYTHON" -m venv "$VENV"; then
+        log "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+        rm -rf "$VENV"
+        exit 1
+    fi
+fi
+
+py_ok() {
+    "$VENV/bin/python" - "$TABLESTORE_PY_VERSION" "$PYTEST_VERSION" <<'PY' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+want_ts, want_pt = sys.argv[1], sys.argv[2]
+assert version("tablestore") == want_ts, version("tablestore")
+assert version("pytest") == want_pt, version("pytest")
+import tablestore  # noqa: F401  (import must work, e.g. native deps present)
+import pytest      # noqa: F401
+PY
+}
+
+if py_ok; then
+    log "python deps already satisfied (tablestore==$TABLESTORE_PY_VERSION, pytest==$PYTEST_VERSION)"
+else
+    log "installing python deps into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "tablestore==$TABLESTORE_PY_VERSION" "pytest==$PYTEST_VERSION"
+    if ! py_ok; then
+        log "python deps still not importable after install"; exit 1
+    fi
+fi
+
+# ---------------------------------------------------------------- Node
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    log "node/npm not found on PATH"; exit 1
+fi
+
+node_ok() {
+    (cd "$NODE_DIR" && node -e '
+        const v = require("tablestore/package.json").version;
+        if (v !== process.argv[1]) { process.exit(1); }
+        require("tablestore");
+    ' "$TABLESTORE_NODE_VERSION") >/dev/null 2>&1
+}
+
+if node_ok; then
+    log "node deps already satisfied (tablestore@$TABLESTORE_NODE_VERSION)"
+else
+    log "installing node deps in $NODE_DIR"
+    if [ -f "$NODE_DIR/package-lock.json" ]; then
+        (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    else
+        (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+    if ! node_ok; then
+        log "node tablestore@$TABLESTORE_NODE_VERSION not loadable after install"; exit 1
+    fi
+fi
+
+log "ok: venv=$VENV node_modules=$NODE_DIR/node_modules"

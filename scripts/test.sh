@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of TableSafe on a fresh machine: installs build and test
+# dependencies from the package registries, builds, runs the Rust tests, then the
+# compatibility suites through the official Python and Node SDKs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The RocksDB build takes ~15 minutes on 2 cores; keep it outside the checkout so
+# that repeated runs (and CI's fresh clones) reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tablesafe/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+scripts/setup-build-deps.sh
+
+echo "== build"
+cargo test --workspace --locked --no-run
+
+echo "== rust tests"
+cargo test --workspace --locked
+
+echo "== sdk compatibility tests"
+export TABLESAFE_BIN="$CARGO_TARGET_DIR/debug/tablesafe"
+tests/sdk/run.sh
