@@ -12,12 +12,15 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 scripts/setup-build-deps.sh
 
+# One profile and one command for everything: RocksDB's C++ is rebuilt whenever
+# the feature set of its dependency graph changes, and `--release --workspace`
+# (tests) shares its build with `cargo bench` (docs/ARCHITECTURE.md, "Builds").
 echo "== build"
-cargo test --workspace --locked --no-run
+cargo test --release --workspace --locked --no-run
 
 echo "== rust tests"
-cargo test --workspace --locked
+cargo test --release --workspace --locked
 
 echo "== sdk compatibility tests"
-export TABLESAFE_BIN="$CARGO_TARGET_DIR/debug/tablesafe"
+export TABLESAFE_BIN="$CARGO_TARGET_DIR/release/tablesafe"
 tests/sdk/run.sh

@@ -2,17 +2,17 @@
 # Run the official-SDK compatibility suites (Python tablestore 6.4.8, Node tablestore 5.6.5)
 # against an already-built TableSafe binary.
 #
-#   TABLESAFE_BIN   server binary (default ~/.cache/tablesafe/target/debug/tablesafe)
+#   TABLESAFE_BIN   server binary (default ~/.cache/tablesafe/target/release/tablesafe)
 #   TABLESAFE_VENV  Python virtualenv (default ~/.cache/tablesafe/venv)
 #   PYTEST_ARGS     extra pytest arguments (e.g. "-k rows -x")
 #   SKIP_NODE=1 / SKIP_PYTHON=1   run only one suite
 #
-# This script never builds the server; build it first (e.g. cargo build -p tablesafe-cli).
+# This script never builds the server; build it first (e.g. cargo test --release --workspace --no-run).
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-export TABLESAFE_BIN="${TABLESAFE_BIN:-$HOME/.cache/tablesafe/target/debug/tablesafe}"
+export TABLESAFE_BIN="${TABLESAFE_BIN:-$HOME/.cache/tablesafe/target/release/tablesafe}"
 VENV="${TABLESAFE_VENV:-$HOME/.cache/tablesafe/venv}"
 
 if [ ! -x "$TABLESAFE_BIN" ]; then

@@ -1,7 +1,7 @@
 """pytest fixtures: one TableSafe server per session, driven by the official Python SDK.
 
 Environment:
-  TABLESAFE_BIN   path of the server binary (default ~/.cache/tablesafe/target/debug/tablesafe)
+  TABLESAFE_BIN   path of the server binary (default ~/.cache/tablesafe/target/release/tablesafe)
 """
 
 import os

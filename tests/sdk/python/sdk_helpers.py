@@ -23,7 +23,7 @@ from tablestore import OTSClient
 from tablestore.error import OTSServiceError
 from tablestore.retry import NoRetryPolicy
 
-DEFAULT_BIN = os.path.expanduser("~/.cache/tablesafe/target/debug/tablesafe")
+DEFAULT_BIN = os.path.expanduser("~/.cache/tablesafe/target/release/tablesafe")
 ACCESS_KEY_ID = "tsTestAccessKeyId"
 ACCESS_KEY_SECRET = "tsTestAccessKeySecret0123456789"
 INSTANCE = "tstest"

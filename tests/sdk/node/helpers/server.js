@@ -1,7 +1,7 @@
 'use strict';
 // Start/stop a TableSafe server for the Node SDK compatibility tests.
 //
-// Environment: TABLESAFE_BIN (default ~/.cache/tablesafe/target/debug/tablesafe)
+// Environment: TABLESAFE_BIN (default ~/.cache/tablesafe/target/release/tablesafe)
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
