@@ -150,6 +150,7 @@ impl Engine {
 
     /// The table's definition, or `TableNotFound`.
     pub fn table(&self, name: &str) -> Result<Arc<TableInfo>, EngineError> {
+        check_table_name(name)?;
         self.tables.read().get(name).cloned().ok_or_else(|| EngineError::TableNotFound { table: name.to_owned() })
     }
 

@@ -140,7 +140,6 @@ impl Projection {
             return None;
         }
         let max_versions = self.options.max_versions.map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(1));
-        // Filters see the versions the read selects, as the service evaluates them.
         let selected: Vec<(&str, Vec<&StoredVersion>)> = row
             .columns
             .iter()
@@ -151,12 +150,10 @@ impl Projection {
             })
             .filter(|(_, versions)| !versions.is_empty())
             .collect();
+        // Filters judge the row by every visible version (latest_version_only=false
+        // may match an older version than the read returns).
         if let Some(filter) = &self.filter {
-            let views: Vec<ColumnView<'_>> = selected
-                .iter()
-                .map(|(name, versions)| ColumnView { name, values: versions.iter().map(|v| &v.value).collect() })
-                .collect();
-            if !filter.matches(&views) {
+            if !filter.matches(&visibility.column_views(row)) {
                 return None;
             }
         }

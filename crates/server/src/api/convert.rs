@@ -194,9 +194,6 @@ pub(crate) fn read_options(fields: ReadFields) -> ApiResult<ReadOptions> {
             ))
         }
     };
-    if matches!(time_range, Some(TimeRange::Specific(_))) && fields.max_versions.is_some() {
-        return Err(ApiError::invalid("SpecificTime cannot be combined with MaxVersions."));
-    }
     let filter = match fields.filter {
         Some(bytes) if !bytes.is_empty() => Some(filter::decode_filter(&bytes)?),
         _ => None,
