@@ -174,3 +174,44 @@ proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn compute_split_points_returns_ordered_pk_rows_and_locations() {
+    let h = Harness::new();
+    assert_eq!(h.call("CreateTable", create_table_body("t")).await.status, StatusCode::OK);
+    let rows: Vec<pb::RowInBatchWriteRowRequest> = (0..200)
+        .map(|i| pb::RowInBatchWriteRowRequest {
+            r#type: pb::OperationType::Put as i32,
+            row_change: plainbuffer::encode_row(&Row {
+                primary_key: PrimaryKey::new([("pk", PkValue::String(format!("k{i:04}"))), ("n", PkValue::Integer(i))]),
+                cells: vec![Cell::put("payload", Value::Binary(vec![7; 1000]))],
+                ..Row::default()
+            }),
+            condition: pb::Condition { row_existence: 0, column_condition: None },
+            return_content: None,
+        })
+        .collect();
+    let batch = pb::BatchWriteRowRequest {
+        tables: vec![pb::TableInBatchWriteRowRequest { table_name: "t".into(), rows }],
+        ..Default::default()
+    };
+    assert_eq!(h.call("BatchWriteRow", batch.encode_to_vec()).await.status, StatusCode::OK);
+    let request = pb::ComputeSplitPointsBySizeRequest {
+        table_name: "t".into(),
+        split_size: 1,
+        split_size_unit_in_byte: Some(50_000),
+        split_point_limit: None,
+    };
+    let reply = h.call("ComputeSplitPointsBySize", request.encode_to_vec()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let response = pb::ComputeSplitPointsBySizeResponse::decode(reply.body.as_slice()).unwrap();
+    assert_eq!(response.schema.len(), 2);
+    let points: Vec<PrimaryKey> =
+        response.split_points.iter().map(|b| plainbuffer::decode_primary_key(b).unwrap()).collect();
+    assert!(points.len() >= 2, "~200 KB at 50 KB per split gives several points, got {}", points.len());
+    assert!(points.windows(2).all(|w| w[0].cmp_values(&w[1]) == std::cmp::Ordering::Less));
+    let repeats: i64 = response.locations.iter().map(|l| l.repeat).sum();
+    assert_eq!(repeats, points.len() as i64 + 1, "Go indexes splits by the location repeats");
+    let missing = pb::ComputeSplitPointsBySizeRequest { table_name: "nope".into(), ..request };
+    assert_eq!(h.call("ComputeSplitPointsBySize", missing.encode_to_vec()).await.status, StatusCode::NOT_FOUND);
+}
