@@ -40,6 +40,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Engine::open(&args.data_dir.join("engine"), options, Arc::clone(&clock))
             .with_context(|| format!("cannot open the engine in {}", args.data_dir.display()))?,
     );
+    spawn_reclaimer(Arc::downgrade(&engine));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -101,4 +102,19 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// Every ten minutes, drop versions that TTL or max versions hide from rows that
+/// are not being rewritten (writes prune the rows they touch). Holds only a weak
+/// handle, so it never keeps the engine open past shutdown.
+fn spawn_reclaimer(engine: std::sync::Weak<Engine>) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(600));
+        let Some(engine) = engine.upgrade() else { return };
+        match engine.reclaim_expired() {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "reclaimed expired versions"),
+            Err(error) => tracing::warn!(%error, "reclaiming expired versions failed"),
+        }
+    });
 }

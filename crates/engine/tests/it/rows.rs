@@ -143,3 +143,25 @@ fn table_ddl_errors() {
     create(&f.engine, "t", pk_schema(&[("id", PrimaryKeyType::Integer)]), TableOptions::default());
     assert!(get(&f.engine, "t", &int_pk(1), &latest()).is_none(), "a new table with an old name starts empty");
 }
+
+#[test]
+fn reclaim_removes_expired_versions_from_rows_that_are_never_rewritten() {
+    let f = Fixture::new();
+    let options = TableOptions { time_to_live: 100, max_versions: 5, ..TableOptions::default() };
+    create(&f.engine, "t", pk_schema(&[("id", PrimaryKeyType::Integer)]), options);
+    put(&f.engine, "t", int_pk(1), vec![Cell::put("old", Value::Integer(1))]);
+    put(&f.engine, "t", int_pk(2), vec![Cell::put("gone", Value::Integer(2))]);
+    f.clock.advance(90_000);
+    let update = Row { primary_key: int_pk(1), cells: vec![Cell::put("new", Value::Integer(3))], ..Row::default() };
+    // UpdateRow keeps "old" (still live at this instant).
+    write(&f.engine, "t", RowChange::Update(update), Condition::default()).unwrap();
+    f.clock.advance(20_000); // "old" and row 2 are 110 s old; "new" is 20 s old
+    assert_eq!(f.engine.reclaim_expired().unwrap(), 2);
+    assert_eq!(f.engine.reclaim_expired().unwrap(), 0, "nothing left to reclaim");
+    // Turning TTL off would resurrect anything still on disk.
+    f.engine.update_table("t", TableUpdate { time_to_live: Some(-1), ..TableUpdate::default() }).unwrap();
+    let row = get(&f.engine, "t", &int_pk(1), &latest()).unwrap();
+    let names: Vec<&str> = row.cells.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["new"]);
+    assert!(get(&f.engine, "t", &int_pk(2), &latest()).is_none());
+}
