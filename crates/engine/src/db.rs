@@ -265,6 +265,16 @@ impl Engine {
         Ok(())
     }
 
+    /// An iterator over every stored row of a table, positioned at the first.
+    pub(crate) fn table_rows(&self, info: &TableInfo) -> Result<rocksdb::DBRawIterator<'_>, EngineError> {
+        let mut options = rocksdb::ReadOptions::default();
+        options.set_iterate_lower_bound(keys::table_prefix(info.id));
+        options.set_iterate_upper_bound(keys::table_end(info.id));
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_ROWS)?, options);
+        iter.seek_to_first();
+        Ok(iter)
+    }
+
     /// Reads a stored row by its encoded key.
     pub(crate) fn load_row(&self, key: &[u8]) -> Result<Option<StoredRow>, EngineError> {
         let rows = self.cf(CF_ROWS)?;
@@ -305,11 +315,7 @@ impl Engine {
         let rows_cf = self.cf(CF_ROWS)?;
         let mut changed = 0u64;
         for info in tables {
-            let mut options = rocksdb::ReadOptions::default();
-            options.set_iterate_lower_bound(keys::table_prefix(info.id));
-            options.set_iterate_upper_bound(keys::table_end(info.id));
-            let mut iter = self.db.raw_iterator_cf_opt(rows_cf, options);
-            iter.seek_to_first();
+            let mut iter = self.table_rows(&info)?;
             while iter.valid() {
                 let Some(key) = iter.key().map(<[u8]>::to_vec) else { break };
                 iter.next();
@@ -321,7 +327,7 @@ impl Engine {
                 if pruned == stored {
                     continue;
                 }
-                if pruned.columns.is_empty() && !stored.columns.is_empty() {
+                if !visibility.row_exists(&stored) {
                     self.db.delete_cf_opt(rows_cf, &key, &self.write_options).context("reclaim")?;
                 } else {
                     self.db.put_cf_opt(rows_cf, &key, pruned.encode(), &self.write_options).context("reclaim")?;

@@ -129,11 +129,7 @@ impl Engine {
     pub fn split_points(&self, table: &str, split_bytes: u64) -> Result<Vec<PrimaryKey>, EngineError> {
         let info = self.table(table)?;
         let split_bytes = split_bytes.max(1);
-        let mut options = RocksReadOptions::default();
-        options.set_iterate_lower_bound(crate::keys::table_prefix(info.id));
-        options.set_iterate_upper_bound(crate::keys::table_end(info.id));
-        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_ROWS)?, options);
-        iter.seek_to_first();
+        let mut iter = self.table_rows(&info)?;
         let mut points = Vec::new();
         let mut accumulated = 0u64;
         while iter.valid() {

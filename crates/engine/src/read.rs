@@ -139,6 +139,14 @@ impl Projection {
         if !visibility.row_exists(row) {
             return None;
         }
+        // Filters judge the row by every visible version (latest_version_only=false
+        // may match an older version than the read returns), so they run before the
+        // read's own version selection; rejected rows cost no projection work.
+        if let Some(filter) = &self.filter {
+            if !filter.matches(&visibility.column_views(row)) {
+                return None;
+            }
+        }
         let max_versions = self.options.max_versions.map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(1));
         let selected: Vec<(&str, Vec<&StoredVersion>)> = row
             .columns
@@ -150,13 +158,6 @@ impl Projection {
             })
             .filter(|(_, versions)| !versions.is_empty())
             .collect();
-        // Filters judge the row by every visible version (latest_version_only=false
-        // may match an older version than the read returns).
-        if let Some(filter) = &self.filter {
-            if !filter.matches(&visibility.column_views(row)) {
-                return None;
-            }
-        }
         let mut columns: Vec<&(&str, Vec<&StoredVersion>)> =
             selected.iter().filter(|(name, _)| self.column_selected(name)).collect();
         if let Some((offset, limit)) = self.pagination {
