@@ -2,7 +2,8 @@
 //! table operations (create, list, describe, update, delete).
 //!
 //! Layout on disk: column family `meta` holds table definitions and counters,
-//! `rows` holds one value per row (see `keys` and `stored`). Every write that a
+//! `rows` holds one value per row (see `keys` and `stored`), `stream` holds change
+//! records (see `stream`). Every write that a
 //! caller sees acknowledged was committed with `sync = true` (WAL fsync) unless the
 //! engine was opened with `sync_writes = false`.
 
@@ -21,7 +22,8 @@ use crate::locks::RowLocks;
 use crate::read::Visibility;
 use crate::stored::StoredRow;
 use crate::validate::{check_schema, check_table_name};
-use crate::{keys, CF_META, CF_ROWS};
+use crate::stream::Sequencer;
+use crate::{keys, CF_META, CF_ROWS, CF_STREAM};
 
 /// Settings of an engine.
 #[derive(Debug, Clone)]
@@ -81,6 +83,8 @@ pub struct Engine {
     pub(crate) locks: RowLocks,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) write_options: WriteOptions,
+    /// Sequence numbers of change records.
+    pub(crate) sequencer: Sequencer,
     options: EngineOptions,
 }
 
@@ -109,11 +113,12 @@ impl Engine {
         let cfs = vec![
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
             ColumnFamilyDescriptor::new(CF_ROWS, rows_options),
+            ColumnFamilyDescriptor::new(CF_STREAM, stream_options()),
         ];
         let db = DB::open_cf_descriptors(&db_options, dir, cfs).context("open")?;
         let mut write_options = WriteOptions::default();
         write_options.set_sync(options.sync_writes);
-        let engine = Engine {
+        let mut engine = Engine {
             db,
             tables: RwLock::default(),
             options_by_id,
@@ -122,9 +127,11 @@ impl Engine {
             locks: RowLocks::new(),
             clock,
             write_options,
+            sequencer: Sequencer::new(0, (i64::MIN, -1)),
             options,
         };
         engine.load_catalog()?;
+        engine.sequencer = engine.recover_sequencer()?;
         Ok(engine)
     }
 
@@ -230,18 +237,22 @@ impl Engine {
             info.reserved = reserved;
             info.reserved_changed_at_ms = now;
         }
+        let mut batch = WriteBatch::default();
         if let Some(stream) = update.stream {
             check_stream(&stream)?;
             if stream.enabled && !info.stream.enabled {
                 info.stream_enabled_at_us = Some(self.clock.now_micros());
             }
-            if !stream.enabled {
+            if !stream.enabled && info.stream.enabled {
+                // A stream that is turned off is gone; a new one starts empty.
                 info.stream_enabled_at_us = None;
+                self.clear_stream(&mut batch, info.id)?;
             }
             info.stream = stream;
         }
         let meta = self.cf(CF_META)?;
-        self.db.put_cf_opt(meta, table_key(name), info.encode(), &self.write_options).context("update table")?;
+        batch.put_cf(meta, table_key(name), info.encode());
+        self.db.write_opt(batch, &self.write_options).context("update table")?;
         let info = Arc::new(info);
         self.options_by_id.write().insert(info.id, info.options);
         self.tables.write().insert(name.to_owned(), Arc::clone(&info));
@@ -258,6 +269,7 @@ impl Engine {
         batch.delete_cf(meta, table_key(name));
         batch.delete_cf(meta, crate::catalog::autoinc_key(info.id));
         batch.delete_range_cf(rows, keys::table_prefix(info.id), keys::table_end(info.id));
+        self.clear_stream(&mut batch, info.id)?;
         self.db.write_opt(batch, &self.write_options).context("delete table")?;
         self.tables.write().remove(name);
         self.options_by_id.write().remove(&info.id);
@@ -291,7 +303,7 @@ impl Engine {
 
     /// Flushes memtables to SST files (used before measuring sizes and on shutdown).
     pub fn flush(&self) -> Result<(), EngineError> {
-        for cf in [CF_META, CF_ROWS] {
+        for cf in [CF_META, CF_ROWS, CF_STREAM] {
             self.db.flush_cf(self.cf(cf)?).context("flush")?;
         }
         Ok(())
@@ -303,6 +315,15 @@ impl Engine {
         self.db.compact_range_cf(rows, None::<&[u8]>, None::<&[u8]>);
         Ok(())
     }
+}
+
+/// Change records are written once and read in order: no point lookups, so no
+/// bloom filters; compressed like the rows they copy.
+fn stream_options() -> Options {
+    let mut options = Options::default();
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    options.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+    options
 }
 
 impl Engine {

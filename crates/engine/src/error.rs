@@ -37,6 +37,16 @@ pub enum EngineError {
     /// A quota is exhausted (e.g. the number of tables).
     #[error("{0}")]
     Quota(String),
+    /// A stream position lies before the retained records, or the stream it
+    /// belongs to no longer exists (disabled, re-enabled or its table deleted).
+    #[error("Requested stream data is already trimmed or does not exist.")]
+    StreamTrimmed,
+    /// No table has a stream with this id.
+    #[error("Requested stream does not exist.")]
+    StreamNotFound {
+        /// The stream id asked for.
+        stream_id: String,
+    },
     /// RocksDB failed.
     #[error("storage error during {context}: {source}")]
     Storage {
@@ -71,6 +81,8 @@ impl EngineError {
             EngineError::RowSizeLimit => ErrorCode::OutOfRowSizeLimit,
             EngineError::ConditionFailed => ErrorCode::ConditionCheckFail,
             EngineError::Quota(_) => ErrorCode::QuotaExhausted,
+            EngineError::StreamTrimmed => ErrorCode::TrimmedDataAccess,
+            EngineError::StreamNotFound { .. } => ErrorCode::ObjectNotExist,
             EngineError::Storage { .. } | EngineError::Corrupt { .. } => ErrorCode::InternalServerError,
         }
     }

@@ -11,10 +11,12 @@
 //!   `read.rs`: TTL/versions/projection; `filter.rs`: filters and column conditions;
 //!   `mutate.rs`: write rules; `validate.rs`: names and limits; `locks.rs`: row locks;
 //!   `compaction.rs`: TTL reclamation during compaction.
+//! - `stream.rs`: the change stream, written with the rows it describes.
 //!
 //! Invariants (details in each module): one RocksDB value per row, so a row changes
 //! atomically; every read-modify-write holds the row's lock; an acknowledged write
-//! was fsynced (with the default options).
+//! was fsynced (with the default options); a stream-enabled table's change record is
+//! committed in the same write batch as the change.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -57,14 +59,17 @@ mod range;
 mod read;
 mod rows;
 mod stored;
+mod stream;
 mod validate;
 
 pub use catalog::TableInfo;
 pub use db::{CreateTable, Engine, EngineOptions, TableUpdate};
 pub use error::EngineError;
 pub use range::{Direction, RangePage, RangeRequest, MAX_PAGE_BYTES, MAX_PAGE_ROWS};
+pub use stream::{ChangeAction, ChangeRecord, StreamPage, MAX_STREAM_PAGE_BYTES};
 pub use rows::{Consumed, ReadOutcome, ReturnContent, RowChange, RowWrite, WriteOutcome};
 pub use validate::{check_column_name, check_table_name, MAX_COLUMNS_PER_WRITE, MAX_NAME_BYTES, MAX_PK_VALUE_BYTES, MAX_VALUE_BYTES};
 
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const CF_ROWS: &str = "rows";
+pub(crate) const CF_STREAM: &str = "stream";

@@ -142,13 +142,24 @@ pub(crate) fn apply_put(cells: &[Cell], now_ms: i64, visibility: &Visibility) ->
     row
 }
 
-/// The row after an UpdateRow applied to `current` (absent rows start empty).
+/// The cells of a PutRow as they were written: every timestamp filled in.
+pub(crate) fn resolved_put_cells(cells: &[Cell], now_ms: i64) -> Vec<Cell> {
+    cells
+        .iter()
+        .filter_map(|c| c.value.clone().map(|v| Cell::version(c.name.clone(), v, c.timestamp.unwrap_or(now_ms))))
+        .collect()
+}
+
+/// The row after an UpdateRow applied to `current` (absent rows start empty), and
+/// the cells as they were applied: timestamps filled in and each increment turned
+/// into the put of its result, so that replaying them anywhere gives the same row.
 pub(crate) fn apply_update(
     current: Option<StoredRow>,
     cells: &[Cell],
     now_ms: i64,
     visibility: &Visibility,
-) -> Result<StoredRow, EngineError> {
+) -> Result<(StoredRow, Vec<Cell>), EngineError> {
+    let mut applied = Vec::with_capacity(cells.len());
     let mut row = current.unwrap_or_default();
     // Hidden data must not come back to life through an increment or a version delete.
     visibility.prune(&mut row);
@@ -156,16 +167,20 @@ pub(crate) fn apply_update(
         match cell.op {
             None => {
                 if let Some(value) = &cell.value {
-                    row.column_mut(&cell.name).put(cell.timestamp.unwrap_or(now_ms), value.clone());
+                    let ts = cell.timestamp.unwrap_or(now_ms);
+                    row.column_mut(&cell.name).put(ts, value.clone());
+                    applied.push(Cell::version(cell.name.clone(), value.clone(), ts));
                 }
             }
             Some(CellOp::DeleteOneVersion) => {
                 if let Some(ts) = cell.timestamp {
                     row.column_mut(&cell.name).delete_version(ts);
+                    applied.push(cell.clone());
                 }
             }
             Some(CellOp::DeleteAllVersions) => {
                 row.column_mut(&cell.name).versions.clear();
+                applied.push(cell.clone());
             }
             Some(CellOp::Increment) => {
                 let delta = match &cell.value {
@@ -186,6 +201,7 @@ pub(crate) fn apply_update(
                     EngineError::invalid(format!("Increment of column {} overflows INTEGER.", cell.name))
                 })?;
                 row.column_mut(&cell.name).put(now_ms, Value::Integer(sum));
+                applied.push(Cell::version(cell.name.clone(), Value::Integer(sum), now_ms));
             }
         }
     }
@@ -194,7 +210,7 @@ pub(crate) fn apply_update(
     if row.data_size() > MAX_ROW_BYTES * 16 {
         return Err(EngineError::RowSizeLimit);
     }
-    Ok(row)
+    Ok((row, applied))
 }
 
 #[cfg(test)]
@@ -218,8 +234,9 @@ mod tests {
             100,
             &v,
         )
-        .unwrap();
-        let row = apply_update(
+        .unwrap()
+        .0;
+        let (row, applied) = apply_update(
             Some(row),
             &[
                 op("a", None, Some(CellOp::DeleteOneVersion), Some(10)),
@@ -229,12 +246,15 @@ mod tests {
             &v,
         )
         .unwrap();
+        // The increment is recorded as the put of its result, at the write's time.
+        assert_eq!(applied[1], Cell::version("n", Value::Integer(5), 200));
         assert_eq!(row.column("a").unwrap().versions.len(), 1);
         assert_eq!(latest_value(&row, "n", &v), Some(&Value::Integer(5)));
         let row = apply_update(Some(row), &[op("n", Some(Value::Integer(-7)), Some(CellOp::Increment), None)], 300, &v)
-            .unwrap();
+            .unwrap()
+            .0;
         assert_eq!(latest_value(&row, "n", &v), Some(&Value::Integer(-2)));
-        let row = apply_update(Some(row), &[op("a", None, Some(CellOp::DeleteAllVersions), None)], 400, &v).unwrap();
+        let row = apply_update(Some(row), &[op("a", None, Some(CellOp::DeleteAllVersions), None)], 400, &v).unwrap().0;
         assert!(row.column("a").is_none());
         let err = apply_update(
             Some(apply_put(&[op("s", Some(Value::String("x".into())), None, None)], 1, &v)),

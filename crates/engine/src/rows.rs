@@ -4,7 +4,8 @@
 //! stripes, read the current rows, check conditions, apply, and commit every row of
 //! the call in one atomic RocksDB write batch (one WAL fsync for a whole
 //! BatchWriteRow). Rows that fail validation or their condition are reported one by
-//! one and do not stop the others.
+//! one and do not stop the others. The change records of stream-enabled tables are
+//! numbered while the rows are still locked and go into the same batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,11 +16,12 @@ use tablesafe_proto::model::{Cell, Condition, PkValue, PrimaryKey, ReadOptions, 
 use crate::catalog::{autoinc_key, TableInfo};
 use crate::error::{EngineError, StorageContext};
 use crate::filter::CompiledFilter;
-use crate::mutate::{apply_put, apply_update, validate_cells, ChangeKind};
+use crate::mutate::{apply_put, apply_update, resolved_put_cells, validate_cells, ChangeKind};
 use crate::read::{Projection, Visibility};
 use crate::stored::StoredRow;
+use crate::stream::{record_key, ChangeAction, PendingChange};
 use crate::validate::{check_primary_key, KeyUse};
-use crate::{keys, Engine, CF_META, CF_ROWS};
+use crate::{keys, Engine, CF_META, CF_ROWS, CF_STREAM};
 
 /// The change a write makes to one row.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,13 +190,16 @@ impl Engine {
         }
         let _guards = self.locks.lock_all(prepared.iter().filter_map(|p| p.as_ref().ok()).map(|p| p.key.as_slice()));
         let mut pending: HashMap<Vec<u8>, Option<StoredRow>> = HashMap::new();
+        let mut changes: Vec<PendingChange> = Vec::new();
         let mut outcomes: Vec<Result<WriteOutcome, EngineError>> = Vec::with_capacity(prepared.len());
         for item in prepared {
-            outcomes.push(item.and_then(|p| self.apply_one(p, now, &mut pending)));
+            outcomes.push(item.and_then(|p| self.apply_one(p, now, &mut pending, &mut changes)));
         }
-        let rows = match self.cf(CF_ROWS) {
-            Ok(cf) => cf,
-            Err(e) => return outcomes.into_iter().map(|_| Err(EngineError::Corrupt { detail: e.to_string() })).collect(),
+        let (rows, stream) = match (self.cf(CF_ROWS), self.cf(CF_STREAM)) {
+            (Ok(rows), Ok(stream)) => (rows, stream),
+            (Err(e), _) | (_, Err(e)) => {
+                return outcomes.into_iter().map(|_| Err(EngineError::Corrupt { detail: e.to_string() })).collect()
+            }
         };
         for (key, state) in &pending {
             match state {
@@ -205,7 +210,16 @@ impl Engine {
         if batch.is_empty() {
             return outcomes;
         }
-        if let Err(e) = self.db.write_opt(batch, &self.write_options).context("write rows") {
+        // Released after the commit below, whether it succeeds or not.
+        let reservation = (!changes.is_empty()).then(|| self.sequencer.reserve(changes.len(), self.clock.now_micros()));
+        if let Some(reservation) = &reservation {
+            for ((change, info), seq) in changes.into_iter().zip(&reservation.infos).zip(reservation.start..) {
+                batch.put_cf(stream, record_key(change.table_id, seq), change.encode(*info));
+            }
+        }
+        let committed = self.db.write_opt(batch, &self.write_options).context("write rows");
+        drop(reservation);
+        if let Err(e) = committed {
             let message = e.to_string();
             return outcomes
                 .into_iter()
@@ -235,6 +249,7 @@ impl Engine {
         p: Prepared,
         now: i64,
         pending: &mut HashMap<Vec<u8>, Option<StoredRow>>,
+        changes: &mut Vec<PendingChange>,
     ) -> Result<WriteOutcome, EngineError> {
         let visibility = Visibility::new(&p.info.options, now);
         let current = match pending.get(&p.key) {
@@ -255,10 +270,15 @@ impl Engine {
                 return Err(EngineError::ConditionFailed);
             }
         }
-        let new_state = match p.kind {
-            Some(ChangeKind::Put) => Some(apply_put(&p.cells, now, &visibility)),
-            Some(ChangeKind::Update) => Some(apply_update(current.filter(|_| exists), &p.cells, now, &visibility)?),
-            None => None,
+        let (new_state, action, applied) = match p.kind {
+            Some(ChangeKind::Put) => {
+                (Some(apply_put(&p.cells, now, &visibility)), ChangeAction::Put, resolved_put_cells(&p.cells, now))
+            }
+            Some(ChangeKind::Update) => {
+                let (row, applied) = apply_update(current.filter(|_| exists), &p.cells, now, &visibility)?;
+                (Some(row), ChangeAction::Update, applied)
+            }
+            None => (None, ChangeAction::Delete, Vec::new()),
         };
         let row = match &p.return_content {
             ReturnContent::None => None,
@@ -276,6 +296,10 @@ impl Engine {
             }
         };
         pending.insert(p.key, new_state);
+        if let (true, Some(generation)) = (p.info.stream.enabled, p.info.stream_enabled_at_us) {
+            let row = Row { primary_key: p.pk, cells: applied, ..Row::default() };
+            changes.push(PendingChange { table_id: p.info.id, generation, action, row });
+        }
         Ok(WriteOutcome {
             row,
             consumed: Consumed { read: i32::from(condition_read), write: capacity_units(p.data_bytes) },

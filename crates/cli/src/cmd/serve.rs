@@ -40,7 +40,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Engine::open(&args.data_dir.join("engine"), options, Arc::clone(&clock))
             .with_context(|| format!("cannot open the engine in {}", args.data_dir.display()))?,
     );
-    spawn_reclaimer(Arc::downgrade(&engine));
+    spawn_maintenance(Arc::downgrade(&engine));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -104,17 +104,28 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
-/// Every ten minutes, drop versions that TTL or max versions hide from rows that
-/// are not being rewritten (writes prune the rows they touch). Holds only a weak
-/// handle, so it never keeps the engine open past shutdown.
-fn spawn_reclaimer(engine: std::sync::Weak<Engine>) {
-    std::thread::spawn(move || loop {
-        std::thread::sleep(std::time::Duration::from_secs(600));
-        let Some(engine) = engine.upgrade() else { return };
-        match engine.reclaim_expired() {
-            Ok(0) => {}
-            Ok(rows) => tracing::info!(rows, "reclaimed expired versions"),
-            Err(error) => tracing::warn!(%error, "reclaiming expired versions failed"),
+/// Background maintenance, holding only a weak handle so it never keeps the engine
+/// open past shutdown: every minute, trim change records past their stream's
+/// expiration; every ten minutes, drop versions that TTL or max versions hide from
+/// rows that are not being rewritten (writes prune the rows they touch).
+fn spawn_maintenance(engine: std::sync::Weak<Engine>) {
+    std::thread::spawn(move || {
+        for minute in 1u64.. {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            let Some(engine) = engine.upgrade() else { return };
+            match engine.trim_streams() {
+                Ok(0) => {}
+                Ok(streams) => tracing::info!(streams, "trimmed expired stream records"),
+                Err(error) => tracing::warn!(%error, "trimming stream records failed"),
+            }
+            if minute % 10 != 0 {
+                continue;
+            }
+            match engine.reclaim_expired() {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "reclaimed expired versions"),
+                Err(error) => tracing::warn!(%error, "reclaiming expired versions failed"),
+            }
         }
     });
 }

@@ -1,12 +1,13 @@
 //! The Tablestore actions, one module per family: `table` (table APIs and split
-//! points), `row` (single-row APIs), `batch` (BatchGetRow, BatchWriteRow) and `range`
-//! (GetRange). Each handler decodes its protobuf request, calls the engine, and
-//! encodes the response; all run on blocking threads.
+//! points), `row` (single-row APIs), `batch` (BatchGetRow, BatchWriteRow), `range`
+//! (GetRange) and `stream` (the Stream API). Each handler decodes its protobuf
+//! request, calls the engine, and encodes the response; all run on blocking threads.
 
 mod batch;
 mod convert;
 mod range;
 mod row;
+mod stream;
 mod table;
 
 use prost::Message;
@@ -33,6 +34,10 @@ pub(crate) fn handler_for(action: &str) -> Option<Handler> {
         "BatchGetRow" => batch::batch_get_row,
         "BatchWriteRow" => batch::batch_write_row,
         "GetRange" => range::get_range,
+        "ListStream" => stream::list_stream,
+        "DescribeStream" => stream::describe_stream,
+        "GetShardIterator" => stream::get_shard_iterator,
+        "GetStreamRecord" => stream::get_stream_record,
         _ => return None,
     })
 }
