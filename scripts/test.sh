@@ -23,4 +23,5 @@ cargo test --release --workspace --locked
 
 echo "== sdk compatibility tests"
 export TABLESAFE_BIN="$CARGO_TARGET_DIR/release/tablesafe"
+export TABLESAFE_CROSSCHECK_BIN="$CARGO_TARGET_DIR/release/examples/crosscheck"
 tests/sdk/run.sh

@@ -3,6 +3,9 @@
 # against an already-built TableSafe binary.
 #
 #   TABLESAFE_BIN   server binary (default ~/.cache/tablesafe/target/release/tablesafe)
+#   TABLESAFE_CROSSCHECK_BIN  the Rust client's cross-check binary, used by test_rust_client.py
+#                   (default ~/.cache/tablesafe/target/release/examples/crosscheck; the test
+#                   fails if it is missing)
 #   TABLESAFE_VENV  Python virtualenv (default ~/.cache/tablesafe/venv)
 #   PYTEST_ARGS     extra pytest arguments (e.g. "-k rows -x")
 #   SKIP_NODE=1 / SKIP_PYTHON=1   run only one suite

@@ -5,12 +5,14 @@
 //! Layout:
 //! - [`model`]: the typed row model every crate shares (keys, values, cells, rows,
 //!   filters, table definitions).
+//! - [`convert`]: model <-> protobuf conversions shared by the server and the client.
 //! - [`pb`]: prost messages generated at build time from `proto/*.proto` (no system protoc).
 //! - [`plainbuffer`]: PlainBuffer encode/decode with CRC8 checks.
 //! - [`filter`]: serialized `Filter` bytes <-> [`model::Filter`].
 //! - [`sign`]: V2/V4 request signatures and the response signature SDKs verify.
 //! - [`error`]: this crate's error type and the Tablestore error-code table.
 
+pub mod convert;
 pub mod error;
 pub mod filter;
 pub mod model;
