@@ -1,6 +1,8 @@
 //! The binary's surface: commands and flags the README and the SDK suites rely on.
 //! (Building this test also makes cargo build the real `tablesafe` executable.)
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
 use std::process::Command;
 
 fn tablesafe(args: &[&str]) -> std::process::Output {

@@ -21,8 +21,8 @@ use crate::error::{EngineError, StorageContext};
 use crate::locks::RowLocks;
 use crate::read::Visibility;
 use crate::stored::StoredRow;
-use crate::validate::{check_schema, check_table_name};
 use crate::stream::Sequencer;
+use crate::validate::{check_schema, check_table_name};
 use crate::{keys, CF_META, CF_ROWS, CF_STREAM};
 
 /// Settings of an engine.

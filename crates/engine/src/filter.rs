@@ -21,7 +21,10 @@ pub(crate) struct ColumnView<'a> {
 /// A filter with its regexes compiled.
 #[derive(Debug)]
 pub(crate) enum CompiledFilter {
-    Single { filter: SingleColumnFilter, regex: Option<Regex> },
+    Single {
+        filter: SingleColumnFilter,
+        regex: Option<Regex>,
+    },
     Not(Box<CompiledFilter>),
     And(Vec<CompiledFilter>),
     Or(Vec<CompiledFilter>),
@@ -34,9 +37,10 @@ impl CompiledFilter {
         Ok(match filter {
             Filter::SingleColumn(single) => {
                 let regex = match &single.value_transfer {
-                    Some(rule) => Some(Regex::new(&rule.regex).map_err(|e| {
-                        EngineError::invalid(format!("Invalid regex in value transfer rule: {e}"))
-                    })?),
+                    Some(rule) => Some(
+                        Regex::new(&rule.regex)
+                            .map_err(|e| EngineError::invalid(format!("Invalid regex in value transfer rule: {e}")))?,
+                    ),
                     None => None,
                 };
                 CompiledFilter::Single { filter: single.clone(), regex }
@@ -52,9 +56,7 @@ impl CompiledFilter {
                         CompiledFilter::Not(Box::new(compiled.remove(0)))
                     }
                     LogicalOperator::And | LogicalOperator::Or if compiled.len() < 2 => {
-                        return Err(EngineError::invalid(
-                            "The number of sub-filters of AND/OR must be at least 2.",
-                        ))
+                        return Err(EngineError::invalid("The number of sub-filters of AND/OR must be at least 2."))
                     }
                     LogicalOperator::And => CompiledFilter::And(compiled),
                     LogicalOperator::Or => CompiledFilter::Or(compiled),
@@ -95,11 +97,8 @@ fn single_matches(filter: &SingleColumnFilter, regex: Option<&Regex>, columns: &
         _ => {}
     }
     let Some(expected) = &filter.value else { return false };
-    let candidates: &[&Value] = if filter.latest_version_only {
-        column.values.get(..1).unwrap_or(&[])
-    } else {
-        &column.values
-    };
+    let candidates: &[&Value] =
+        if filter.latest_version_only { column.values.get(..1).unwrap_or(&[]) } else { &column.values };
     candidates.iter().any(|value| {
         let transformed;
         let value = match (regex, &filter.value_transfer) {
@@ -145,6 +144,7 @@ fn compare(comparator: Comparator, actual: &Value, expected: &Value) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
 mod tests {
     use super::*;
     use tablesafe_proto::model::ValueTransferRule;

@@ -144,6 +144,7 @@ pub fn decode_row_key(key: &[u8], schema: &[PrimaryKeySchema]) -> Result<Primary
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
 mod tests {
     use super::*;
     use proptest::prelude::*;

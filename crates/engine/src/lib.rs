@@ -66,9 +66,11 @@ pub use catalog::TableInfo;
 pub use db::{CreateTable, Engine, EngineOptions, TableUpdate};
 pub use error::EngineError;
 pub use range::{Direction, RangePage, RangeRequest, MAX_PAGE_BYTES, MAX_PAGE_ROWS};
-pub use stream::{ChangeAction, ChangeRecord, StreamPage, MAX_STREAM_PAGE_BYTES};
 pub use rows::{Consumed, ReadOutcome, ReturnContent, RowChange, RowWrite, WriteOutcome};
-pub use validate::{check_column_name, check_table_name, MAX_COLUMNS_PER_WRITE, MAX_NAME_BYTES, MAX_PK_VALUE_BYTES, MAX_VALUE_BYTES};
+pub use stream::{ChangeAction, ChangeRecord, StreamPage, MAX_STREAM_PAGE_BYTES};
+pub use validate::{
+    check_column_name, check_table_name, MAX_COLUMNS_PER_WRITE, MAX_NAME_BYTES, MAX_PK_VALUE_BYTES, MAX_VALUE_BYTES,
+};
 
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const CF_ROWS: &str = "rows";

@@ -214,6 +214,7 @@ pub(crate) fn apply_update(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
 mod tests {
     use super::*;
 

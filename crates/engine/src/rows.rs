@@ -127,7 +127,9 @@ impl Engine {
             return Err(EngineError::invalid("UpdateRow is not allowed on this table (allow_update is false)."));
         }
         let has_placeholder = write.change.primary_key().columns.iter().any(|c| c.value == PkValue::AutoIncrement);
-        if has_placeholder && (write.condition.row_existence != RowExistence::Ignore || write.condition.column_condition.is_some()) {
+        if has_placeholder
+            && (write.condition.row_existence != RowExistence::Ignore || write.condition.column_condition.is_some())
+        {
             return Err(EngineError::invalid(
                 "The condition of a row with an AUTO_INCREMENT primary key column must be IGNORE without column condition.",
             ));
@@ -159,11 +161,14 @@ impl Engine {
     /// Applies row writes; one result per write, in order.
     pub fn write_rows(&self, writes: Vec<RowWrite>) -> Vec<Result<WriteOutcome, EngineError>> {
         let now = self.clock.now_millis();
-        let mut prepared: Vec<Result<Prepared, EngineError>> = writes.into_iter().map(|w| self.prepare(w, now)).collect();
+        let mut prepared: Vec<Result<Prepared, EngineError>> =
+            writes.into_iter().map(|w| self.prepare(w, now)).collect();
         let mut batch = WriteBatch::default();
         let meta = match self.cf(CF_META) {
             Ok(cf) => cf,
-            Err(e) => return prepared.into_iter().map(|_| Err(EngineError::Corrupt { detail: e.to_string() })).collect(),
+            Err(e) => {
+                return prepared.into_iter().map(|_| Err(EngineError::Corrupt { detail: e.to_string() })).collect()
+            }
         };
         let needs_autoinc = prepared.iter().any(|p| matches!(p, Ok(p) if p.key.is_empty()));
         // Held until the commit, so counters reach disk in allocation order.
@@ -234,7 +239,10 @@ impl Engine {
             Some(v) => *v,
             None => match self.db.get_cf(self.cf(CF_META)?, autoinc_key(table_id)).context("read auto-increment")? {
                 Some(bytes) => i64::from_be_bytes(
-                    bytes.as_slice().try_into().map_err(|_| EngineError::Corrupt { detail: "auto-increment".into() })?,
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| EngineError::Corrupt { detail: "auto-increment".into() })?,
                 ),
                 None => 0,
             },

@@ -51,8 +51,9 @@ impl StoredRow {
     /// Deserializes a row read from RocksDB.
     pub fn decode(bytes: &[u8]) -> Result<StoredRow, EngineError> {
         match bytes.split_first() {
-            Some((&ROW_FORMAT_V1, rest)) => postcard::from_bytes(rest)
-                .map_err(|e| EngineError::Corrupt { detail: format!("row value: {e}") }),
+            Some((&ROW_FORMAT_V1, rest)) => {
+                postcard::from_bytes(rest).map_err(|e| EngineError::Corrupt { detail: format!("row value: {e}") })
+            }
             Some((format, _)) => Err(EngineError::Corrupt { detail: format!("unknown row format {format}") }),
             None => Err(EngineError::Corrupt { detail: "empty row value".into() }),
         }
@@ -60,10 +61,7 @@ impl StoredRow {
 
     /// The column with this name, if any.
     pub fn column(&self, name: &str) -> Option<&StoredColumn> {
-        self.columns
-            .binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes()))
-            .ok()
-            .and_then(|i| self.columns.get(i))
+        self.columns.binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes())).ok().and_then(|i| self.columns.get(i))
     }
 
     /// The column with this name, created empty when absent.
@@ -108,6 +106,7 @@ impl StoredColumn {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
 mod tests {
     use super::*;
 

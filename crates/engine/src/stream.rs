@@ -93,8 +93,9 @@ impl StoredRecord {
 
     fn decode(bytes: &[u8]) -> Result<StoredRecord, EngineError> {
         match bytes.split_first() {
-            Some((&RECORD_FORMAT_V1, rest)) => postcard::from_bytes(rest)
-                .map_err(|e| EngineError::Corrupt { detail: format!("stream record: {e}") }),
+            Some((&RECORD_FORMAT_V1, rest)) => {
+                postcard::from_bytes(rest).map_err(|e| EngineError::Corrupt { detail: format!("stream record: {e}") })
+            }
             _ => Err(EngineError::Corrupt { detail: "unknown stream record format".into() }),
         }
     }
@@ -357,7 +358,13 @@ impl Engine {
     /// The first record of the current generation in `[from, end)` stamped at or
     /// after `min_us`. Stamps grow with the sequence, so this is a binary search
     /// over seeks rather than a scan.
-    fn first_record_since(&self, info: &TableInfo, from: u64, end: u64, min_us: i64) -> Result<Option<u64>, EngineError> {
+    fn first_record_since(
+        &self,
+        info: &TableInfo,
+        from: u64,
+        end: u64,
+        min_us: i64,
+    ) -> Result<Option<u64>, EngineError> {
         let (mut lo, mut hi) = (from, end);
         // Invariant: records below `lo` are older than `min_us`; the first record at
         // or after `hi` (if any before `end`) is not.

@@ -53,7 +53,11 @@ pub(crate) enum KeyUse {
 
 /// Checks a key against the schema: same names in the same order, matching types,
 /// value sizes, and sentinels only where `key_use` allows them.
-pub(crate) fn check_primary_key(pk: &PrimaryKey, schema: &[PrimaryKeySchema], key_use: KeyUse) -> Result<(), EngineError> {
+pub(crate) fn check_primary_key(
+    pk: &PrimaryKey,
+    schema: &[PrimaryKeySchema],
+    key_use: KeyUse,
+) -> Result<(), EngineError> {
     let mismatch = || EngineError::InvalidPk("Validate PK size fail. Primary key schema mismatch.".into());
     if pk.columns.len() != schema.len() {
         return Err(mismatch());

@@ -12,8 +12,7 @@ use prost::Message;
 
 use crate::error::ProtoError;
 use crate::model::{
-    CastType, Comparator, Filter, LogicalOperator, PkValue, SingleColumnFilter, Value,
-    ValueTransferRule,
+    CastType, Comparator, Filter, LogicalOperator, PkValue, SingleColumnFilter, Value, ValueTransferRule,
 };
 use crate::pb;
 
@@ -72,31 +71,23 @@ pub fn encode_null_variant() -> Vec<u8> {
 ///
 /// Bytes after the value are ignored (some SDKs over-allocate their buffers).
 pub fn decode_variant(bytes: &[u8]) -> Result<Option<Value>, ProtoError> {
-    let (&vt, payload) = bytes
-        .split_first()
-        .ok_or_else(|| ProtoError::filter("empty column value"))?;
+    let (&vt, payload) = bytes.split_first().ok_or_else(|| ProtoError::filter("empty column value"))?;
     let value = match vt {
         VT_INTEGER => Value::Integer(i64::from_le_bytes(take8(payload, "INTEGER")?)),
-        VT_DOUBLE => Value::Double(f64::from_bits(u64::from_le_bytes(take8(
-            payload, "DOUBLE",
-        )?))),
+        VT_DOUBLE => Value::Double(f64::from_bits(u64::from_le_bytes(take8(payload, "DOUBLE")?))),
         VT_BOOLEAN => match payload.first() {
             Some(&b) => Value::Boolean(b != 0),
             None => return Err(ProtoError::filter("truncated BOOLEAN column value")),
         },
         VT_STRING => {
             let raw = take_len_prefixed(payload, "STRING")?;
-            let s = std::str::from_utf8(raw)
-                .map_err(|_| ProtoError::filter("STRING column value is not valid UTF-8"))?;
+            let s =
+                std::str::from_utf8(raw).map_err(|_| ProtoError::filter("STRING column value is not valid UTF-8"))?;
             Value::String(s.to_owned())
         }
         VT_BLOB => Value::Binary(take_len_prefixed(payload, "BLOB")?.to_vec()),
         VT_NULL => return Ok(None),
-        other => {
-            return Err(ProtoError::filter(format!(
-                "unsupported column value type {other:#04x}"
-            )))
-        }
+        other => return Err(ProtoError::filter(format!("unsupported column value type {other:#04x}"))),
     };
     Ok(Some(value))
 }
@@ -155,8 +146,8 @@ fn take_len_prefixed<'a>(payload: &'a [u8], what: &str) -> Result<&'a [u8], Prot
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .ok_or_else(|| ProtoError::filter(format!("truncated {what} column value length")))?;
     let len = i32::from_le_bytes(len_bytes);
-    let len = usize::try_from(len)
-        .map_err(|_| ProtoError::filter(format!("negative {what} column value length {len}")))?;
+    let len =
+        usize::try_from(len).map_err(|_| ProtoError::filter(format!("negative {what} column value length {len}")))?;
     payload
         .get(4..)
         .and_then(|rest| rest.get(..len))
@@ -170,40 +161,31 @@ fn take_len_prefixed<'a>(payload: &'a [u8], what: &str) -> Result<&'a [u8], Prot
 /// Decodes and validates a serialized `pb::Filter` wrapper (the bytes of
 /// `GetRowRequest.filter`, `GetRangeRequest.filter`, `Condition.column_condition`, ...).
 pub fn decode_filter(bytes: &[u8]) -> Result<Filter, ProtoError> {
-    let wrapper = pb::Filter::decode(bytes)
-        .map_err(|e| ProtoError::filter(format!("malformed Filter: {e}")))?;
+    let wrapper = pb::Filter::decode(bytes).map_err(|e| ProtoError::filter(format!("malformed Filter: {e}")))?;
     filter_from_pb(&wrapper, 1)
 }
 
 /// Converts an already decoded `pb::Filter` wrapper (validating as [`decode_filter`]).
 pub fn filter_from_pb(wrapper: &pb::Filter, depth: usize) -> Result<Filter, ProtoError> {
     if depth > MAX_FILTER_DEPTH {
-        return Err(ProtoError::filter(format!(
-            "The depth of the filter exceeds the limit {MAX_FILTER_DEPTH}"
-        )));
+        return Err(ProtoError::filter(format!("The depth of the filter exceeds the limit {MAX_FILTER_DEPTH}")));
     }
     let ty = pb::FilterType::try_from(wrapper.r#type)
         .map_err(|_| ProtoError::filter(format!("Unknown filter type: {}", wrapper.r#type)))?;
     match ty {
         pb::FilterType::FtSingleColumnValue => {
-            let single =
-                pb::SingleColumnValueFilter::decode(wrapper.filter.as_slice()).map_err(|e| {
-                    ProtoError::filter(format!("malformed SingleColumnValueFilter: {e}"))
-                })?;
+            let single = pb::SingleColumnValueFilter::decode(wrapper.filter.as_slice())
+                .map_err(|e| ProtoError::filter(format!("malformed SingleColumnValueFilter: {e}")))?;
             single_from_pb(&single).map(Filter::SingleColumn)
         }
         pb::FilterType::FtCompositeColumnValue => {
             let composite = pb::CompositeColumnValueFilter::decode(wrapper.filter.as_slice())
-                .map_err(|e| {
-                    ProtoError::filter(format!("malformed CompositeColumnValueFilter: {e}"))
-                })?;
+                .map_err(|e| ProtoError::filter(format!("malformed CompositeColumnValueFilter: {e}")))?;
             composite_from_pb(&composite, depth)
         }
         pb::FilterType::FtColumnPagination => {
-            let page =
-                pb::ColumnPaginationFilter::decode(wrapper.filter.as_slice()).map_err(|e| {
-                    ProtoError::filter(format!("malformed ColumnPaginationFilter: {e}"))
-                })?;
+            let page = pb::ColumnPaginationFilter::decode(wrapper.filter.as_slice())
+                .map_err(|e| ProtoError::filter(format!("malformed ColumnPaginationFilter: {e}")))?;
             if page.offset < 0 {
                 return Err(ProtoError::filter(format!(
                     "The offset of ColumnPaginationFilter must be non-negative, got {}",
@@ -216,10 +198,7 @@ pub fn filter_from_pb(wrapper: &pb::Filter, depth: usize) -> Result<Filter, Prot
                     page.limit
                 )));
             }
-            Ok(Filter::ColumnPagination {
-                offset: page.offset,
-                limit: page.limit,
-            })
+            Ok(Filter::ColumnPagination { offset: page.offset, limit: page.limit })
         }
     }
 }
@@ -242,16 +221,11 @@ fn single_from_pb(single: &pb::SingleColumnValueFilter) -> Result<SingleColumnFi
         }
     };
     if single.column_name.is_empty() {
-        return Err(ProtoError::filter(
-            "The column name of SingleColumnValueFilter is missing",
-        ));
+        return Err(ProtoError::filter("The column name of SingleColumnValueFilter is missing"));
     }
     let existence_only = matches!(comparator, Comparator::Exist | Comparator::NotExist);
-    let value = if existence_only && single.column_value.is_empty() {
-        None
-    } else {
-        decode_variant(&single.column_value)?
-    };
+    let value =
+        if existence_only && single.column_value.is_empty() { None } else { decode_variant(&single.column_value)? };
     if value.is_none() && !existence_only {
         return Err(ProtoError::filter(format!(
             "The column value of SingleColumnValueFilter on column '{}' must not be NULL",
@@ -274,14 +248,10 @@ fn single_from_pb(single: &pb::SingleColumnValueFilter) -> Result<SingleColumnFi
 
 fn transfer_rule_from_pb(rule: &pb::ValueTransferRule) -> Result<ValueTransferRule, ProtoError> {
     if rule.regex.is_empty() {
-        return Err(ProtoError::filter(
-            "The regex of ValueTransferRule is missing",
-        ));
+        return Err(ProtoError::filter("The regex of ValueTransferRule is missing"));
     }
     if let Err(e) = regex::Regex::new(&rule.regex) {
-        return Err(ProtoError::filter(format!(
-            "Invalid regex of ValueTransferRule: {e}"
-        )));
+        return Err(ProtoError::filter(format!("Invalid regex of ValueTransferRule: {e}")));
     }
     let cast_type = match rule.cast_type {
         None => None,
@@ -291,22 +261,14 @@ fn transfer_rule_from_pb(rule: &pb::ValueTransferRule) -> Result<ValueTransferRu
             Ok(pb::VariantType::VtString) => CastType::String,
             Ok(pb::VariantType::VtBlob) => CastType::Binary,
             Ok(pb::VariantType::VtNull) | Err(_) => {
-                return Err(ProtoError::filter(format!(
-                    "Invalid cast type of ValueTransferRule: {raw}"
-                )))
+                return Err(ProtoError::filter(format!("Invalid cast type of ValueTransferRule: {raw}")))
             }
         }),
     };
-    Ok(ValueTransferRule {
-        regex: rule.regex.clone(),
-        cast_type,
-    })
+    Ok(ValueTransferRule { regex: rule.regex.clone(), cast_type })
 }
 
-fn composite_from_pb(
-    composite: &pb::CompositeColumnValueFilter,
-    depth: usize,
-) -> Result<Filter, ProtoError> {
+fn composite_from_pb(composite: &pb::CompositeColumnValueFilter, depth: usize) -> Result<Filter, ProtoError> {
     let operator = match pb::LogicalOperator::try_from(composite.combinator) {
         Ok(pb::LogicalOperator::LoNot) => LogicalOperator::Not,
         Ok(pb::LogicalOperator::LoAnd) => LogicalOperator::And,
@@ -321,27 +283,16 @@ fn composite_from_pb(
     let n = composite.sub_filters.len();
     match operator {
         LogicalOperator::Not if n != 1 => {
-            return Err(ProtoError::filter(format!(
-                "The number of sub-filters of NOT must be 1, got {n}"
-            )))
+            return Err(ProtoError::filter(format!("The number of sub-filters of NOT must be 1, got {n}")))
         }
         LogicalOperator::And | LogicalOperator::Or if n < 2 => {
-            let name = if operator == LogicalOperator::And {
-                "AND"
-            } else {
-                "OR"
-            };
-            return Err(ProtoError::filter(format!(
-                "The number of sub-filters of {name} must be at least 2, got {n}"
-            )));
+            let name = if operator == LogicalOperator::And { "AND" } else { "OR" };
+            return Err(ProtoError::filter(format!("The number of sub-filters of {name} must be at least 2, got {n}")));
         }
         _ => {}
     }
-    let filters = composite
-        .sub_filters
-        .iter()
-        .map(|sub| filter_from_pb(sub, depth + 1))
-        .collect::<Result<Vec<_>, _>>()?;
+    let filters =
+        composite.sub_filters.iter().map(|sub| filter_from_pb(sub, depth + 1)).collect::<Result<Vec<_>, _>>()?;
     Ok(Filter::Composite { operator, filters })
 }
 
@@ -371,18 +322,11 @@ pub fn filter_to_pb(f: &Filter) -> pb::Filter {
                 combinator: combinator as i32,
                 sub_filters: filters.iter().map(filter_to_pb).collect(),
             };
-            pb::Filter {
-                r#type: pb::FilterType::FtCompositeColumnValue as i32,
-                filter: composite.encode_to_vec(),
-            }
+            pb::Filter { r#type: pb::FilterType::FtCompositeColumnValue as i32, filter: composite.encode_to_vec() }
         }
         Filter::ColumnPagination { offset, limit } => pb::Filter {
             r#type: pb::FilterType::FtColumnPagination as i32,
-            filter: pb::ColumnPaginationFilter {
-                offset: *offset,
-                limit: *limit,
-            }
-            .encode_to_vec(),
+            filter: pb::ColumnPaginationFilter { offset: *offset, limit: *limit }.encode_to_vec(),
         },
     }
 }
@@ -402,20 +346,17 @@ fn single_to_pb(single: &SingleColumnFilter) -> pb::SingleColumnValueFilter {
         Some(v) => encode_variant(v),
         None => encode_null_variant(),
     };
-    let value_trans_rule = single
-        .value_transfer
-        .as_ref()
-        .map(|rule| pb::ValueTransferRule {
-            regex: rule.regex.clone(),
-            cast_type: rule.cast_type.map(|c| {
-                (match c {
-                    CastType::Integer => pb::VariantType::VtInteger,
-                    CastType::Double => pb::VariantType::VtDouble,
-                    CastType::String => pb::VariantType::VtString,
-                    CastType::Binary => pb::VariantType::VtBlob,
-                }) as i32
-            }),
-        });
+    let value_trans_rule = single.value_transfer.as_ref().map(|rule| pb::ValueTransferRule {
+        regex: rule.regex.clone(),
+        cast_type: rule.cast_type.map(|c| {
+            (match c {
+                CastType::Integer => pb::VariantType::VtInteger,
+                CastType::Double => pb::VariantType::VtDouble,
+                CastType::String => pb::VariantType::VtString,
+                CastType::Binary => pb::VariantType::VtBlob,
+            }) as i32
+        }),
+    });
     pb::SingleColumnValueFilter {
         comparator: comparator as i32,
         column_name: single.column_name.clone(),
@@ -432,10 +373,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-            .collect()
+        (0..s.len()).step_by(2).filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
     }
 
     fn single(name: &str, cmp: Comparator, value: Option<Value>) -> Filter {
@@ -450,34 +388,18 @@ mod tests {
     }
 
     fn wrap(ty: pb::FilterType, inner: Vec<u8>) -> Vec<u8> {
-        pb::Filter {
-            r#type: ty as i32,
-            filter: inner,
-        }
-        .encode_to_vec()
+        pb::Filter { r#type: ty as i32, filter: inner }.encode_to_vec()
     }
 
     #[test]
     fn variant_vectors_of_the_reference() {
-        assert_eq!(
-            encode_variant(&Value::Integer(5)),
-            hex("000500000000000000")
-        );
-        assert_eq!(
-            encode_variant(&Value::String("ab".into())),
-            hex("03020000006162")
-        );
+        assert_eq!(encode_variant(&Value::Integer(5)), hex("000500000000000000"));
+        assert_eq!(encode_variant(&Value::String("ab".into())), hex("03020000006162"));
         assert_eq!(decode_pk_variant(&hex("09")), Ok(PkValue::InfMin));
         assert_eq!(decode_pk_variant(&hex("0a")), Ok(PkValue::InfMax));
         assert_eq!(encode_pk_variant(&PkValue::InfMin), hex("09"));
-        assert_eq!(
-            decode_variant(&hex("000500000000000000")),
-            Ok(Some(Value::Integer(5)))
-        );
-        assert_eq!(
-            decode_variant(&hex("03020000006162")),
-            Ok(Some(Value::String("ab".into())))
-        );
+        assert_eq!(decode_variant(&hex("000500000000000000")), Ok(Some(Value::Integer(5))));
+        assert_eq!(decode_variant(&hex("03020000006162")), Ok(Some(Value::String("ab".into()))));
         assert_eq!(decode_variant(&hex("06")), Ok(None));
     }
 
@@ -527,10 +449,7 @@ mod tests {
             "ff",
         ] {
             let bytes = hex(bad);
-            assert!(
-                matches!(decode_variant(&bytes), Err(ProtoError::Filter { .. })),
-                "{bad} should fail"
-            );
+            assert!(matches!(decode_variant(&bytes), Err(ProtoError::Filter { .. })), "{bad} should fail");
         }
         assert!(decode_pk_variant(&hex("010000000000000000")).is_err());
         assert!(decode_pk_variant(&hex("0201")).is_err());
@@ -541,10 +460,7 @@ mod tests {
 
     #[test]
     fn trailing_bytes_after_a_variant_are_ignored() {
-        assert_eq!(
-            decode_variant(&hex("0003000000000000000000")),
-            Ok(Some(Value::Integer(3)))
-        );
+        assert_eq!(decode_variant(&hex("0003000000000000000000")), Ok(Some(Value::Integer(3))));
         assert_eq!(decode_pk_variant(&hex("0900")), Ok(PkValue::InfMin));
     }
 
@@ -569,10 +485,7 @@ mod tests {
                         cast_type: Some(CastType::Double),
                     }),
                 }),
-                Filter::ColumnPagination {
-                    offset: 0,
-                    limit: 3,
-                },
+                Filter::ColumnPagination { offset: 0, limit: 3 },
             ],
         };
         assert_eq!(decode_filter(&encode_filter(&f)), Ok(f));
@@ -592,28 +505,18 @@ mod tests {
         };
         let bytes = wrap(pb::FilterType::FtSingleColumnValue, inner.encode_to_vec());
         assert_eq!(bytes[..2], [0x08, 0x01]);
-        assert_eq!(
-            decode_filter(&bytes),
-            Ok(single("age", Comparator::Equal, Some(Value::Integer(18))))
-        );
+        assert_eq!(decode_filter(&bytes), Ok(single("age", Comparator::Equal, Some(Value::Integer(18)))));
     }
 
     #[test]
     fn composite_arity_is_checked() {
         let leaf = filter_to_pb(&single("a", Comparator::Equal, Some(Value::Integer(1))));
         let composite = |op: pb::LogicalOperator, n: usize| {
-            let inner = pb::CompositeColumnValueFilter {
-                combinator: op as i32,
-                sub_filters: vec![leaf.clone(); n],
-            };
-            wrap(
-                pb::FilterType::FtCompositeColumnValue,
-                inner.encode_to_vec(),
-            )
+            let inner = pb::CompositeColumnValueFilter { combinator: op as i32, sub_filters: vec![leaf.clone(); n] };
+            wrap(pb::FilterType::FtCompositeColumnValue, inner.encode_to_vec())
         };
         for n in [0, 2, 3] {
-            let err =
-                decode_filter(&composite(pb::LogicalOperator::LoNot, n)).expect_err("must fail");
+            let err = decode_filter(&composite(pb::LogicalOperator::LoNot, n)).expect_err("must fail");
             assert!(err.to_string().contains("NOT must be 1"), "{err}");
         }
         assert!(decode_filter(&composite(pb::LogicalOperator::LoNot, 1)).is_ok());
@@ -623,15 +526,8 @@ mod tests {
             }
             assert!(decode_filter(&composite(op, 2)).is_ok());
         }
-        let bad_op = pb::CompositeColumnValueFilter {
-            combinator: 9,
-            sub_filters: vec![leaf; 2],
-        };
-        assert!(decode_filter(&wrap(
-            pb::FilterType::FtCompositeColumnValue,
-            bad_op.encode_to_vec()
-        ))
-        .is_err());
+        let bad_op = pb::CompositeColumnValueFilter { combinator: 9, sub_filters: vec![leaf; 2] };
+        assert!(decode_filter(&wrap(pb::FilterType::FtCompositeColumnValue, bad_op.encode_to_vec())).is_err());
     }
 
     #[test]
@@ -645,56 +541,23 @@ mod tests {
             value_trans_rule: None,
         };
         let run = |s: &pb::SingleColumnValueFilter| {
-            decode_filter(&wrap(
-                pb::FilterType::FtSingleColumnValue,
-                s.encode_to_vec(),
-            ))
+            decode_filter(&wrap(pb::FilterType::FtSingleColumnValue, s.encode_to_vec()))
         };
         assert!(run(&base).is_ok());
-        assert!(run(&pb::SingleColumnValueFilter {
-            comparator: 0,
-            ..base.clone()
-        })
-        .is_err());
-        assert!(run(&pb::SingleColumnValueFilter {
-            comparator: 9,
-            ..base.clone()
-        })
-        .is_err());
-        assert!(run(&pb::SingleColumnValueFilter {
-            column_name: String::new(),
-            ..base.clone()
-        })
-        .is_err());
-        assert!(run(&pb::SingleColumnValueFilter {
-            column_value: vec![],
-            ..base.clone()
-        })
-        .is_err());
-        assert!(run(&pb::SingleColumnValueFilter {
-            column_value: vec![6],
-            ..base.clone()
-        })
-        .is_err());
+        assert!(run(&pb::SingleColumnValueFilter { comparator: 0, ..base.clone() }).is_err());
+        assert!(run(&pb::SingleColumnValueFilter { comparator: 9, ..base.clone() }).is_err());
+        assert!(run(&pb::SingleColumnValueFilter { column_name: String::new(), ..base.clone() }).is_err());
+        assert!(run(&pb::SingleColumnValueFilter { column_value: vec![], ..base.clone() }).is_err());
+        assert!(run(&pb::SingleColumnValueFilter { column_value: vec![6], ..base.clone() }).is_err());
         // Exist / NotExist accept NULL or nothing.
         for cmp in [7, 8] {
             for cv in [vec![], vec![6]] {
-                let f = run(&pb::SingleColumnValueFilter {
-                    comparator: cmp,
-                    column_value: cv,
-                    ..base.clone()
-                });
-                assert!(matches!(
-                    f,
-                    Ok(Filter::SingleColumn(SingleColumnFilter { value: None, .. }))
-                ));
+                let f = run(&pb::SingleColumnValueFilter { comparator: cmp, column_value: cv, ..base.clone() });
+                assert!(matches!(f, Ok(Filter::SingleColumn(SingleColumnFilter { value: None, .. }))));
             }
         }
         let with_rule = |regex: &str, cast: Option<i32>| pb::SingleColumnValueFilter {
-            value_trans_rule: Some(pb::ValueTransferRule {
-                regex: regex.into(),
-                cast_type: cast,
-            }),
+            value_trans_rule: Some(pb::ValueTransferRule { regex: regex.into(), cast_type: cast }),
             ..base.clone()
         };
         assert!(run(&with_rule("a(\\d+)", Some(0))).is_ok());
@@ -706,28 +569,16 @@ mod tests {
         let Ok(Filter::SingleColumn(s)) = run(&with_rule("x", Some(7))) else {
             panic!("rule with VT_BLOB must decode")
         };
-        assert_eq!(
-            s.value_transfer.and_then(|r| r.cast_type),
-            Some(CastType::Binary)
-        );
+        assert_eq!(s.value_transfer.and_then(|r| r.cast_type), Some(CastType::Binary));
     }
 
     #[test]
     fn pagination_is_checked() {
         let run = |offset, limit| {
             let inner = pb::ColumnPaginationFilter { offset, limit };
-            decode_filter(&wrap(
-                pb::FilterType::FtColumnPagination,
-                inner.encode_to_vec(),
-            ))
+            decode_filter(&wrap(pb::FilterType::FtColumnPagination, inner.encode_to_vec()))
         };
-        assert_eq!(
-            run(0, 1),
-            Ok(Filter::ColumnPagination {
-                offset: 0,
-                limit: 1
-            })
-        );
+        assert_eq!(run(0, 1), Ok(Filter::ColumnPagination { offset: 0, limit: 1 }));
         assert!(run(-1, 1).is_err());
         assert!(run(0, 0).is_err());
         assert!(run(0, -5).is_err());
@@ -736,11 +587,7 @@ mod tests {
     #[test]
     fn unknown_type_and_garbage_are_errors() {
         assert!(decode_filter(&wrap(pb::FilterType::FtSingleColumnValue, vec![0xff])).is_err());
-        let unknown = pb::Filter {
-            r#type: 4,
-            filter: vec![],
-        }
-        .encode_to_vec();
+        let unknown = pb::Filter { r#type: 4, filter: vec![] }.encode_to_vec();
         assert!(decode_filter(&unknown).is_err());
         assert!(decode_filter(&[]).is_err());
         assert!(decode_filter(&[0xff, 0xff, 0xff]).is_err());
@@ -750,16 +597,10 @@ mod tests {
     fn deep_nesting_is_rejected_without_overflow() {
         let mut f = single("a", Comparator::Equal, Some(Value::Integer(1)));
         for _ in 0..(MAX_FILTER_DEPTH - 1) {
-            f = Filter::Composite {
-                operator: LogicalOperator::Not,
-                filters: vec![f],
-            };
+            f = Filter::Composite { operator: LogicalOperator::Not, filters: vec![f] };
         }
         assert!(decode_filter(&encode_filter(&f)).is_ok());
-        let too_deep = Filter::Composite {
-            operator: LogicalOperator::Not,
-            filters: vec![f],
-        };
+        let too_deep = Filter::Composite { operator: LogicalOperator::Not, filters: vec![f] };
         let err = decode_filter(&encode_filter(&too_deep)).expect_err("must fail");
         assert!(err.to_string().contains("depth"), "{err}");
         // A hand-built 10_000-deep chain must not blow the stack either.
@@ -770,10 +611,7 @@ mod tests {
                 combinator: pb::LogicalOperator::LoNot as i32,
                 sub_filters: vec![wrapper],
             };
-            bytes = wrap(
-                pb::FilterType::FtCompositeColumnValue,
-                inner.encode_to_vec(),
-            );
+            bytes = wrap(pb::FilterType::FtCompositeColumnValue, inner.encode_to_vec());
         }
         assert!(decode_filter(&bytes).is_err());
     }
@@ -781,33 +619,20 @@ mod tests {
     #[test]
     fn pb_wire_facts_of_the_reference() {
         // DescribeTable('t1') body of reference 1.4.
-        let req = pb::DescribeTableRequest {
-            table_name: "t1".into(),
-        };
+        let req = pb::DescribeTableRequest { table_name: "t1".into() };
         assert_eq!(req.encode_to_vec(), hex("0a027431"));
         // proto2 required scalars are written even when they hold the default value.
-        let row = pb::RowInBatchWriteRowResponse {
-            is_ok: false,
-            ..Default::default()
-        };
+        let row = pb::RowInBatchWriteRowResponse { is_ok: false, ..Default::default() };
         assert_eq!(row.encode_to_vec(), hex("0800"));
         // SplitLocation.repeat is sint64 (zigzag): 1 -> 2, -1 -> 1.
-        let loc = pb::compute_split_points_by_size_response::SplitLocation {
-            location: String::new(),
-            repeat: 1,
-        };
+        let loc = pb::compute_split_points_by_size_response::SplitLocation { location: String::new(), repeat: 1 };
         assert_eq!(loc.encode_to_vec(), hex("0a001002"));
         // ListTableResponse ["alpha", "beta"] of reference 1.6.
-        let list = pb::ListTableResponse {
-            table_names: vec!["alpha".into(), "beta".into()],
-        };
+        let list = pb::ListTableResponse { table_names: vec!["alpha".into(), "beta".into()] };
         assert_eq!(list.encode_to_vec(), hex("0a05616c7068610a0462657461"));
         // Required sub-messages are plain fields in prost 0.14 and always written;
         // DescribeTableResponse.table_status (field 4) = ACTIVE -> 0x20 0x01.
-        let desc = pb::DescribeTableResponse {
-            table_status: pb::TableStatus::Active as i32,
-            ..Default::default()
-        };
+        let desc = pb::DescribeTableResponse { table_status: pb::TableStatus::Active as i32, ..Default::default() };
         // table_meta{table_name:""}, reserved_throughput_details{capacity_unit{}, 0},
         // table_options{}, table_status=1.
         let expected = ["0a020a00", "12040a001000", "1a00", "2001"].concat();
@@ -818,9 +643,7 @@ mod tests {
         prop_oneof![
             any::<i64>().prop_map(Value::Integer),
             // Compare by bits: NaN payloads survive, but NaN != NaN under PartialEq.
-            any::<f64>()
-                .prop_filter("not NaN", |d| !d.is_nan())
-                .prop_map(Value::Double),
+            any::<f64>().prop_filter("not NaN", |d| !d.is_nan()).prop_map(Value::Double),
             any::<bool>().prop_map(Value::Boolean),
             ".{0,12}".prop_map(Value::String),
             proptest::collection::vec(any::<u8>(), 0..12).prop_map(Value::Binary),
@@ -846,31 +669,21 @@ mod tests {
             Just(Some(CastType::Binary)),
         ];
         let rule = proptest::option::of(
-            ("[a-z]{1,4}(\\(\\.\\*\\))?", cast)
-                .prop_map(|(regex, cast_type)| ValueTransferRule { regex, cast_type }),
+            ("[a-z]{1,4}(\\(\\.\\*\\))?", cast).prop_map(|(regex, cast_type)| ValueTransferRule { regex, cast_type }),
         );
-        (
-            cmp,
-            "[a-zA-Z_][a-zA-Z0-9_]{0,8}",
-            arb_value(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            rule,
+        (cmp, "[a-zA-Z_][a-zA-Z0-9_]{0,8}", arb_value(), any::<bool>(), any::<bool>(), any::<bool>(), rule).prop_map(
+            |(comparator, column_name, v, null, filter_if_missing, latest, rule)| {
+                let existence = matches!(comparator, Comparator::Exist | Comparator::NotExist);
+                Filter::SingleColumn(SingleColumnFilter {
+                    comparator,
+                    column_name,
+                    value: if existence && null { None } else { Some(v) },
+                    filter_if_missing,
+                    latest_version_only: latest,
+                    value_transfer: rule,
+                })
+            },
         )
-            .prop_map(
-                |(comparator, column_name, v, null, filter_if_missing, latest, rule)| {
-                    let existence = matches!(comparator, Comparator::Exist | Comparator::NotExist);
-                    Filter::SingleColumn(SingleColumnFilter {
-                        comparator,
-                        column_name,
-                        value: if existence && null { None } else { Some(v) },
-                        filter_if_missing,
-                        latest_version_only: latest,
-                        value_transfer: rule,
-                    })
-                },
-            )
     }
 
     fn arb_filter() -> impl Strategy<Value = Filter> {
@@ -881,20 +694,11 @@ mod tests {
         ];
         leaf.prop_recursive(4, 32, 4, |inner| {
             prop_oneof![
-                inner.clone().prop_map(|f| Filter::Composite {
-                    operator: LogicalOperator::Not,
-                    filters: vec![f]
-                }),
-                proptest::collection::vec(inner.clone(), 2..4).prop_map(|filters| {
-                    Filter::Composite {
-                        operator: LogicalOperator::And,
-                        filters,
-                    }
-                }),
-                proptest::collection::vec(inner, 2..4).prop_map(|filters| Filter::Composite {
-                    operator: LogicalOperator::Or,
-                    filters
-                }),
+                inner.clone().prop_map(|f| Filter::Composite { operator: LogicalOperator::Not, filters: vec![f] }),
+                proptest::collection::vec(inner.clone(), 2..4)
+                    .prop_map(|filters| { Filter::Composite { operator: LogicalOperator::And, filters } }),
+                proptest::collection::vec(inner, 2..4)
+                    .prop_map(|filters| Filter::Composite { operator: LogicalOperator::Or, filters }),
             ]
         })
     }

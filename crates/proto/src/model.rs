@@ -139,12 +139,7 @@ impl PrimaryKey {
         I: IntoIterator<Item = (S, PkValue)>,
         S: Into<String>,
     {
-        PrimaryKey {
-            columns: columns
-                .into_iter()
-                .map(|(name, value)| PkColumn { name: name.into(), value })
-                .collect(),
-        }
+        PrimaryKey { columns: columns.into_iter().map(|(name, value)| PkColumn { name: name.into(), value }).collect() }
     }
 
     /// Compares two keys column by column by value (names are not compared).

@@ -45,11 +45,7 @@ fn ots_headers(headers: &[(String, String)], skip_signatures: bool) -> Vec<(Stri
             Some((lower, value.trim()))
         })
         .collect();
-    out.sort_unstable_by(|a, b| {
-        a.0.as_bytes()
-            .cmp(b.0.as_bytes())
-            .then(a.1.as_bytes().cmp(b.1.as_bytes()))
-    });
+    out.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.as_bytes().cmp(b.1.as_bytes())));
     out
 }
 
@@ -108,10 +104,7 @@ pub fn v2_request_signature(secret: &str, action: &str, headers: &[(String, Stri
 /// `k1 = HMAC-SHA256("aliyun_v4" + secret, sign_date)`, `k2 = HMAC(k1, region)`,
 /// `k3 = HMAC(k2, "ots")`, `k4 = HMAC(k3, "aliyun_v4_request")`, result `base64(k4)`.
 pub fn v4_signing_key(secret: &str, sign_date: &str, region: &str) -> String {
-    let k1 = hmac_sha256(
-        format!("aliyun_v4{secret}").as_bytes(),
-        sign_date.as_bytes(),
-    );
+    let k1 = hmac_sha256(format!("aliyun_v4{secret}").as_bytes(), sign_date.as_bytes());
     let k2 = hmac_sha256(&k1, region.as_bytes());
     let k3 = hmac_sha256(&k2, b"ots");
     let k4 = hmac_sha256(&k3, b"aliyun_v4_request");
@@ -121,11 +114,7 @@ pub fn v4_signing_key(secret: &str, sign_date: &str, region: &str) -> String {
 /// The V4 request signature (`x-ots-signaturev4`): HMAC-SHA256 keyed with the base64
 /// TEXT bytes of the signing key over the V2 string to sign + `"ots"`. The headers must
 /// include `x-ots-signdate` and `x-ots-signregion`.
-pub fn v4_request_signature(
-    signing_key_b64: &str,
-    action: &str,
-    headers: &[(String, String)],
-) -> String {
+pub fn v4_request_signature(signing_key_b64: &str, action: &str, headers: &[(String, String)]) -> String {
     let mut msg = v2_string_to_sign(action, headers);
     msg.push_str("ots");
     BASE64.encode(hmac_sha256(signing_key_b64.as_bytes(), msg.as_bytes()))
@@ -162,10 +151,7 @@ impl std::fmt::Debug for SigningKey {
 
 /// First value of a header, name compared case-insensitively.
 pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -182,20 +168,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Errors: [`ProtoError::MissingHeader`] when no signature (or a V4 date/region) header
 /// is present; [`ProtoError::Auth`] `"Signature mismatch."` when the signature is wrong.
 /// Date, MD5 and access-key checks are the caller's.
-pub fn verify_request(
-    action: &str,
-    headers: &[(String, String)],
-    secret: &str,
-) -> Result<SigningKey, ProtoError> {
+pub fn verify_request(action: &str, headers: &[(String, String)], secret: &str) -> Result<SigningKey, ProtoError> {
     let (expected, given, key) = if let Some(given) = header_value(headers, HEADER_SIGNATURE_V4) {
-        let date =
-            header_value(headers, HEADER_SIGN_DATE).ok_or_else(|| ProtoError::MissingHeader {
-                name: HEADER_SIGN_DATE.to_owned(),
-            })?;
-        let region =
-            header_value(headers, HEADER_SIGN_REGION).ok_or_else(|| ProtoError::MissingHeader {
-                name: HEADER_SIGN_REGION.to_owned(),
-            })?;
+        let date = header_value(headers, HEADER_SIGN_DATE)
+            .ok_or_else(|| ProtoError::MissingHeader { name: HEADER_SIGN_DATE.to_owned() })?;
+        let region = header_value(headers, HEADER_SIGN_REGION)
+            .ok_or_else(|| ProtoError::MissingHeader { name: HEADER_SIGN_REGION.to_owned() })?;
         let signing_key = v4_signing_key(secret, date.trim(), region.trim());
         let expected = v4_request_signature(&signing_key, action, headers);
         (expected, given, SigningKey::V4(signing_key))
@@ -203,9 +181,7 @@ pub fn verify_request(
         let expected = v2_request_signature(secret, action, headers);
         (expected, given, SigningKey::V2(secret.to_owned()))
     } else {
-        return Err(ProtoError::MissingHeader {
-            name: HEADER_SIGNATURE.to_owned(),
-        });
+        return Err(ProtoError::MissingHeader { name: HEADER_SIGNATURE.to_owned() });
     };
     if constant_time_eq(expected.as_bytes(), given.trim().as_bytes()) {
         Ok(key)
@@ -232,10 +208,7 @@ pub fn response_string_to_sign(headers: &[(String, String)], action: &str) -> St
 /// The response signature (1.6): `base64(HMAC-SHA1(key, response string to sign))`, also
 /// for V4 requests. The `authorization` header is `OTS <AccessKeyId>:<this>`.
 pub fn response_signature(key: &SigningKey, headers: &[(String, String)], action: &str) -> String {
-    hmac_sha1_base64(
-        key.response_key(),
-        &response_string_to_sign(headers, action),
-    )
+    hmac_sha1_base64(key.response_key(), &response_string_to_sign(headers, action))
 }
 
 // ---------------------------------------------------------------------------
@@ -266,11 +239,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
     let year = yoe + era * 400 + i64::from(month <= 2);
     // Both are within tiny ranges by construction.
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
+    (year, u32::try_from(month).unwrap_or(1), u32::try_from(day).unwrap_or(1))
 }
 
 fn is_leap(year: i64) -> bool {
@@ -291,9 +260,7 @@ fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |acc, &b| {
-        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
-    })
+    s.iter().try_fold(0u32, |acc, &b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
 }
 
 /// Parses an `x-ots-date` (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`, UTC) into Unix milliseconds.
@@ -315,8 +282,7 @@ pub fn parse_ots_date(s: &str) -> Option<i64> {
     }
     match body.get(19..) {
         Some([]) => {}
-        Some([b'.', fraction @ ..])
-            if !fraction.is_empty() && fraction.iter().all(u8::is_ascii_digit) => {}
+        Some([b'.', fraction @ ..]) if !fraction.is_empty() && fraction.iter().all(u8::is_ascii_digit) => {}
         _ => return None,
     }
     let year = digits(&b[0..4])?;
@@ -345,12 +311,7 @@ pub fn format_ots_date(unix_micros: i64) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3_600,
-        (sod % 3_600) / 60,
-        sod % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3_600, (sod % 3_600) / 60, sod % 60)
 }
 
 #[cfg(test)]
@@ -358,10 +319,7 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
     }
 
     /// The Python 6.4.8 `list_table()` capture of reference 1.4.
@@ -376,10 +334,7 @@ mod tests {
             ("x-ots-instancename", "dev"),
             ("x-ots-contentmd5", "1B2M2Y8AsgTpgAmY7PhCfg=="),
             ("x-ots-signature", "ylOg3YAvj2Dx1s4cI2gQoK8lzB4="),
-            (
-                "User-Agent",
-                "aliyun-tablestore-sdk-python/6.4.8(Linux/6.18.44-fc-v595/x86_64;3.11.7;ffa217b8)",
-            ),
+            ("User-Agent", "aliyun-tablestore-sdk-python/6.4.8(Linux/6.18.44-fc-v595/x86_64;3.11.7;ffa217b8)"),
         ])
     }
 
@@ -405,14 +360,8 @@ mod tests {
              x-ots-contentmd5:1B2M2Y8AsgTpgAmY7PhCfg==\nx-ots-date:2026-11-23T23:30:50.000Z\n\
              x-ots-instancename:dev\n"
         );
-        assert_eq!(
-            hmac_sha1_base64(b"myAccessKeySecret", &sts),
-            "ylOg3YAvj2Dx1s4cI2gQoK8lzB4="
-        );
-        assert_eq!(
-            v2_request_signature("myAccessKeySecret", "ListTable", &headers),
-            "ylOg3YAvj2Dx1s4cI2gQoK8lzB4="
-        );
+        assert_eq!(hmac_sha1_base64(b"myAccessKeySecret", &sts), "ylOg3YAvj2Dx1s4cI2gQoK8lzB4=");
+        assert_eq!(v2_request_signature("myAccessKeySecret", "ListTable", &headers), "ylOg3YAvj2Dx1s4cI2gQoK8lzB4=");
         assert_eq!(
             verify_request("ListTable", &headers, "myAccessKeySecret"),
             Ok(SigningKey::V2("myAccessKeySecret".into()))
@@ -436,45 +385,22 @@ mod tests {
     #[test]
     fn v2_mismatches_are_rejected() {
         let headers = list_table_request();
-        let wrong = ProtoError::Auth {
-            detail: "Signature mismatch.".into(),
-        };
-        assert_eq!(
-            verify_request("ListTable", &headers, "otherSecret"),
-            Err(wrong.clone())
-        );
-        assert_eq!(
-            verify_request("DescribeTable", &headers, "myAccessKeySecret"),
-            Err(wrong.clone())
-        );
+        let wrong = ProtoError::Auth { detail: "Signature mismatch.".into() };
+        assert_eq!(verify_request("ListTable", &headers, "otherSecret"), Err(wrong.clone()));
+        assert_eq!(verify_request("DescribeTable", &headers, "myAccessKeySecret"), Err(wrong.clone()));
         let mut tampered = headers.clone();
         tampered.push(("x-ots-instancename2".into(), "x".into()));
-        assert_eq!(
-            verify_request("ListTable", &tampered, "myAccessKeySecret"),
-            Err(wrong.clone())
-        );
+        assert_eq!(verify_request("ListTable", &tampered, "myAccessKeySecret"), Err(wrong.clone()));
         let mut bad_sig = headers.clone();
         for (n, v) in &mut bad_sig {
             if n == "x-ots-signature" {
                 *v = "ylOg3YAvj2Dx1s4cI2gQoK8lzB4".into();
             }
         }
-        assert_eq!(
-            verify_request("ListTable", &bad_sig, "myAccessKeySecret"),
-            Err(wrong)
-        );
-        let unsigned: Vec<_> = headers
-            .into_iter()
-            .filter(|(n, _)| n != "x-ots-signature")
-            .collect();
-        let err =
-            verify_request("ListTable", &unsigned, "myAccessKeySecret").expect_err("must fail");
-        assert_eq!(
-            err,
-            ProtoError::MissingHeader {
-                name: "x-ots-signature".into()
-            }
-        );
+        assert_eq!(verify_request("ListTable", &bad_sig, "myAccessKeySecret"), Err(wrong));
+        let unsigned: Vec<_> = headers.into_iter().filter(|(n, _)| n != "x-ots-signature").collect();
+        let err = verify_request("ListTable", &unsigned, "myAccessKeySecret").expect_err("must fail");
+        assert_eq!(err, ProtoError::MissingHeader { name: "x-ots-signature".into() });
         assert_eq!(err.to_string(), "Missing header: x-ots-signature");
         assert_eq!(err.code(), crate::ErrorCode::ParameterInvalid);
     }
@@ -506,20 +432,11 @@ mod tests {
         let verified = verify_request("ListTable", &headers, "myAccessKeySecret");
         assert_eq!(verified, Ok(SigningKey::V4(key.clone())));
         assert_eq!(SigningKey::V4(key.clone()).response_key(), key.as_bytes());
-        assert_eq!(
-            verify_request("ListTable", &headers, "wrong"),
-            Err(ProtoError::auth("Signature mismatch."))
-        );
-        let no_region: Vec<_> = headers
-            .iter()
-            .filter(|(n, _)| n != "x-ots-signregion")
-            .cloned()
-            .collect();
+        assert_eq!(verify_request("ListTable", &headers, "wrong"), Err(ProtoError::auth("Signature mismatch.")));
+        let no_region: Vec<_> = headers.iter().filter(|(n, _)| n != "x-ots-signregion").cloned().collect();
         assert_eq!(
             verify_request("ListTable", &no_region, "myAccessKeySecret"),
-            Err(ProtoError::MissingHeader {
-                name: "x-ots-signregion".into()
-            })
+            Err(ProtoError::MissingHeader { name: "x-ots-signregion".into() })
         );
     }
 
@@ -539,10 +456,7 @@ mod tests {
              x-ots-requestid:0005aedd-5b9e-9b48-a5c1-720b12a7b4bb\n/ListTable"
         );
         let key = SigningKey::V2("myAccessKeySecret".into());
-        assert_eq!(
-            response_signature(&key, &headers, "ListTable"),
-            "YGVYfp8iTj1uuqEmlJZKyaIOftE="
-        );
+        assert_eq!(response_signature(&key, &headers, "ListTable"), "YGVYfp8iTj1uuqEmlJZKyaIOftE=");
         assert_eq!(format!("{key:?}"), "SigningKey::V2(..)");
     }
 
@@ -550,31 +464,13 @@ mod tests {
     fn date_parse_vectors() {
         assert_eq!(parse_ots_date("1970-01-01T00:00:00.000Z"), Some(0));
         assert_eq!(parse_ots_date("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_ots_date("2026-01-01T00:00:00.000000Z"),
-            Some(1_767_225_600_000)
-        );
-        assert_eq!(
-            parse_ots_date("2026-11-23T23:30:50.000Z"),
-            Some(1_795_476_650_000)
-        );
+        assert_eq!(parse_ots_date("2026-01-01T00:00:00.000000Z"), Some(1_767_225_600_000));
+        assert_eq!(parse_ots_date("2026-11-23T23:30:50.000Z"), Some(1_795_476_650_000));
         // Go SDK: layout ".123" renders month, day and 12-hour hour -> garbage fraction.
-        assert_eq!(
-            parse_ots_date("2024-09-13T10:15:30.91310Z"),
-            parse_ots_date("2024-09-13T10:15:30Z")
-        );
-        assert_eq!(
-            parse_ots_date("2024-12-31T23:15:30.123111Z"),
-            Some(1_735_686_930_000)
-        );
-        assert_eq!(
-            parse_ots_date("2000-02-29T12:00:00.5Z"),
-            Some(951_825_600_000)
-        );
-        assert_eq!(
-            parse_ots_date(" 2026-01-01T00:00:00.000Z "),
-            Some(1_767_225_600_000)
-        );
+        assert_eq!(parse_ots_date("2024-09-13T10:15:30.91310Z"), parse_ots_date("2024-09-13T10:15:30Z"));
+        assert_eq!(parse_ots_date("2024-12-31T23:15:30.123111Z"), Some(1_735_686_930_000));
+        assert_eq!(parse_ots_date("2000-02-29T12:00:00.5Z"), Some(951_825_600_000));
+        assert_eq!(parse_ots_date(" 2026-01-01T00:00:00.000Z "), Some(1_767_225_600_000));
         for bad in [
             "",
             "2026-01-01",
@@ -602,19 +498,10 @@ mod tests {
     #[test]
     fn date_format_vectors() {
         assert_eq!(format_ots_date(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            format_ots_date(1_599_640_631_680_616),
-            "2020-09-09T08:37:11.680616Z"
-        );
-        assert_eq!(
-            format_ots_date(1_767_225_600_000_000),
-            "2026-01-01T00:00:00.000000Z"
-        );
+        assert_eq!(format_ots_date(1_599_640_631_680_616), "2020-09-09T08:37:11.680616Z");
+        assert_eq!(format_ots_date(1_767_225_600_000_000), "2026-01-01T00:00:00.000000Z");
         assert_eq!(format_ots_date(-1), "1969-12-31T23:59:59.999999Z");
-        assert_eq!(
-            format_ots_date(951_825_600_000_001),
-            "2000-02-29T12:00:00.000001Z"
-        );
+        assert_eq!(format_ots_date(951_825_600_000_001), "2000-02-29T12:00:00.000001Z");
     }
 
     #[test]

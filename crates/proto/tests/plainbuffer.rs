@@ -1,6 +1,8 @@
 //! PlainBuffer codec: golden vectors of reference section 4.4, corruption handling and
 //! property tests.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
 use proptest::prelude::*;
 use tablesafe_proto::model::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, SeqInfo, Value};
 use tablesafe_proto::plainbuffer::{

@@ -38,7 +38,13 @@ struct Verified {
     access_key_id: String,
 }
 
-async fn handle(State(state): State<Arc<ServerState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let action = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
     let started = std::time::Instant::now();
@@ -74,14 +80,22 @@ async fn handle(State(state): State<Arc<ServerState>>, method: Method, uri: Uri,
             (status, body.encode_to_vec())
         }
     };
-    tracing::info!(action, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, request_id, "request");
+    tracing::info!(
+        action,
+        status = status.as_u16(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        request_id,
+        "request"
+    );
     respond(&state, status, body, &action, verified.as_ref(), &request_id)
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|(name, value)| (name.as_str().to_ascii_lowercase(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .map(|(name, value)| {
+            (name.as_str().to_ascii_lowercase(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+        })
         .collect()
 }
 
@@ -91,13 +105,19 @@ fn required<'a>(headers: &'a [(String, String)], name: &str) -> Result<&'a str, 
         .ok_or_else(|| ApiError::invalid(format!("Missing header: {name}.")))
 }
 
-fn authenticate(state: &ServerState, action: &str, headers: &[(String, String)], body: &[u8]) -> Result<Verified, ApiError> {
+fn authenticate(
+    state: &ServerState,
+    action: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Verified, ApiError> {
     let date = required(headers, "x-ots-date")?;
     required(headers, "x-ots-apiversion")?;
     let key_id = required(headers, "x-ots-accesskeyid")?;
     let instance = required(headers, "x-ots-instancename")?;
     let md5 = required(headers, "x-ots-contentmd5")?;
-    let date_ms = sign::parse_ots_date(date).ok_or_else(|| ApiError::invalid(format!("Invalid date format: {date}.")))?;
+    let date_ms =
+        sign::parse_ots_date(date).ok_or_else(|| ApiError::invalid(format!("Invalid date format: {date}.")))?;
     if (state.clock.now_millis() - date_ms).abs() > MAX_CLOCK_SKEW_MS {
         return Err(ApiError::auth("Mismatch between system time and x-ots-date."));
     }
@@ -116,7 +136,14 @@ fn authenticate(state: &ServerState, action: &str, headers: &[(String, String)],
     Ok(Verified { key, access_key_id: access_key.id.clone() })
 }
 
-fn respond(state: &ServerState, status: StatusCode, body: Vec<u8>, action: &str, verified: Option<&Verified>, request_id: &str) -> Response {
+fn respond(
+    state: &ServerState,
+    status: StatusCode,
+    body: Vec<u8>,
+    action: &str,
+    verified: Option<&Verified>,
+    request_id: &str,
+) -> Response {
     let mut ots_headers = vec![
         ("x-ots-contentmd5".to_owned(), sign::content_md5(&body)),
         ("x-ots-contenttype".to_owned(), "protocol buffer".to_owned()),
@@ -124,8 +151,8 @@ fn respond(state: &ServerState, status: StatusCode, body: Vec<u8>, action: &str,
         ("x-ots-requestid".to_owned(), request_id.to_owned()),
     ];
     // The signature covers every x-ots-* header; nothing may add one after this.
-    let authorization = verified
-        .map(|v| format!("OTS {}:{}", v.access_key_id, sign::response_signature(&v.key, &ots_headers, action)));
+    let authorization =
+        verified.map(|v| format!("OTS {}:{}", v.access_key_id, sign::response_signature(&v.key, &ots_headers, action)));
     if let Some(auth) = authorization {
         ots_headers.push(("authorization".to_owned(), auth));
     }

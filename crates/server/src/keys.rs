@@ -101,7 +101,11 @@ pub fn read_key_file(path: &Path) -> Result<Vec<AccessKey>, KeyError> {
 
 /// Keys from the environment if set, else from the data directory's key file,
 /// creating it with a fresh key when it does not exist.
-pub fn load_or_create(data_dir: &Path, env_id: Option<String>, env_secret: Option<String>) -> Result<(Vec<AccessKey>, KeySource), KeyError> {
+pub fn load_or_create(
+    data_dir: &Path,
+    env_id: Option<String>,
+    env_secret: Option<String>,
+) -> Result<(Vec<AccessKey>, KeySource), KeyError> {
     if let (Some(id), Some(secret)) = (env_id, env_secret) {
         if !id.is_empty() && !secret.is_empty() {
             return Ok((vec![AccessKey { id, secret }], KeySource::Environment));
@@ -139,6 +143,7 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
 mod tests {
     use super::*;
 

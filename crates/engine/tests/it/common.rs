@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use tablesafe_common::{Clock, ManualClock};
-use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite, WriteOutcome, EngineError};
+use tablesafe_engine::{
+    CreateTable, Engine, EngineError, EngineOptions, ReturnContent, RowChange, RowWrite, WriteOutcome,
+};
 use tablesafe_proto::model::*;
 
 pub const NOW: i64 = 1_700_000_000_000;
@@ -55,15 +57,26 @@ pub fn int_pk(id: i64) -> PrimaryKey {
     PrimaryKey::new([("id", PkValue::Integer(id))])
 }
 
-pub fn write(engine: &Engine, table: &str, change: RowChange, condition: Condition) -> Result<WriteOutcome, EngineError> {
+pub fn write(
+    engine: &Engine,
+    table: &str,
+    change: RowChange,
+    condition: Condition,
+) -> Result<WriteOutcome, EngineError> {
     engine
-        .write_rows(vec![RowWrite { table: table.into(), change, condition, return_content: ReturnContent::PrimaryKey }])
+        .write_rows(vec![RowWrite {
+            table: table.into(),
+            change,
+            condition,
+            return_content: ReturnContent::PrimaryKey,
+        }])
         .pop()
         .unwrap()
 }
 
 pub fn put(engine: &Engine, table: &str, pk: PrimaryKey, cells: Vec<Cell>) {
-    write(engine, table, RowChange::Put(Row { primary_key: pk, cells, ..Row::default() }), Condition::default()).unwrap();
+    write(engine, table, RowChange::Put(Row { primary_key: pk, cells, ..Row::default() }), Condition::default())
+        .unwrap();
 }
 
 pub fn latest() -> ReadOptions {

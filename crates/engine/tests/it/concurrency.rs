@@ -17,7 +17,12 @@ fn concurrent_increments_on_one_row_never_lose_an_update() {
                 for _ in 0..50 {
                     let change = Row {
                         primary_key: int_pk(1),
-                        cells: vec![Cell { name: "n".into(), value: Some(Value::Integer(1)), op: Some(CellOp::Increment), timestamp: None }],
+                        cells: vec![Cell {
+                            name: "n".into(),
+                            value: Some(Value::Integer(1)),
+                            op: Some(CellOp::Increment),
+                            timestamp: None,
+                        }],
                         ..Row::default()
                     };
                     let result = engine.write_rows(vec![RowWrite {

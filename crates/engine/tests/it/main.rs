@@ -1,5 +1,7 @@
 //! Engine integration tests on a real RocksDB in a temp dir.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
 mod common;
 mod concurrency;
 mod range;

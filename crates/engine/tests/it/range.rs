@@ -13,7 +13,14 @@ fn scan(f: &Fixture, direction: Direction, start: PrimaryKey, end: PrimaryKey, l
     loop {
         let page = f
             .engine
-            .get_range(&RangeRequest { table: "t".into(), direction, start: start.clone(), end: end.clone(), limit, read: latest() })
+            .get_range(&RangeRequest {
+                table: "t".into(),
+                direction,
+                start: start.clone(),
+                end: end.clone(),
+                limit,
+                read: latest(),
+            })
             .unwrap();
         out.extend(page.rows.into_iter().map(|r| r.primary_key));
         match page.next_start {
@@ -26,7 +33,12 @@ fn scan(f: &Fixture, direction: Direction, start: PrimaryKey, end: PrimaryKey, l
 #[test]
 fn paged_scans_see_every_row_once_in_order_both_ways() {
     let f = Fixture::new();
-    create(&f.engine, "t", pk_schema(&[("a", PrimaryKeyType::String), ("b", PrimaryKeyType::Integer)]), TableOptions::default());
+    create(
+        &f.engine,
+        "t",
+        pk_schema(&[("a", PrimaryKeyType::String), ("b", PrimaryKeyType::Integer)]),
+        TableOptions::default(),
+    );
     let mut expected = Vec::new();
     for a in ["", "a", "a\0", "ab", "b"] {
         for b in [i64::MIN, -1, 0, 1, i64::MAX] {
@@ -44,18 +56,36 @@ fn paged_scans_see_every_row_once_in_order_both_ways() {
     let a_min = PrimaryKey::new([("a", PkValue::String("a".into())), ("b", PkValue::InfMin)]);
     let a_max = PrimaryKey::new([("a", PkValue::String("a".into())), ("b", PkValue::InfMax)]);
     assert_eq!(scan(&f, Direction::Forward, a_min.clone(), a_max.clone(), None), expected[5..10].to_vec());
-    assert_eq!(scan(&f, Direction::Backward, a_max, a_min, None), expected[5..10].iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        scan(&f, Direction::Backward, a_max, a_min, None),
+        expected[5..10].iter().rev().cloned().collect::<Vec<_>>()
+    );
     // Exact keys: start inclusive, end exclusive.
     assert_eq!(scan(&f, Direction::Forward, key("a", 0), key("ab", 0), None), expected[7..17].to_vec());
-    assert_eq!(scan(&f, Direction::Backward, key("ab", 0), key("a", 0), None), expected[8..18].iter().rev().cloned().collect::<Vec<_>>());
-    let bad = f.engine.get_range(&RangeRequest { table: "t".into(), direction: Direction::Forward, start: max, end: min, limit: None, read: latest() });
+    assert_eq!(
+        scan(&f, Direction::Backward, key("ab", 0), key("a", 0), None),
+        expected[8..18].iter().rev().cloned().collect::<Vec<_>>()
+    );
+    let bad = f.engine.get_range(&RangeRequest {
+        table: "t".into(),
+        direction: Direction::Forward,
+        start: max,
+        end: min,
+        limit: None,
+        read: latest(),
+    });
     assert!(bad.is_err());
 }
 
 #[test]
 fn pages_stop_at_five_thousand_rows() {
     let f = Fixture::new();
-    create(&f.engine, "t", pk_schema(&[("a", PrimaryKeyType::String), ("b", PrimaryKeyType::Integer)]), TableOptions::default());
+    create(
+        &f.engine,
+        "t",
+        pk_schema(&[("a", PrimaryKeyType::String), ("b", PrimaryKeyType::Integer)]),
+        TableOptions::default(),
+    );
     let writes: Vec<_> = (0..6000)
         .map(|i| tablesafe_engine::RowWrite {
             table: "t".into(),
@@ -69,7 +99,17 @@ fn pages_stop_at_five_thousand_rows() {
     }
     let min = PrimaryKey::new([("a", PkValue::InfMin), ("b", PkValue::InfMin)]);
     let max = PrimaryKey::new([("a", PkValue::InfMax), ("b", PkValue::InfMax)]);
-    let page = f.engine.get_range(&RangeRequest { table: "t".into(), direction: Direction::Forward, start: min, end: max, limit: None, read: latest() }).unwrap();
+    let page = f
+        .engine
+        .get_range(&RangeRequest {
+            table: "t".into(),
+            direction: Direction::Forward,
+            start: min,
+            end: max,
+            limit: None,
+            read: latest(),
+        })
+        .unwrap();
     assert_eq!(page.rows.len(), 5000);
     assert_eq!(page.next_start, Some(key("k", 5000)));
     let points = f.engine.split_points("t", 20_000).unwrap();

@@ -29,7 +29,10 @@ fn ttl_hides_then_compaction_reclaims_and_update_table_changes_it() {
     // An expired row does not satisfy EXPECT_EXIST.
     let update = Row { primary_key: int_pk(1), cells: vec![Cell::put("w", Value::Integer(0))], ..Row::default() };
     let expect_exist = Condition { row_existence: RowExistence::ExpectExist, column_condition: None };
-    assert!(matches!(write(&f.engine, "t", RowChange::Update(update), expect_exist), Err(EngineError::ConditionFailed)));
+    assert!(matches!(
+        write(&f.engine, "t", RowChange::Update(update), expect_exist),
+        Err(EngineError::ConditionFailed)
+    ));
     f.engine.flush().unwrap();
     f.engine.compact().unwrap();
     f.engine.update_table("t", TableUpdate { time_to_live: Some(-1), ..TableUpdate::default() }).unwrap();
@@ -124,7 +127,11 @@ fn table_ddl_errors() {
     let f = Fixture::new();
     create(&f.engine, "t", pk_schema(&[("id", PrimaryKeyType::Integer)]), TableOptions::default());
     let again = tablesafe_engine::CreateTable {
-        schema: TableSchema { name: "t".into(), primary_key: pk_schema(&[("id", PrimaryKeyType::Integer)]), defined_columns: vec![] },
+        schema: TableSchema {
+            name: "t".into(),
+            primary_key: pk_schema(&[("id", PrimaryKeyType::Integer)]),
+            defined_columns: vec![],
+        },
         options: TableOptions::default(),
         reserved: ReservedThroughput::default(),
         stream: StreamSpec::default(),
@@ -136,7 +143,13 @@ fn table_ddl_errors() {
     assert!(matches!(f.engine.create_table(bad_ttl), Err(EngineError::Invalid(_))));
     let mut five = again;
     five.schema.name = "v".into();
-    five.schema.primary_key = pk_schema(&[("a", PrimaryKeyType::Integer), ("b", PrimaryKeyType::Integer), ("c", PrimaryKeyType::Integer), ("d", PrimaryKeyType::Integer), ("e", PrimaryKeyType::Integer)]);
+    five.schema.primary_key = pk_schema(&[
+        ("a", PrimaryKeyType::Integer),
+        ("b", PrimaryKeyType::Integer),
+        ("c", PrimaryKeyType::Integer),
+        ("d", PrimaryKeyType::Integer),
+        ("e", PrimaryKeyType::Integer),
+    ]);
     assert!(f.engine.create_table(five).is_err());
     f.engine.delete_table("t").unwrap();
     assert!(matches!(f.engine.delete_table("t"), Err(EngineError::TableNotFound { .. })));

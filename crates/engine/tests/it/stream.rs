@@ -85,7 +85,12 @@ pub fn dump(engine: &Engine, table: &str) -> Vec<Row> {
 fn records_carry_the_change_as_applied_in_order() {
     let f = Fixture::new();
     let stream = create_streamed(&f.engine, "t", TableOptions { max_versions: 5, ..TableOptions::default() });
-    put(&f.engine, "t", int_pk(1), vec![Cell::put("a", Value::Integer(1)), cell("b", Some(Value::Boolean(true)), None, Some(NOW - 5))]);
+    put(
+        &f.engine,
+        "t",
+        int_pk(1),
+        vec![Cell::put("a", Value::Integer(1)), cell("b", Some(Value::Boolean(true)), None, Some(NOW - 5))],
+    );
     let update = Row {
         primary_key: int_pk(1),
         cells: vec![
@@ -156,7 +161,10 @@ fn a_follower_rebuilds_an_equal_table_from_the_records_alone() {
         let id = (next() % 50) as i64;
         let ts = NOW - (next() % 20) as i64;
         let cells = match next() % 6 {
-            0 => vec![cell("a", Some(Value::Integer(step)), None, Some(ts)), Cell::put("s", Value::String(format!("v{step}")))],
+            0 => vec![
+                cell("a", Some(Value::Integer(step)), None, Some(ts)),
+                Cell::put("s", Value::String(format!("v{step}"))),
+            ],
             1 => vec![cell("a", Some(Value::Double(step as f64 / 3.0)), None, Some(ts))],
             2 => vec![cell("a", None, Some(CellOp::DeleteOneVersion), Some(ts))],
             3 => vec![cell("s", None, Some(CellOp::DeleteAllVersions), None)],
@@ -243,7 +251,8 @@ fn disabling_a_stream_ends_it_and_reenabling_starts_an_empty_one() {
     assert!(f.engine.stream_tables().is_empty());
     put(&f.engine, "t", int_pk(2), vec![Cell::put("a", Value::Integer(2))]);
     f.clock.advance(1);
-    let info = f.engine.update_table("t", TableUpdate { stream: Some(stream_on(1)), ..TableUpdate::default() }).unwrap();
+    let info =
+        f.engine.update_table("t", TableUpdate { stream: Some(stream_on(1)), ..TableUpdate::default() }).unwrap();
     let new = info.stream_id().unwrap();
     assert_ne!(old, new);
     assert!(matches!(f.engine.stream_read(&old, 0, 10), Err(EngineError::StreamTrimmed)));
@@ -282,14 +291,21 @@ fn batch_writes_record_every_row_and_deleted_tables_leave_no_stream() {
     let writes = (0..5)
         .map(|i| RowWrite {
             table: "t".into(),
-            change: RowChange::Put(Row { primary_key: int_pk(i), cells: vec![Cell::put("a", Value::Integer(i))], ..Row::default() }),
+            change: RowChange::Put(Row {
+                primary_key: int_pk(i),
+                cells: vec![Cell::put("a", Value::Integer(i))],
+                ..Row::default()
+            }),
             condition: Condition::default(),
             return_content: ReturnContent::None,
         })
         .collect();
     assert!(f.engine.write_rows(writes).iter().all(Result::is_ok));
     let records = read_all(&f.engine, &stream);
-    assert_eq!(records.iter().map(|r| r.row.primary_key.clone()).collect::<Vec<_>>(), (0..5).map(int_pk).collect::<Vec<_>>());
+    assert_eq!(
+        records.iter().map(|r| r.row.primary_key.clone()).collect::<Vec<_>>(),
+        (0..5).map(int_pk).collect::<Vec<_>>()
+    );
     f.engine.delete_table("t").unwrap();
     assert!(matches!(f.engine.stream_read(&stream, 0, 10), Err(EngineError::StreamTrimmed)));
 }

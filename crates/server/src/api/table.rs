@@ -5,8 +5,8 @@ use tablesafe_engine::{CreateTable, TableUpdate};
 use tablesafe_proto::{pb, plainbuffer};
 
 use super::convert::{
-    consumed, options_from_pb, options_to_pb, pk_schema_to_pb, reserved_details, reserved_from_pb,
-    schema_from_pb, schema_to_pb, stream_details, stream_from_pb,
+    consumed, options_from_pb, options_to_pb, pk_schema_to_pb, reserved_details, reserved_from_pb, schema_from_pb,
+    schema_to_pb, stream_details, stream_from_pb,
 };
 use super::{decode, encode};
 use crate::error::{ApiError, ApiResult};

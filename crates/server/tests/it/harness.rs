@@ -39,7 +39,9 @@ impl Harness {
     pub fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let engine = Engine::open(dir.path(), EngineOptions { sync_writes: false, ..Default::default() }, Arc::clone(&clock)).unwrap();
+        let engine =
+            Engine::open(dir.path(), EngineOptions { sync_writes: false, ..Default::default() }, Arc::clone(&clock))
+                .unwrap();
         let state = Arc::new(ServerState {
             engine: Arc::new(engine),
             instance: INSTANCE.into(),

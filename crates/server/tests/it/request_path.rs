@@ -2,8 +2,8 @@
 //! malformed input of every kind get a Tablestore error, never a 5xx or a panic.
 
 use axum::http::StatusCode;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use tablesafe_proto::model::{Cell, PkValue, PrimaryKey, Row, Value};
 use tablesafe_proto::{pb, plainbuffer, sign};
 
@@ -23,7 +23,9 @@ fn create_table_body(name: &str) -> Vec<u8> {
             ],
             ..Default::default()
         },
-        reserved_throughput: pb::ReservedThroughput { capacity_unit: pb::CapacityUnit { read: Some(0), write: Some(0) } },
+        reserved_throughput: pb::ReservedThroughput {
+            capacity_unit: pb::CapacityUnit { read: Some(0), write: Some(0) },
+        },
         table_options: Some(pb::TableOptions { time_to_live: Some(-1), max_versions: Some(3), ..Default::default() }),
         ..Default::default()
     }
@@ -127,8 +129,19 @@ async fn a_corrupt_plainbuffer_checksum_is_parameter_invalid() {
 }
 
 const ACTIONS: [&str; 13] = [
-    "CreateTable", "ListTable", "DescribeTable", "UpdateTable", "DeleteTable", "ComputeSplitPointsBySize",
-    "GetRow", "PutRow", "UpdateRow", "DeleteRow", "BatchGetRow", "BatchWriteRow", "GetRange",
+    "CreateTable",
+    "ListTable",
+    "DescribeTable",
+    "UpdateTable",
+    "DeleteTable",
+    "ComputeSplitPointsBySize",
+    "GetRow",
+    "PutRow",
+    "UpdateRow",
+    "DeleteRow",
+    "BatchGetRow",
+    "BatchWriteRow",
+    "GetRange",
 ];
 
 fn assert_not_server_error(reply: &crate::harness::Reply, what: &str) {
