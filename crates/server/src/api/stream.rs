@@ -46,10 +46,10 @@ pub(crate) fn list_stream(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>
 
 pub(crate) fn describe_stream(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::DescribeStreamRequest = decode("DescribeStreamRequest", body)?;
-    let info = state.engine.stream_table(&request.stream_id)?;
     if request.shard_limit.is_some_and(|l| l <= 0) {
         return Err(ApiError::invalid("The shard limit must be greater than 0."));
     }
+    let info = state.engine.stream_table(&request.stream_id)?;
     let include_shard = request.inclusive_start_shard_id.as_deref().is_none_or(|start| start <= SHARD_ID);
     let shards = if include_shard {
         vec![pb::StreamShard { shard_id: SHARD_ID.into(), parent_id: None, parent_sibling_id: None }]
