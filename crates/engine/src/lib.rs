@@ -12,6 +12,7 @@
 //!   `mutate.rs`: write rules; `validate.rs`: names and limits; `locks.rs`: row locks;
 //!   `compaction.rs`: TTL reclamation during compaction.
 //! - `stream.rs`: the change stream, written with the rows it describes.
+//! - `export.rs`: consistent whole-table export and import, for backup and restore.
 //!
 //! Invariants (details in each module): one RocksDB value per row, so a row changes
 //! atomically; every read-modify-write holds the row's lock; an acknowledged write
@@ -51,6 +52,7 @@ mod catalog;
 mod compaction;
 mod db;
 mod error;
+mod export;
 mod filter;
 mod keys;
 mod locks;
@@ -65,6 +67,7 @@ mod validate;
 pub use catalog::TableInfo;
 pub use db::{CreateTable, Engine, EngineOptions, TableUpdate};
 pub use error::EngineError;
+pub use export::TableExport;
 pub use range::{Direction, RangePage, RangeRequest, MAX_PAGE_BYTES, MAX_PAGE_ROWS};
 pub use rows::{Consumed, ReadOutcome, ReturnContent, RowChange, RowWrite, WriteOutcome};
 pub use stream::{ChangeAction, ChangeRecord, StreamPage, MAX_STREAM_PAGE_BYTES};

@@ -21,7 +21,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rocksdb::{Direction as IterDirection, IteratorMode};
 use serde::{Deserialize, Serialize};
 use tablesafe_proto::model::{Row, SeqInfo};
@@ -129,6 +129,8 @@ pub(crate) fn trim_key(table_id: u32) -> Vec<u8> {
 /// Hands out sequence numbers and seq info, and tracks which are still committing.
 pub(crate) struct Sequencer {
     state: Mutex<SeqState>,
+    /// Signalled when a reservation ends or a quiet point is over.
+    changed: Condvar,
 }
 
 struct SeqState {
@@ -136,6 +138,8 @@ struct SeqState {
     last_timestamp: i64,
     last_row_index: i32,
     in_flight: BTreeSet<u64>,
+    /// A quiet point is being reached: no new reservations until it is over.
+    pausing: bool,
 }
 
 /// Sequences `start..start + infos.len()`, released (made visible) on drop, which
@@ -149,6 +153,7 @@ pub(crate) struct Reservation<'a> {
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         self.sequencer.state.lock().in_flight.remove(&self.start);
+        self.sequencer.changed.notify_all();
     }
 }
 
@@ -157,13 +162,17 @@ impl Sequencer {
     /// timestamp and row index of the newest stored record).
     pub(crate) fn new(next: u64, last: (i64, i32)) -> Sequencer {
         let (last_timestamp, last_row_index) = last;
-        Sequencer { state: Mutex::new(SeqState { next, last_timestamp, last_row_index, in_flight: BTreeSet::new() }) }
+        let state = SeqState { next, last_timestamp, last_row_index, in_flight: BTreeSet::new(), pausing: false };
+        Sequencer { state: Mutex::new(state), changed: Condvar::new() }
     }
 
     /// Reserves `count` consecutive sequences stamped at `now_us` (or just after the
     /// last stamp when the clock went back).
     pub(crate) fn reserve(&self, count: usize, now_us: i64) -> Reservation<'_> {
         let mut state = self.state.lock();
+        while state.pausing {
+            self.changed.wait(&mut state);
+        }
         let start = state.next;
         state.next += count as u64;
         state.in_flight.insert(start);
@@ -181,6 +190,25 @@ impl Sequencer {
             infos.push(SeqInfo { epoch: 0, timestamp: state.last_timestamp, row_index: state.last_row_index });
         }
         Reservation { sequencer: self, start, infos }
+    }
+
+    /// Runs `f` at a moment when no reserved sequence is still committing, with the
+    /// next sequence to be handed out: everything below it is committed, nothing at
+    /// or above it is. New reservations wait meanwhile (about one commit's time).
+    pub(crate) fn at_quiet_point<T>(&self, f: impl FnOnce(u64) -> T) -> T {
+        let mut state = self.state.lock();
+        while state.pausing {
+            self.changed.wait(&mut state);
+        }
+        state.pausing = true;
+        while !state.in_flight.is_empty() {
+            self.changed.wait(&mut state);
+        }
+        let out = f(state.next);
+        state.pausing = false;
+        drop(state);
+        self.changed.notify_all();
+        out
     }
 
     /// Every sequence below this one is committed or will never be.

@@ -4,6 +4,7 @@
 
 mod common;
 mod concurrency;
+mod export;
 mod range;
 mod rows;
 mod stream;
