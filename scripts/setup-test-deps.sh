@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Install the official Tablestore SDKs used by the compatibility suites in tests/sdk/.
+# Install the test dependencies: the official Tablestore SDKs used by the compatibility suites in
+# tests/sdk/, and the S3-compatible server (moto) of the repository's storage tests.
 #
 #   * Python: a virtualenv at ${TABLESAFE_VENV:-$HOME/.cache/tablesafe/venv} with pinned
-#     tablestore (PyPI) and pytest.
+#     tablestore (PyPI) and pytest, and moto[server], whose `moto_server` is the S3-compatible
+#     server of the repository's storage tests (crates/repo/tests/support/s3.rs,
+#     scripts/s3-test-server.sh).
 #   * Node:   tests/sdk/node/node_modules with the pinned `tablestore` npm package.
 #
 # Idempotent: reruns are fast when everything is already installed at the pinned versions.
@@ -11,6 +14,7 @@ set -euo pipefail
 
 TABLESTORE_PY_VERSION="6.4.8"
 PYTEST_VERSION="8.3.5"
+MOTO_VERSION="5.2.5"
 TABLESTORE_NODE_VERSION="5.6.5"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,23 +40,26 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 py_ok() {
-    "$VENV/bin/python" - "$TABLESTORE_PY_VERSION" "$PYTEST_VERSION" <<'PY' >/dev/null 2>&1
+    [ -x "$VENV/bin/moto_server" ] || return 1
+    "$VENV/bin/python" - "$TABLESTORE_PY_VERSION" "$PYTEST_VERSION" "$MOTO_VERSION" <<'PY' >/dev/null 2>&1
 import sys
 from importlib.metadata import version
-want_ts, want_pt = sys.argv[1], sys.argv[2]
+want_ts, want_pt, want_moto = sys.argv[1], sys.argv[2], sys.argv[3]
 assert version("tablestore") == want_ts, version("tablestore")
 assert version("pytest") == want_pt, version("pytest")
+assert version("moto") == want_moto, version("moto")
 import tablestore  # noqa: F401  (import must work, e.g. native deps present)
 import pytest      # noqa: F401
+import moto.server  # noqa: F401  (the [server] extra: flask, werkzeug)
 PY
 }
 
 if py_ok; then
-    log "python deps already satisfied (tablestore==$TABLESTORE_PY_VERSION, pytest==$PYTEST_VERSION)"
+    log "python deps already satisfied (tablestore==$TABLESTORE_PY_VERSION, pytest==$PYTEST_VERSION, moto==$MOTO_VERSION)"
 else
     log "installing python deps into $VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "tablestore==$TABLESTORE_PY_VERSION" "pytest==$PYTEST_VERSION"
+        "tablestore==$TABLESTORE_PY_VERSION" "pytest==$PYTEST_VERSION" "moto[server]==$MOTO_VERSION"
     if ! py_ok; then
         log "python deps still not importable after install"; exit 1
     fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of TableSafe on a fresh machine: installs build and test
-# dependencies from the package registries, builds, runs the Rust tests, then the
+# dependencies from the package registries (test ones first: the Rust tests use the
+# virtualenv's S3 server), builds, runs the Rust tests, then the
 # compatibility suites through the official Python and Node SDKs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tablesafe/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 scripts/setup-build-deps.sh
+# Before the Rust tests: they need the test virtualenv too (moto_server, the S3 server of the
+# repository's storage tests). tests/sdk/run.sh calls it again; it is idempotent and fast then.
+scripts/setup-test-deps.sh
 
 # One profile and one command for everything: RocksDB's C++ is rebuilt whenever
 # the feature set of its dependency graph changes, and `--release --workspace`

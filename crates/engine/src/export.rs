@@ -122,7 +122,9 @@ impl Engine {
             None => 0,
         };
         if value > current {
-            self.db.put_cf_opt(meta, autoinc_key(info.id), value.to_be_bytes(), &self.write_options).context("raise auto-increment")?;
+            self.db
+                .put_cf_opt(meta, autoinc_key(info.id), value.to_be_bytes(), &self.write_options)
+                .context("raise auto-increment")?;
             counters.insert(info.id, value);
         }
         Ok(())

@@ -1,2 +1,21 @@
 //! The backup repository: a table-agnostic store of content-addressed, compressed,
-//! encrypted chunks over any OpenDAL destination.
+//! encrypted chunks over any OpenDAL destination (docs/REPOSITORY-FORMAT.md).
+//!
+//! Map: `storage` (objects on a filesystem or object store, written atomically),
+//! `crypto` (keys, key files, sealing), `chunker` (content-defined chunks),
+//! `pack` (chunks packed into encrypted objects), `repo` ([`Repository`]: config,
+//! keys, index, writer, reader, manifests, checks).
+
+pub mod chunker;
+pub mod crypto;
+mod error;
+pub mod pack;
+mod repo;
+pub mod storage;
+
+pub use chunker::{Chunker, ChunkerParams};
+pub use crypto::{parse_identities, Access, KdfParams};
+pub use error::RepoError;
+pub use pack::ChunkId;
+pub use repo::{ChunkWriter, Config, InitOptions, Repository, Unlock, WriteStats, FORMAT_VERSION};
+pub use storage::Storage;

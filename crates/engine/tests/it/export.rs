@@ -43,7 +43,12 @@ fn an_export_during_writes_plus_the_stream_after_its_position_rebuilds_the_table
                         1 | 2 => RowChange::Update(Row {
                             primary_key: int_pk(id),
                             cells: vec![
-                                Cell { name: "n".into(), value: Some(Value::Integer(1)), op: Some(CellOp::Increment), timestamp: None },
+                                Cell {
+                                    name: "n".into(),
+                                    value: Some(Value::Integer(1)),
+                                    op: Some(CellOp::Increment),
+                                    timestamp: None,
+                                },
                                 Cell::version("v", Value::Integer(i), NOW - i % 4),
                             ],
                             ..Row::default()
@@ -114,7 +119,11 @@ fn export_skips_expired_versions_and_import_keeps_timestamps_and_counters() {
         .unwrap();
     let key = |id: PkValue| PrimaryKey::new([("p", PkValue::String("a".into())), ("id", id)]);
     for _ in 0..3 {
-        let row = Row { primary_key: key(PkValue::AutoIncrement), cells: vec![Cell::put("v", Value::Integer(1))], ..Row::default() };
+        let row = Row {
+            primary_key: key(PkValue::AutoIncrement),
+            cells: vec![Cell::put("v", Value::Integer(1))],
+            ..Row::default()
+        };
         write(&f.engine, "t", RowChange::Put(row), Condition::default()).unwrap();
     }
     f.clock.advance(1_800_000);

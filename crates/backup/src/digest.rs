@@ -1,0 +1,196 @@
+//! Table digests: a Merkle list over key ranges, so that two copies of a table can
+//! be proved equal, and where they differ, the differing key ranges named.
+//!
+//! Rows are hashed in primary-key order in a canonical form (cells sorted by name,
+//! then newest version first; no stream or delete markers). A leaf ends after a
+//! row whose key hash is 0 modulo [`LEAF_MODULUS`]: leaf boundaries depend on keys
+//! only, so an inserted or deleted row changes one leaf, not every later one. The
+//! root is the BLAKE3 hash of the leaf hashes in order.
+
+use serde::{Deserialize, Serialize};
+use tablesafe_proto::model::{PrimaryKey, Row};
+use tablesafe_proto::plainbuffer;
+
+/// Average rows per leaf.
+pub const LEAF_MODULUS: u64 = 1024;
+
+/// One key range of a digest.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DigestLeaf {
+    /// First primary key of the range (PlainBuffer, hex).
+    pub first_key: String,
+    /// Last primary key of the range (PlainBuffer, hex).
+    pub last_key: String,
+    /// Rows in the range.
+    pub rows: u64,
+    /// BLAKE3 of the canonical rows, hex.
+    pub hash: String,
+}
+
+/// The digest of a whole table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDigest {
+    /// BLAKE3 over the leaf hashes, hex.
+    pub root: String,
+    /// Rows hashed.
+    pub rows: u64,
+    /// Cell versions hashed.
+    pub cells: u64,
+    /// Key ranges in order.
+    pub leaves: Vec<DigestLeaf>,
+}
+
+/// Builds a [`TableDigest`] from rows given in key order.
+#[derive(Default)]
+pub struct DigestBuilder {
+    leaves: Vec<DigestLeaf>,
+    current: Option<(String, String, u64, blake3::Hasher)>,
+    rows: u64,
+    cells: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl DigestBuilder {
+    /// Adds the next row.
+    pub fn add(&mut self, row: &Row) {
+        let mut canonical = Row::from_key(row.primary_key.clone());
+        canonical.cells = row.cells.clone();
+        canonical.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
+        let key = plainbuffer::encode_primary_key(&row.primary_key);
+        let key_hex = hex(&key);
+        let (_, last, rows, hasher) =
+            self.current.get_or_insert_with(|| (key_hex.clone(), String::new(), 0, blake3::Hasher::new()));
+        let encoded = plainbuffer::encode_row(&canonical);
+        hasher.update(&(encoded.len() as u64).to_le_bytes());
+        hasher.update(&encoded);
+        *last = key_hex;
+        *rows += 1;
+        self.rows += 1;
+        self.cells += canonical.cells.len() as u64;
+        let key_hash = blake3::hash(&key);
+        let mut low = [0u8; 8];
+        low.copy_from_slice(&key_hash.as_bytes()[..8]);
+        if u64::from_le_bytes(low) % LEAF_MODULUS == 0 {
+            self.close_leaf();
+        }
+    }
+
+    fn close_leaf(&mut self) {
+        if let Some((first_key, last_key, rows, hasher)) = self.current.take() {
+            self.leaves.push(DigestLeaf { first_key, last_key, rows, hash: hasher.finalize().to_hex().to_string() });
+        }
+    }
+
+    /// The digest of every row added.
+    pub fn finish(mut self) -> TableDigest {
+        self.close_leaf();
+        let mut root = blake3::Hasher::new();
+        for leaf in &self.leaves {
+            root.update(leaf.hash.as_bytes());
+        }
+        TableDigest {
+            root: root.finalize().to_hex().to_string(),
+            rows: self.rows,
+            cells: self.cells,
+            leaves: self.leaves,
+        }
+    }
+}
+
+/// A key range where two digests differ: keys as readable text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DifferingRange {
+    /// First key of the range.
+    pub first_key: String,
+    /// Last key of the range.
+    pub last_key: String,
+}
+
+/// The key ranges whose leaves are in one digest and not in the other, in key order.
+pub fn differences(expected: &TableDigest, actual: &TableDigest) -> Vec<DifferingRange> {
+    use std::collections::HashSet;
+    let ours: HashSet<&DigestLeaf> = expected.leaves.iter().collect();
+    let theirs: HashSet<&DigestLeaf> = actual.leaves.iter().collect();
+    let mut out: Vec<(String, DifferingRange)> = expected
+        .leaves
+        .iter()
+        .filter(|l| !theirs.contains(l))
+        .chain(actual.leaves.iter().filter(|l| !ours.contains(l)))
+        .map(|l| {
+            (
+                l.first_key.clone(),
+                DifferingRange { first_key: readable_key(&l.first_key), last_key: readable_key(&l.last_key) },
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.1 == b.1);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// A stored key (PlainBuffer hex) as `(name=value, ...)`.
+pub fn readable_key(hex_key: &str) -> String {
+    let bytes: Option<Vec<u8>> = (0..hex_key.len())
+        .step_by(2)
+        .map(|i| hex_key.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect();
+    match bytes.and_then(|b| plainbuffer::decode_primary_key(&b).ok()) {
+        Some(key) => format_key(&key),
+        None => hex_key.to_owned(),
+    }
+}
+
+/// A primary key as `(name=value, ...)`.
+pub fn format_key(key: &PrimaryKey) -> String {
+    let parts: Vec<String> = key.columns.iter().map(|c| format!("{}={:?}", c.name, c.value)).collect();
+    format!("({})", parts.join(", "))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
+mod tests {
+    use tablesafe_proto::model::{Cell, PkValue, Value};
+
+    use super::*;
+
+    fn rows(n: i64, changed: Option<i64>) -> Vec<Row> {
+        (0..n)
+            .map(|i| Row {
+                primary_key: PrimaryKey::new([("id", PkValue::Integer(i))]),
+                cells: vec![Cell::version("v", Value::Integer(if Some(i) == changed { -1 } else { i }), 5)],
+                ..Row::default()
+            })
+            .collect()
+    }
+
+    fn digest(rows: &[Row]) -> TableDigest {
+        let mut builder = DigestBuilder::default();
+        rows.iter().for_each(|r| builder.add(r));
+        builder.finish()
+    }
+
+    #[test]
+    fn equal_tables_have_equal_digests_and_a_change_is_located() {
+        let a = digest(&rows(20_000, None));
+        assert!(a.leaves.len() > 5, "{} leaves", a.leaves.len());
+        assert_eq!(a, digest(&rows(20_000, None)));
+        let b = digest(&rows(20_000, Some(12_345)));
+        assert_ne!(a.root, b.root);
+        let diff = differences(&a, &b);
+        assert_eq!(diff.len(), 1, "{diff:?}");
+        assert!(diff[0].first_key.contains("id=Integer("), "{diff:?}");
+        // Cell order does not matter; versions do.
+        let mut reordered = rows(3, None);
+        reordered[0].cells.push(Cell::version("a", Value::Integer(1), 9));
+        let mut swapped = reordered.clone();
+        swapped[0].cells.reverse();
+        assert_eq!(digest(&reordered), digest(&swapped));
+        // A missing row changes only its own leaf.
+        let mut fewer = rows(20_000, None);
+        fewer.remove(777);
+        assert_eq!(differences(&a, &digest(&fewer)).len(), 1);
+    }
+}

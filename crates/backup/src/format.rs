@@ -1,0 +1,92 @@
+//! The serialized form of a table's rows inside the repository
+//! (docs/REPOSITORY-FORMAT.md, "Table data").
+//!
+//! A table's data is one byte stream of records `u32 LE length ‖ PlainBuffer row`,
+//! rows in primary-key order, each with every cell version (value and timestamp).
+//! PlainBuffer is the Tablestore wire format: stable, typed, and checksummed per row.
+//! The stream is cut into chunks by the repository's content-defined chunker.
+
+use tablesafe_proto::model::Row;
+use tablesafe_proto::plainbuffer;
+
+/// Appends one row record to `out`.
+pub fn encode_row(row: &Row, out: &mut Vec<u8>) {
+    let bytes = plainbuffer::encode_row(row);
+    // Rows are at most a few MB (4 MB write limit), far below u32::MAX.
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&bytes);
+}
+
+/// Turns pushed chunks back into rows; records may span chunks.
+#[derive(Debug, Default)]
+pub struct RowDecoder {
+    pending: Vec<u8>,
+}
+
+impl RowDecoder {
+    /// Adds a chunk; returns the rows it completes.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Row>, String> {
+        self.pending.extend_from_slice(chunk);
+        let mut rows = Vec::new();
+        let mut at = 0usize;
+        while self.pending.len() - at >= 4 {
+            let len = u32::from_le_bytes([
+                self.pending[at],
+                self.pending[at + 1],
+                self.pending[at + 2],
+                self.pending[at + 3],
+            ]) as usize;
+            if self.pending.len() - at - 4 < len {
+                break;
+            }
+            let row =
+                plainbuffer::decode_row(&self.pending[at + 4..at + 4 + len]).map_err(|e| format!("row record: {e}"))?;
+            rows.push(row);
+            at += 4 + len;
+        }
+        self.pending.drain(..at);
+        Ok(rows)
+    }
+
+    /// Checks that the stream ended on a record boundary.
+    pub fn finish(self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("table data ends inside a row record ({} bytes left)", self.pending.len()))
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
+mod tests {
+    use tablesafe_proto::model::{Cell, PkValue, PrimaryKey, Value};
+
+    use super::*;
+
+    #[test]
+    fn records_survive_any_chunking() {
+        let rows: Vec<Row> = (0..200)
+            .map(|i| Row {
+                primary_key: PrimaryKey::new([("id", PkValue::Integer(i))]),
+                cells: vec![Cell::version("v", Value::String("x".repeat(i as usize)), 1_000 + i)],
+                ..Row::default()
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        rows.iter().for_each(|r| encode_row(r, &mut bytes));
+        for piece in [1, 7, 1000, bytes.len()] {
+            let mut decoder = RowDecoder::default();
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(piece) {
+                out.extend(decoder.push(chunk).unwrap());
+            }
+            decoder.finish().unwrap();
+            assert_eq!(out, rows);
+        }
+        let mut decoder = RowDecoder::default();
+        decoder.push(&bytes[..bytes.len() - 1]).unwrap();
+        assert!(decoder.finish().is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Table-aware backup, restore and verification over a TableSafe repository.
+//!
+//! Map: `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
+//! implementations), `format` (rows as repository bytes), `digest` (Merkle digests
+//! over key ranges), `snapshot` (manifests and [`backup`]), `restore` ([`restore`]
+//! and [`verify_table`]).
+
+pub mod digest;
+mod error;
+pub mod format;
+pub mod restore;
+pub mod snapshot;
+pub mod source;
+
+pub use error::BackupError;
+pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};
+pub use snapshot::{backup, list_snapshots, load_snapshot, NoProgress, Progress, Snapshot, TableSnapshot};
+pub use source::{Consistency, EmbeddedTables, RemoteTables, TableDefinition, TableSink, TableSource};

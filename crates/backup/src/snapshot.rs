@@ -1,0 +1,189 @@
+//! Snapshots: the manifest of one backup run (`snapshots/<id>` in the repository,
+//! sealed JSON), and the backup that writes it.
+//!
+//! A backup exports each table through a [`TableSource`], serializes its rows
+//! (`format`), digests them (`digest`), cuts the bytes into content-defined
+//! chunks and stores the new ones. The manifest is saved last, after every chunk
+//! it names is durable, so an interrupted backup leaves only unreferenced data.
+
+use serde::{Deserialize, Serialize};
+use tablesafe_repo::{crypto, ChunkId, Repository};
+use tokio::sync::mpsc;
+
+use crate::digest::{DigestBuilder, TableDigest};
+use crate::source::{Consistency, TableDefinition, TableSource};
+use crate::{format, BackupError};
+
+/// Manifest kind of snapshots in the repository.
+pub const SNAPSHOTS: &str = "snapshots";
+/// Version of the snapshot manifest layout.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// One table in a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableSnapshot {
+    /// Table name at backup time.
+    pub name: String,
+    /// Schema, options, reserved throughput and stream settings.
+    pub definition: TableDefinition,
+    /// Exact (one snapshot of the table) or fuzzy.
+    pub consistency: Consistency,
+    /// Stream position the data is consistent at, for stream-enabled tables.
+    pub stream_position: Option<u64>,
+    /// Auto-increment counter, when the source reports it.
+    pub auto_increment: Option<i64>,
+    /// Rows.
+    pub rows: u64,
+    /// Cell versions.
+    pub cells: u64,
+    /// Bytes of serialized table data.
+    pub data_bytes: u64,
+    /// Chunks of the serialized data, in order (hex ids).
+    pub chunks: Vec<String>,
+    /// Digest of the rows.
+    pub digest: TableDigest,
+}
+
+/// A snapshot manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// [`MANIFEST_VERSION`].
+    pub version: u32,
+    /// When the backup started, ms since the epoch.
+    pub time_ms: i64,
+    /// Where the tables were read from.
+    pub origin: String,
+    /// The tables.
+    pub tables: Vec<TableSnapshot>,
+    /// Bytes this backup added to the repository (packs and index).
+    pub added_bytes: u64,
+}
+
+/// Reports progress of long work (the CLI draws bars from it).
+pub trait Progress: Send + Sync {
+    /// A table's work begins.
+    fn table_started(&self, _table: &str, _rows_hint: Option<u64>) {}
+    /// More rows are done.
+    fn rows_done(&self, _rows: u64, _bytes: u64) {}
+    /// The table is done.
+    fn table_finished(&self, _table: &str) {}
+}
+
+/// Progress reporting that reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// Serialized bytes handed to the chunker at a time.
+const FEED_BYTES: usize = 1 << 20;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Backs up `tables` (all tables when empty) from `source` into `repo`; returns the
+/// snapshot id and manifest.
+pub async fn backup<S: TableSource>(
+    repo: &Repository,
+    source: &S,
+    tables: &[String],
+    progress: &dyn Progress,
+) -> Result<(String, Snapshot), BackupError> {
+    let time_ms = now_ms();
+    let mut names = if tables.is_empty() { source.list_tables().await? } else { tables.to_vec() };
+    names.sort();
+    names.dedup();
+    let mut writer = repo.writer();
+    let mut snapshots = Vec::with_capacity(names.len());
+    for name in &names {
+        progress.table_started(name, None);
+        let (tx, mut rx) = mpsc::channel::<Vec<tablesafe_client::model::Row>>(4);
+        let export = source.export(name, tx);
+        let consume = async {
+            let mut chunker = repo.chunker();
+            let mut digest = DigestBuilder::default();
+            let mut buffer = Vec::with_capacity(FEED_BYTES + 64 * 1024);
+            let mut chunks: Vec<ChunkId> = Vec::new();
+            let mut data_bytes = 0u64;
+            while let Some(batch) = rx.recv().await {
+                let before = data_bytes;
+                for row in &batch {
+                    digest.add(row);
+                    let start = buffer.len();
+                    format::encode_row(row, &mut buffer);
+                    data_bytes += (buffer.len() - start) as u64;
+                }
+                progress.rows_done(batch.len() as u64, data_bytes - before);
+                if buffer.len() >= FEED_BYTES {
+                    for chunk in chunker.push(&buffer) {
+                        chunks.push(writer.add(&chunk).await?);
+                    }
+                    buffer.clear();
+                }
+            }
+            for chunk in chunker.push(&buffer).into_iter().chain(chunker.finish()) {
+                chunks.push(writer.add(&chunk).await?);
+            }
+            Ok::<_, BackupError>((chunks, digest.finish(), data_bytes))
+        };
+        let (summary, consumed) = tokio::join!(export, consume);
+        let summary = summary?;
+        let (chunks, digest, data_bytes) = consumed?;
+        snapshots.push(TableSnapshot {
+            name: name.clone(),
+            definition: summary.definition,
+            consistency: summary.consistency,
+            stream_position: summary.stream_position,
+            auto_increment: summary.auto_increment,
+            rows: digest.rows,
+            cells: digest.cells,
+            data_bytes,
+            chunks: chunks.iter().map(|c| crypto::hex(c)).collect(),
+            digest,
+        });
+        progress.table_finished(name);
+    }
+    let stats = writer.finish().await?;
+    let snapshot = Snapshot {
+        version: MANIFEST_VERSION,
+        time_ms,
+        origin: source.origin(),
+        tables: snapshots,
+        added_bytes: stats.stored_bytes,
+    };
+    let body = serde_json::to_vec(&snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
+    let id = repo.save_manifest(SNAPSHOTS, &body).await?;
+    Ok((id, snapshot))
+}
+
+/// Loads a snapshot manifest; `id` may be a unique prefix.
+pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<(String, Snapshot), BackupError> {
+    let ids = repo.list_manifests(SNAPSHOTS).await?;
+    let matching: Vec<&String> = ids.iter().filter(|s| s.starts_with(id)).collect();
+    let full = match matching.as_slice() {
+        [one] => (*one).clone(),
+        [] => return Err(BackupError::NotFound(format!("no snapshot {id}; `tablesafe snapshots` lists them"))),
+        _ => return Err(BackupError::NotFound(format!("snapshot id prefix {id} is ambiguous; give more characters"))),
+    };
+    let body = repo.load_manifest(SNAPSHOTS, &full).await?;
+    let snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
+        snapshot: full.clone(),
+        table: String::new(),
+        detail: format!("manifest does not decode: {e}"),
+    })?;
+    Ok((full, snapshot))
+}
+
+/// Every snapshot, oldest first.
+pub async fn list_snapshots(repo: &Repository) -> Result<Vec<(String, Snapshot)>, BackupError> {
+    let mut out = Vec::new();
+    for id in repo.list_manifests(SNAPSHOTS).await? {
+        out.push(load_snapshot(repo, &id).await?);
+    }
+    out.sort_by_key(|(_, s)| s.time_ms);
+    Ok(out)
+}

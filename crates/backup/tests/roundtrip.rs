@@ -1,0 +1,257 @@
+//! Backup and restore end to end on a real engine and a real repository on disk,
+//! through the embedded path and through a real server (remote path).
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::sync::Arc;
+
+use tablesafe_backup::{
+    backup, restore, verify_table, BackupError, EmbeddedTables, NoProgress, RemoteTables, RestoreOptions, TableSink,
+};
+use tablesafe_client::Client;
+use tablesafe_common::{Clock, SystemClock};
+use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
+use tablesafe_proto::model::*;
+use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage};
+use tablesafe_server::{AccessKey, ServerState};
+
+const ROWS: i64 = 20_000;
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn open_engine(dir: &tempfile::TempDir) -> Arc<Engine> {
+    let options = EngineOptions { sync_writes: false, ..EngineOptions::default() };
+    Arc::new(Engine::open(dir.path(), options, Arc::new(SystemClock)).unwrap())
+}
+
+fn key(i: i64) -> PrimaryKey {
+    PrimaryKey::new([
+        ("s", PkValue::String(format!("k{:03}", i % 997))),
+        ("i", PkValue::Integer(i)),
+        ("b", PkValue::Binary(vec![(i % 251) as u8, 0, 0xff])),
+    ])
+}
+
+/// A row with every value type and up to three versions per column.
+fn row(i: i64, rng: &mut Rng, now: i64) -> Row {
+    let mut cells = Vec::new();
+    for v in 0..=rng.below(3) as i64 {
+        let ts = now - 1000 * (v + 1);
+        cells.push(Cell::version("int", Value::Integer(i * 10 + v), ts));
+        cells.push(Cell::version("dbl", Value::Double(i as f64 / 7.0 + v as f64), ts));
+    }
+    cells.push(Cell::version("bool", Value::Boolean(i % 2 == 0), now - 500));
+    cells.push(Cell::version("str", Value::String(format!("row {i} ✓")), now - 500));
+    cells.push(Cell::version("bin", Value::Binary((0..(i % 64) as u8).collect()), now - 500));
+    Row { primary_key: key(i), cells, ..Row::default() }
+}
+
+fn put_all(engine: &Engine, table: &str, rows: Vec<Row>) {
+    for chunk in rows.chunks(200) {
+        let writes = chunk
+            .iter()
+            .map(|r| RowWrite {
+                table: table.into(),
+                change: RowChange::Put(r.clone()),
+                condition: Condition::default(),
+                return_content: ReturnContent::None,
+            })
+            .collect();
+        assert!(engine.write_rows(writes).iter().all(Result::is_ok));
+    }
+}
+
+fn create_tables(engine: &Engine) {
+    let pk = |name: &str, key_type| PrimaryKeySchema { name: name.into(), key_type, auto_increment: false };
+    engine
+        .create_table(CreateTable {
+            schema: TableSchema {
+                name: "all_types".into(),
+                primary_key: vec![
+                    pk("s", PrimaryKeyType::String),
+                    pk("i", PrimaryKeyType::Integer),
+                    pk("b", PrimaryKeyType::Binary),
+                ],
+                defined_columns: vec![],
+            },
+            options: TableOptions { max_versions: 5, ..TableOptions::default() },
+            reserved: ReservedThroughput { read: 3, write: 4 },
+            stream: StreamSpec { enabled: true, expiration_hours: 12, columns_to_get: vec![] },
+        })
+        .unwrap();
+    engine
+        .create_table(CreateTable {
+            schema: TableSchema {
+                name: "counters".into(),
+                primary_key: vec![
+                    pk("g", PrimaryKeyType::String),
+                    PrimaryKeySchema { name: "n".into(), key_type: PrimaryKeyType::Integer, auto_increment: true },
+                ],
+                defined_columns: vec![],
+            },
+            options: TableOptions::default(),
+            reserved: ReservedThroughput::default(),
+            stream: StreamSpec::default(),
+        })
+        .unwrap();
+}
+
+fn fill(engine: &Engine) {
+    let now = SystemClock.now_millis();
+    let mut rng = Rng(42);
+    put_all(engine, "all_types", (0..ROWS).map(|i| row(i, &mut rng, now)).collect());
+    let counter = |i: i64| Row {
+        primary_key: PrimaryKey::new([("g", PkValue::String("a".into())), ("n", PkValue::AutoIncrement)]),
+        cells: vec![Cell::put("v", Value::Integer(i))],
+        ..Row::default()
+    };
+    put_all(engine, "counters", (0..50).map(counter).collect());
+}
+
+async fn new_repo(dir: &tempfile::TempDir) -> Repository {
+    let options = InitOptions {
+        password: Some("pw".into()),
+        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+        ..InitOptions::default()
+    };
+    Repository::init(Storage::from_url(dir.path().to_str().unwrap()).unwrap(), options).await.unwrap()
+}
+
+fn restore_as(table: &str, target: &str) -> RestoreOptions {
+    RestoreOptions { table: table.into(), target: Some(target.into()), ..RestoreOptions::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_backups_restore_exactly_and_verify() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = open_engine(&data);
+    create_tables(&engine);
+    fill(&engine);
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(&repo_dir).await;
+    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+
+    let (first_id, first) = backup(&repo, &tables, &[], &NoProgress).await.unwrap();
+    let all_types = first.tables.iter().find(|t| t.name == "all_types").unwrap();
+    assert_eq!(all_types.rows, ROWS as u64);
+    assert!(all_types.stream_position.is_some());
+    assert_eq!(first.tables.iter().find(|t| t.name == "counters").unwrap().auto_increment, Some(50));
+
+    // Change 1% of the rows, delete a few, then back up again.
+    let now = SystemClock.now_millis();
+    let mut rng = Rng(7);
+    let changed: Vec<Row> = (0..ROWS / 100).map(|_| row(rng.below(ROWS as u64) as i64, &mut Rng(9), now)).collect();
+    put_all(&engine, "all_types", changed);
+    let deletes = (0..20).map(|i| RowWrite {
+        table: "all_types".into(),
+        change: RowChange::Delete(key(i * 13)),
+        condition: Condition::default(),
+        return_content: ReturnContent::None,
+    });
+    assert!(engine.write_rows(deletes.collect()).iter().all(Result::is_ok));
+    let (second_id, second) = backup(&repo, &tables, &["all_types".into()], &NoProgress).await.unwrap();
+    eprintln!("first backup added {} bytes, second {}", first.added_bytes, second.added_bytes);
+
+    // Restore both to new tables; each equals its snapshot, and the first is not the live table.
+    let first_report = restore(&repo, &first_id, &tables, &restore_as("all_types", "r1"), &NoProgress).await.unwrap();
+    assert_eq!(first_report.rows, ROWS as u64);
+    restore(&repo, &second_id[..8], &tables, &restore_as("all_types", "r2"), &NoProgress).await.unwrap();
+    let v1 = verify_table(&repo, &first_id, "all_types", &tables, "r1").await.unwrap();
+    assert!(v1.equal && v1.differing_ranges.is_empty(), "{v1:?}");
+    let v2 = verify_table(&repo, &second_id, "all_types", &tables, "r2").await.unwrap();
+    assert!(v2.equal, "{v2:?}");
+    let live = verify_table(&repo, &first_id, "all_types", &tables, "all_types").await.unwrap();
+    assert!(!live.equal && !live.differing_ranges.is_empty());
+    assert!(live.differing_ranges.len() < 30, "differences are located: {}", live.differing_ranges.len());
+
+    // Schema, options, stream settings and the auto-increment counter come back.
+    let restored = engine.table("r1").unwrap();
+    let original = engine.table("all_types").unwrap();
+    assert_eq!(restored.schema.primary_key, original.schema.primary_key);
+    assert_eq!(
+        (restored.options, restored.reserved, restored.stream.clone()),
+        (original.options, original.reserved, original.stream.clone())
+    );
+    restore(&repo, &first_id, &tables, &restore_as("counters", "c1"), &NoProgress).await.unwrap();
+    let next = engine.write_rows(vec![RowWrite {
+        table: "c1".into(),
+        change: RowChange::Put(Row {
+            primary_key: PrimaryKey::new([("g", PkValue::String("a".into())), ("n", PkValue::AutoIncrement)]),
+            cells: vec![],
+            ..Row::default()
+        }),
+        condition: Condition::default(),
+        return_content: ReturnContent::PrimaryKey,
+    }]);
+    let pk = next[0].as_ref().unwrap().row.clone().unwrap().primary_key;
+    assert_eq!(pk.columns[1].value, PkValue::Integer(51), "new keys continue after the restored ones");
+
+    // In place only into an empty table or when asked.
+    let err = restore(&repo, &first_id, &tables, &restore_as("all_types", "r2"), &NoProgress).await.unwrap_err();
+    assert!(matches!(err, BackupError::TargetExists(_)), "{err}");
+    let overwrite = RestoreOptions { overwrite: true, ..restore_as("all_types", "r2") };
+    restore(&repo, &first_id, &tables, &overwrite, &NoProgress).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_data_fails_the_restore_and_leaves_no_table() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = open_engine(&data);
+    create_tables(&engine);
+    fill(&engine);
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(&repo_dir).await;
+    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let (id, _) = backup(&repo, &tables, &["all_types".into()], &NoProgress).await.unwrap();
+    let storage = repo.storage();
+    let pack = storage.list("data").await.unwrap().into_iter().next().unwrap().0;
+    let mut bytes = storage.read(&pack).await.unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    storage.write(&pack, bytes).await.unwrap();
+    let err = restore(&repo, &id, &tables, &restore_as("all_types", "broken"), &NoProgress).await.unwrap_err();
+    assert!(err.to_string().contains(&pack), "the damaged object is named: {err}");
+    assert!(!tables.table_exists("broken").await.unwrap(), "a failed restore leaves no half-written table");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_backups_restore_through_the_protocol() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = open_engine(&data);
+    create_tables(&engine);
+    fill(&engine);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let state = Arc::new(ServerState {
+        engine: Arc::clone(&engine),
+        instance: "remote".into(),
+        keys: vec![AccessKey { id: "rk".into(), secret: "rs".into() }],
+        clock,
+    });
+    tokio::spawn(tablesafe_server::run(listener, state, std::future::pending::<()>()));
+    let remote = RemoteTables::new(Client::new(&endpoint, "remote", "rk", "rs").unwrap());
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(&repo_dir).await;
+
+    let (id, snapshot) = backup(&repo, &remote, &["all_types".into()], &NoProgress).await.unwrap();
+    assert_eq!(snapshot.tables[0].rows, ROWS as u64);
+    assert_eq!(snapshot.tables[0].consistency, tablesafe_backup::Consistency::Fuzzy);
+    restore(&repo, &id, &remote, &restore_as("all_types", "remote_copy"), &NoProgress).await.unwrap();
+    let report = verify_table(&repo, &id, "all_types", &remote, "remote_copy").await.unwrap();
+    assert!(report.equal, "{report:?}");
+    // The embedded and remote paths agree on the content.
+    let embedded = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    assert!(verify_table(&repo, &id, "all_types", &embedded, "remote_copy").await.unwrap().equal);
+    let restored = engine.table("remote_copy").unwrap();
+    assert_eq!(restored.options, engine.table("all_types").unwrap().options, "time deviation is put back");
+}

@@ -1,0 +1,447 @@
+//! A repository: its config, keys, index of chunks, packs and manifests
+//! (docs/REPOSITORY-FORMAT.md).
+//!
+//! Invariants:
+//! - Objects are written whole and never changed; names are content hashes or
+//!   random ids, so concurrent writers never collide.
+//! - Order of writes: packs, then the index files naming them, then the manifest
+//!   that references their chunks. A crash leaves at most unreferenced packs and
+//!   index entries, which verification reports as harmless and prune removes.
+//! - Every chunk read is authenticated and checked against its keyed id; damage is
+//!   reported with the object's path, never returned as data.
+
+use std::collections::{HashMap, HashSet};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::chunker::{Chunker, ChunkerParams};
+use crate::crypto::{self, KdfParams, KeyFile, Secrets, KEY_LEN};
+use crate::pack::{self, ChunkId, PackBuilder, PackEntry, PackId};
+use crate::storage::Storage;
+use crate::RepoError;
+
+/// Version of the repository format this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// A pack is written once it holds this many bytes.
+pub const PACK_TARGET_BYTES: usize = 16 * 1024 * 1024;
+const INDEX_AAD: &[u8] = b"tablesafe index v1";
+const CONFIG_PATH: &str = "config";
+
+/// The plaintext `config` object: what every reader needs before any key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Always "tablesafe-repository".
+    pub format: String,
+    /// [`FORMAT_VERSION`] of the writer that created it.
+    pub version: u32,
+    /// Random repository id, hex.
+    pub id: String,
+    /// Chunk size bounds.
+    pub chunker: ChunkerParams,
+    /// zstd level of chunks.
+    pub compression_level: i32,
+}
+
+/// How to create a repository's first keys.
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    /// A password that opens everything.
+    pub password: Option<String>,
+    /// age recipients (`age1…`) that open everything.
+    pub recipients: Vec<String>,
+    /// age recipients that may only add backups (no data can be read with them).
+    pub write_only_recipients: Vec<String>,
+    /// Argon2id cost (tests lower it).
+    pub kdf: KdfParams,
+    /// Chunk size bounds.
+    pub chunker: ChunkerParams,
+}
+
+/// What opens a repository.
+#[derive(Clone, Default)]
+pub struct Unlock {
+    /// The password.
+    pub password: Option<String>,
+    /// age identities.
+    pub identities: Vec<age::x25519::Identity>,
+}
+
+/// Where a chunk is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Location {
+    pack: PackId,
+    entry: PackEntry,
+}
+
+/// The sealed content of an index file: the entries of some packs.
+#[derive(Serialize, Deserialize)]
+struct IndexFile {
+    packs: Vec<(PackId, Vec<PackEntry>)>,
+}
+
+/// An open repository.
+pub struct Repository {
+    storage: Storage,
+    config: Config,
+    secrets: Secrets,
+    index: Mutex<HashMap<ChunkId, Location>>,
+    pack_keys: Mutex<HashMap<PackId, [u8; KEY_LEN]>>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository").field("url", &self.storage.url()).field("id", &self.config.id).finish()
+    }
+}
+
+impl Repository {
+    /// Creates a repository at an empty location.
+    pub async fn init(storage: Storage, options: InitOptions) -> Result<Repository, RepoError> {
+        options.chunker.check().map_err(RepoError::Invalid)?;
+        if options.password.is_none() && options.recipients.is_empty() {
+            return Err(RepoError::Invalid(
+                "a repository needs a password or an age recipient that can read it".into(),
+            ));
+        }
+        if storage.exists(CONFIG_PATH).await? {
+            return Err(RepoError::AlreadyExists { path: CONFIG_PATH.into() });
+        }
+        let secrets = Secrets::generate();
+        let mut key_files = Vec::new();
+        if let Some(password) = &options.password {
+            key_files.push(KeyFile::with_password(&secrets, password.as_bytes(), options.kdf)?);
+        }
+        if !options.recipients.is_empty() {
+            key_files.push(KeyFile::with_recipients(&secrets, &options.recipients)?);
+        }
+        if !options.write_only_recipients.is_empty() {
+            key_files.push(KeyFile::with_recipients(&secrets.write_only(), &options.write_only_recipients)?);
+        }
+        for key in key_files {
+            let bytes = serde_json::to_vec_pretty(&key).map_err(|e| RepoError::Invalid(e.to_string()))?;
+            storage.write(&format!("keys/{}", crypto::hex(&crypto::random_key()[..16])), bytes).await?;
+        }
+        let config = Config {
+            format: "tablesafe-repository".into(),
+            version: FORMAT_VERSION,
+            id: crypto::hex(&crypto::random_key()[..16]),
+            chunker: options.chunker,
+            compression_level: 3,
+        };
+        // The config goes last: a location with a config is a complete repository.
+        let bytes = serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Invalid(e.to_string()))?;
+        storage.write(CONFIG_PATH, bytes).await?;
+        Ok(Repository::new(storage, config, secrets))
+    }
+
+    /// Opens an existing repository with a password or age identities.
+    pub async fn open(storage: Storage, unlock: &Unlock) -> Result<Repository, RepoError> {
+        let not_a_repo = |reason: String| RepoError::NotARepository { url: storage.url().to_owned(), reason };
+        let bytes = match storage.read(CONFIG_PATH).await {
+            Ok(bytes) => bytes,
+            Err(RepoError::NotFound { .. }) => return Err(not_a_repo("there is no 'config' object".into())),
+            Err(e) => return Err(e),
+        };
+        let config: Config =
+            serde_json::from_slice(&bytes).map_err(|_| not_a_repo("'config' is not a repository config".into()))?;
+        if config.format != "tablesafe-repository" || config.version != FORMAT_VERSION {
+            return Err(not_a_repo(format!("format {} version {} is not supported", config.format, config.version)));
+        }
+        config.chunker.check().map_err(not_a_repo)?;
+        let mut secrets = None;
+        for (path, _) in storage.list("keys").await? {
+            let key: KeyFile = serde_json::from_slice(&storage.read(&path).await?)
+                .map_err(|_| RepoError::damaged(&path, "not a key file"))?;
+            let opened = match &unlock.password {
+                Some(password) => key.open_with_password(password.as_bytes(), &path)?,
+                None => None,
+            };
+            let opened = match opened {
+                Some(s) => Some(s),
+                None => key.open_with_identities(&unlock.identities, &path)?,
+            };
+            // Prefer a key that opens everything over a write-only one.
+            if let Some(s) = opened {
+                let full = s.data_identity.is_some();
+                secrets = Some(s);
+                if full {
+                    break;
+                }
+            }
+        }
+        let secrets = secrets.ok_or(RepoError::WrongKey)?;
+        let repo = Repository::new(storage, config, secrets);
+        repo.load_index().await?;
+        Ok(repo)
+    }
+
+    fn new(storage: Storage, config: Config, secrets: Secrets) -> Repository {
+        Repository { storage, config, secrets, index: Mutex::default(), pack_keys: Mutex::default() }
+    }
+
+    /// The repository's config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The storage it lives on.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Whether data can be read with the key that opened it.
+    pub fn can_read_data(&self) -> bool {
+        self.secrets.data_identity.is_some()
+    }
+
+    /// A chunker with the repository's bounds.
+    pub fn chunker(&self) -> Chunker {
+        Chunker::new(self.config.chunker)
+    }
+
+    async fn load_index(&self) -> Result<(), RepoError> {
+        for (path, _) in self.storage.list("index").await? {
+            let file = self.read_index_file(&path).await?;
+            let mut index = self.index.lock();
+            for (pack, entries) in file.packs {
+                for entry in entries {
+                    index.insert(entry.id, Location { pack, entry });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_index_file(&self, path: &str) -> Result<IndexFile, RepoError> {
+        let sealed = self.storage.read(path).await?;
+        let bytes = crypto::open(&self.secrets.meta_key, &sealed, INDEX_AAD)
+            .ok_or_else(|| RepoError::damaged(path, "index file fails authentication"))?;
+        postcard::from_bytes(&bytes).map_err(|_| RepoError::damaged(path, "index file does not decode"))
+    }
+
+    /// Whether the repository holds a chunk.
+    pub fn has_chunk(&self, id: &ChunkId) -> bool {
+        self.index.lock().contains_key(id)
+    }
+
+    /// Number of chunks in the index.
+    pub fn chunk_count(&self) -> usize {
+        self.index.lock().len()
+    }
+
+    /// Stored (compressed, sealed) size of a chunk, if present.
+    pub fn stored_size(&self, id: &ChunkId) -> Option<u64> {
+        self.index.lock().get(id).map(|l| u64::from(l.entry.length))
+    }
+
+    /// Starts adding chunks.
+    pub fn writer(&self) -> ChunkWriter<'_> {
+        ChunkWriter {
+            repo: self,
+            pack: PackBuilder::new(self.config.compression_level),
+            unindexed: Vec::new(),
+            pending: HashSet::new(),
+            stats: WriteStats::default(),
+        }
+    }
+
+    /// Reads a chunk by id.
+    pub async fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>, RepoError> {
+        let location = self
+            .index
+            .lock()
+            .get(id)
+            .copied()
+            .ok_or_else(|| RepoError::NotFound { path: format!("chunk {}", crypto::hex(id)) })?;
+        let path = pack::pack_path(&location.pack);
+        let key = self.pack_key(&location.pack, &path).await?;
+        let start = location.entry.offset;
+        let blob = self.storage.read_range(&path, start..start + u64::from(location.entry.length)).await?;
+        pack::open_blob(&self.secrets, &key, &location.entry, &blob, &path)
+    }
+
+    async fn pack_key(&self, id: &PackId, path: &str) -> Result<[u8; KEY_LEN], RepoError> {
+        if let Some(key) = self.pack_keys.lock().get(id) {
+            return Ok(*key);
+        }
+        if !self.can_read_data() {
+            return Err(RepoError::WriteOnly);
+        }
+        let size = self.storage.size(path).await?;
+        let trailer_start = size.checked_sub(pack::TRAILER_LEN).ok_or_else(|| RepoError::damaged(path, "too short"))?;
+        let trailer = self.storage.read_range(path, trailer_start..size).await?;
+        let (_, wrapped_len) = pack::parse_trailer(&trailer, path)?;
+        let wrapped_start =
+            trailer_start.checked_sub(wrapped_len).ok_or_else(|| RepoError::damaged(path, "bad trailer"))?;
+        let wrapped = self.storage.read_range(path, wrapped_start..trailer_start).await?;
+        let key = self.secrets.unwrap_pack_key(&wrapped, path)?;
+        self.pack_keys.lock().insert(*id, key);
+        Ok(key)
+    }
+
+    /// Stores a sealed manifest under `kind/` (e.g. `snapshots`); returns its id.
+    pub async fn save_manifest(&self, kind: &str, body: &[u8]) -> Result<String, RepoError> {
+        let id = crypto::hex(&crypto::random_key()[..16]);
+        let sealed = crypto::seal(&self.secrets.meta_key, body, manifest_aad(kind).as_bytes());
+        self.storage.write(&format!("{kind}/{id}"), sealed).await?;
+        Ok(id)
+    }
+
+    /// Reads a manifest saved with [`save_manifest`](Self::save_manifest).
+    pub async fn load_manifest(&self, kind: &str, id: &str) -> Result<Vec<u8>, RepoError> {
+        let path = format!("{kind}/{id}");
+        let sealed = self.storage.read(&path).await?;
+        crypto::open(&self.secrets.meta_key, &sealed, manifest_aad(kind).as_bytes())
+            .ok_or_else(|| RepoError::damaged(&path, "manifest fails authentication"))
+    }
+
+    /// Ids of the manifests of a kind, sorted.
+    pub async fn list_manifests(&self, kind: &str) -> Result<Vec<String>, RepoError> {
+        let prefix = format!("{kind}/");
+        Ok(self
+            .storage
+            .list(kind)
+            .await?
+            .into_iter()
+            .filter_map(|(path, _)| path.strip_prefix(&prefix).map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes a manifest (its chunks stay until prune).
+    pub async fn delete_manifest(&self, kind: &str, id: &str) -> Result<(), RepoError> {
+        self.storage.delete(&format!("{kind}/{id}")).await
+    }
+
+    /// Checks the repository: every index file opens, every indexed pack exists,
+    /// and with `read_data` every pack is read whole and every chunk in it
+    /// authenticated. Returns the problems found, each naming its object.
+    pub async fn check(&self, read_data: bool) -> Result<Vec<RepoError>, RepoError> {
+        let mut problems = Vec::new();
+        let mut indexed: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
+        for (path, _) in self.storage.list("index").await? {
+            match self.read_index_file(&path).await {
+                Ok(file) => indexed.extend(file.packs),
+                Err(e) => problems.push(e),
+            }
+        }
+        let stored: HashMap<String, u64> = self.storage.list("data").await?.into_iter().collect();
+        let mut packs: Vec<_> = indexed.into_iter().collect();
+        packs.sort_by_key(|(id, _)| *id);
+        for (id, entries) in packs {
+            let path = pack::pack_path(&id);
+            if !stored.contains_key(&path) {
+                problems.push(RepoError::damaged(&path, "the index names a pack that does not exist"));
+                continue;
+            }
+            if !read_data {
+                continue;
+            }
+            match self.storage.read(&path).await {
+                Ok(bytes) => match pack::check_pack(&self.secrets, &id, &bytes, &path) {
+                    Ok(found) if found == entries => {}
+                    Ok(_) => problems.push(RepoError::damaged(&path, "pack header differs from the index")),
+                    Err(e) => problems.push(e),
+                },
+                Err(e) => problems.push(e),
+            }
+        }
+        Ok(problems)
+    }
+}
+
+fn manifest_aad(kind: &str) -> String {
+    format!("tablesafe manifest v1 {kind}")
+}
+
+/// Counts of what a writer stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Chunks offered.
+    pub chunks: u64,
+    /// Chunks that were new.
+    pub new_chunks: u64,
+    /// Plaintext bytes offered.
+    pub bytes: u64,
+    /// Bytes written to storage (packs and index files).
+    pub stored_bytes: u64,
+}
+
+/// Adds chunks to a repository, deduplicating against everything already stored.
+/// Call [`finish`](Self::finish) before referencing the chunks from a manifest.
+pub struct ChunkWriter<'a> {
+    repo: &'a Repository,
+    pack: PackBuilder,
+    unindexed: Vec<(PackId, Vec<PackEntry>)>,
+    pending: HashSet<ChunkId>,
+    stats: WriteStats,
+}
+
+impl ChunkWriter<'_> {
+    /// Stores a chunk unless the repository has it; returns its id.
+    pub async fn add(&mut self, chunk: &[u8]) -> Result<ChunkId, RepoError> {
+        let id = self.repo.secrets.chunk_id(chunk);
+        self.stats.chunks += 1;
+        self.stats.bytes += chunk.len() as u64;
+        if self.pending.contains(&id) || self.repo.has_chunk(&id) {
+            return Ok(id);
+        }
+        self.pack.add(id, chunk)?;
+        self.pending.insert(id);
+        self.stats.new_chunks += 1;
+        if self.pack.len() >= PACK_TARGET_BYTES {
+            self.flush_pack().await?;
+        }
+        Ok(id)
+    }
+
+    /// What was stored so far.
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+
+    async fn flush_pack(&mut self) -> Result<(), RepoError> {
+        let level = self.repo.config.compression_level;
+        let pack = std::mem::replace(&mut self.pack, PackBuilder::new(level));
+        if pack.is_empty() {
+            return Ok(());
+        }
+        let (id, bytes, entries) = pack.finish(&self.repo.secrets)?;
+        self.stats.stored_bytes += bytes.len() as u64;
+        self.repo.storage.write(&pack::pack_path(&id), bytes).await?;
+        self.unindexed.push((id, entries));
+        // Index every few packs, so a crash loses little finished work.
+        if self.unindexed.len() >= 8 {
+            self.write_index().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_index(&mut self) -> Result<(), RepoError> {
+        if self.unindexed.is_empty() {
+            return Ok(());
+        }
+        let file = IndexFile { packs: std::mem::take(&mut self.unindexed) };
+        let bytes = postcard::to_stdvec(&file).map_err(|e| RepoError::Invalid(format!("index: {e}")))?;
+        let sealed = crypto::seal(&self.repo.secrets.meta_key, &bytes, INDEX_AAD);
+        let path = format!("index/{}", crypto::hex(blake3::hash(&sealed).as_bytes()));
+        self.stats.stored_bytes += sealed.len() as u64;
+        self.repo.storage.write(&path, sealed).await?;
+        let mut index = self.repo.index.lock();
+        for (pack, entries) in file.packs {
+            for entry in entries {
+                self.pending.remove(&entry.id);
+                index.insert(entry.id, Location { pack, entry });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the last pack and the index of everything added: afterwards every
+    /// chunk returned by [`add`](Self::add) is durable and may be referenced.
+    pub async fn finish(mut self) -> Result<WriteStats, RepoError> {
+        self.flush_pack().await?;
+        self.write_index().await?;
+        Ok(self.stats)
+    }
+}

@@ -1,0 +1,444 @@
+//! Where repository objects live: one [`Storage`] per repository URL, over an OpenDAL operator for a local
+//! directory, S3 (or an S3-compatible server), Alibaba OSS, Google Cloud Storage or Azure Blob.
+//!
+//! Invariants the modules above rely on:
+//! - Object paths are '/'-separated keys relative to the repository root (`config`, `data/ab/ab12…`): never
+//!   empty, no leading or trailing '/', no empty, `.` or `..` segment, and not under the reserved `.tmp/`.
+//!   They are checked, so that a bad key cannot escape a local root.
+//! - [`Storage::write`] is all-or-nothing for readers: object stores get one PUT; the local backend writes a
+//!   temporary file under `<root>/.tmp/` and renames it over the target (same file system, so atomic).
+//!   [`Storage::list`] never shows `.tmp/`, so leftovers of a crash stay invisible.
+//! - [`Storage::write_if_absent`] is race-free where the backend can do it (local: hard link; S3, OSS, GCS,
+//!   Azure: conditional PUT with `If-None-Match: *`) and documents the race where it cannot.
+//! - [`Storage::url`] is safe to print: credentials come only from the environment (and the providers'
+//!   own config files and metadata services), a URL with userinfo or unknown parameters is refused, and
+//!   error messages show the URL without userinfo and with unknown parameter values masked.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use opendal::layers::{RetryLayer, TimeoutLayer};
+use opendal::{services, Buffer, ErrorKind, Operator};
+
+use crate::RepoError;
+
+/// Directory under a local root for in-progress writes; inside the root so renames and links stay on one
+/// file system.
+const FS_TMP_DIR: &str = ".tmp";
+/// Bound for control requests (stat, delete) to object stores.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound for each body transfer (a whole pack PUT or GET); generous so that slow links still move a pack.
+const IO_TIMEOUT: Duration = Duration::from_secs(180);
+/// The URL query parameters each scheme accepts; none of them can carry a secret.
+const PARAMS: &[(&str, &[&str])] = &[
+    ("s3", &["endpoint", "region", "path_style"]),
+    ("oss", &["endpoint", "region"]),
+    ("gcs", &["endpoint"]),
+    ("azblob", &["account", "endpoint"]),
+];
+
+/// A repository location: an OpenDAL operator rooted at the repository, and its printable URL.
+#[derive(Clone)]
+pub struct Storage {
+    op: Operator,
+    url: String,
+    /// The absolute root of a local repository, where `write_if_absent` bypasses OpenDAL.
+    fs_root: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// Parses a repository URL and builds the operator (no request is sent). Accepted forms:
+    /// `/abs/path`, `./rel/path`, `file:///abs/path` (the directory is created if missing);
+    /// `s3://bucket/prefix[?endpoint=http://host:port&region=us-east-1&path_style=true]`;
+    /// `oss://bucket/prefix[?endpoint=https://oss-cn-hangzhou.aliyuncs.com|region=cn-hangzhou]`;
+    /// `gcs://bucket/prefix[?endpoint=..]`; `azblob://container/prefix[?account=..&endpoint=..]`.
+    ///
+    /// Credentials are read from the environment: OpenDAL's providers read `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, profiles and instance metadata (S3);
+    /// `ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN` or `OSS_ACCESS_KEY_ID/_SECRET`/`OSS_SESSION_TOKEN`
+    /// (OSS); `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's default credentials or VM metadata (GCS);
+    /// `AZURE_STORAGE_ACCOUNT_NAME/_KEY`, `AZURE_STORAGE_SAS_TOKEN`, Azure AD variables (Azure). This
+    /// function adds what they do not read: S3 region `us-east-1` when neither the URL nor `AWS_REGION`/
+    /// `AWS_DEFAULT_REGION` names one, `OSS_ENDPOINT`, and `AZURE_STORAGE_ACCOUNT`/`AZURE_STORAGE_KEY`.
+    pub fn from_url(url: &str) -> Result<Storage, RepoError> {
+        let bad = |reason: String| RepoError::BadUrl { url: redact(url), reason };
+        if url.trim().is_empty() {
+            return Err(bad("the repository location is empty".into()));
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Storage::local(url, Path::new(url));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme == "file" {
+            let path = rest.strip_prefix("localhost").unwrap_or(rest);
+            if !path.starts_with('/') {
+                return Err(bad("a file:// URL needs an absolute path, as in file:///srv/backups".into()));
+            }
+            return Storage::local(url, Path::new(&percent_decode(path).map_err(bad)?));
+        }
+        let Some(allowed) = PARAMS.iter().find(|(s, _)| *s == scheme).map(|(_, p)| *p) else {
+            return Err(bad(format!(
+                "unsupported scheme '{scheme}'; use a local path, file://, s3://, oss://, gcs:// or azblob://"
+            )));
+        };
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        if bucket.contains('@') {
+            return Err(bad("credentials in the URL are not accepted (they would show in messages and process \
+                 lists); set them in the environment, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                .into()));
+        }
+        let what = if scheme == "azblob" { "container" } else { "bucket" };
+        if bucket.is_empty() {
+            return Err(bad(format!("missing {what} name; expected {scheme}://{what}/prefix")));
+        }
+        let params = parse_query(query, allowed).map_err(bad)?;
+        let root = format!("/{}", percent_decode(prefix.trim_matches('/')).map_err(bad)?);
+        let op = object_store(&scheme, bucket, &root, &params).map_err(bad)?;
+        // Without OpenDAL's auto-registration feature no HTTP transport is installed by default.
+        opendal::install_default();
+        let op = op.layer(TimeoutLayer::new().with_timeout(CONTROL_TIMEOUT).with_io_timeout(IO_TIMEOUT)).layer(
+            RetryLayer::new()
+                .with_jitter()
+                .with_max_times(5)
+                .with_min_delay(Duration::from_millis(500))
+                .with_max_delay(Duration::from_secs(20)),
+        );
+        Ok(Storage { op, url: redact(url), fs_root: None })
+    }
+
+    fn local(url: &str, path: &Path) -> Result<Storage, RepoError> {
+        let bad = |reason: String| RepoError::BadUrl { url: redact(url), reason };
+        let root = std::path::absolute(path).map_err(|source| RepoError::Io { path: path.to_owned(), source })?;
+        let tmp = root.join(FS_TMP_DIR);
+        let (Some(root_str), Some(tmp_str)) = (root.to_str(), tmp.to_str()) else {
+            return Err(bad("the path is not valid UTF-8".into()));
+        };
+        // The builder creates both directories.
+        let op = Operator::new(services::Fs::default().root(root_str).atomic_write_dir(tmp_str))
+            .map_err(|e| bad(format!("cannot use the directory: {e}")))?;
+        Ok(Storage { op, url: root.display().to_string(), fs_root: Some(root) })
+    }
+
+    /// The repository URL for messages; never contains credentials.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Writes an object whole: a reader sees the old content, the new content, or (before) nothing.
+    pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
+        check_path(path)?;
+        self.op.write(path, bytes).await.map(drop).map_err(|e| RepoError::storage("write", path, e))
+    }
+
+    /// Creates an object only if none exists at `path`; `false` if one did (used for lock files).
+    ///
+    /// Local: the bytes go to a synced temporary file that is hard-linked to the target, which fails if the
+    /// target exists, so concurrent callers get exactly one `true` and readers never see a partial file.
+    /// Object stores: a conditional PUT (`If-None-Match: *`, honoured by AWS S3 since 2024, OSS, GCS and
+    /// Azure; a server that ignores it overwrites). A retried PUT whose first response was lost finds its
+    /// own object, so an existing object with exactly these bytes counts as created. Where neither works
+    /// (no hard links, no capability) this falls back to check-then-write, which two racing callers can
+    /// both win.
+    pub async fn write_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, RepoError> {
+        check_path(path)?;
+        if let Some(root) = &self.fs_root {
+            if let Some(created) = link_if_absent(root.clone(), path.to_owned(), bytes.clone()).await? {
+                return Ok(created);
+            }
+        }
+        if !self.op.info().capability().write_with_if_not_exists {
+            if self.exists(path).await? {
+                return Ok(false);
+            }
+            self.write(path, bytes).await?;
+            return Ok(true);
+        }
+        let buffer = Buffer::from(bytes);
+        match self.op.write_with(path, buffer.clone()).if_not_exists(true).await {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind(), ErrorKind::ConditionNotMatch | ErrorKind::AlreadyExists) => {
+                if self.fs_root.is_some() {
+                    return Ok(false);
+                }
+                match self.read(path).await {
+                    Ok(existing) => Ok(existing == buffer.to_vec()),
+                    Err(RepoError::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(RepoError::storage("write", path, e)),
+        }
+    }
+
+    /// Reads a whole object; a missing one is [`RepoError::NotFound`].
+    pub async fn read(&self, path: &str) -> Result<Vec<u8>, RepoError> {
+        check_path(path)?;
+        self.op.read(path).await.map(|b| b.to_vec()).map_err(|e| RepoError::storage("read", path, e))
+    }
+
+    /// Reads `range` of an object. The range must lie within the object: a shorter object is
+    /// [`RepoError::Damaged`] (it was truncated). An empty range returns nothing without a request.
+    pub async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, RepoError> {
+        check_path(path)?;
+        if range.start > range.end {
+            return Err(RepoError::Invalid(format!("invalid byte range {range:?} for '{path}'")));
+        }
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let short = || RepoError::damaged(path, format!("the object ends before byte {}", range.end));
+        let buf = match self.op.read_with(path).range(range.clone()).await {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => return Err(short()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(RepoError::storage("read", path, e)),
+            // HTTP services report a short body as an unexpected error; tell truncation from other causes.
+            Err(e) => match self.size(path).await {
+                Ok(size) if size < range.end => return Err(short()),
+                _ => return Err(RepoError::storage("read", path, e)),
+            },
+        };
+        if buf.len() as u64 != range.end - range.start {
+            return Err(short());
+        }
+        Ok(buf.to_vec())
+    }
+
+    /// The size of an object in bytes; a missing one is [`RepoError::NotFound`].
+    pub async fn size(&self, path: &str) -> Result<u64, RepoError> {
+        check_path(path)?;
+        let meta = self.op.stat(path).await.map_err(|e| RepoError::storage("stat", path, e))?;
+        Ok(meta.content_length())
+    }
+
+    /// Whether an object exists.
+    pub async fn exists(&self, path: &str) -> Result<bool, RepoError> {
+        check_path(path)?;
+        self.op.exists(path).await.map_err(|e| RepoError::storage("stat", path, e))
+    }
+
+    /// Every object under `dir/` (recursively; `""` is the whole repository) as (path relative to the
+    /// repository root, size), sorted by path. An absent directory is empty.
+    pub async fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, RepoError> {
+        let dir = dir.trim_end_matches('/');
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            check_path(dir)?;
+            format!("{dir}/")
+        };
+        let entries = match self.op.list_with(&prefix).recursive(true).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(RepoError::storage("list", &prefix, e)),
+        };
+        let tmp_prefix = format!("{FS_TMP_DIR}/");
+        let mut objects: Vec<(String, u64)> = entries
+            .into_iter()
+            .filter(|e| !e.metadata().is_dir() && !e.path().ends_with('/') && !e.path().starts_with(&tmp_prefix))
+            .map(|e| {
+                let (path, meta) = e.into_parts();
+                (path.trim_start_matches('/').to_owned(), meta.content_length())
+            })
+            .collect();
+        objects.sort();
+        Ok(objects)
+    }
+
+    /// Deletes an object; an absent one is not an error.
+    pub async fn delete(&self, path: &str) -> Result<(), RepoError> {
+        check_path(path)?;
+        match self.op.delete(path).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(RepoError::storage("delete", path, e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The operator of an object store, or why it cannot be configured.
+fn object_store(scheme: &str, bucket: &str, root: &str, params: &[(String, String)]) -> Result<Operator, String> {
+    let param = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let first_env = |names: &[&str]| names.iter().find_map(|n| env(n));
+    let op = match scheme {
+        "s3" => {
+            let mut b = services::S3::default().bucket(bucket).root(root);
+            if let Some(endpoint) = param("endpoint") {
+                b = b.endpoint(&endpoint);
+            }
+            // OpenDAL reads AWS_REGION/AWS_DEFAULT_REGION itself but fails without either; most S3-compatible
+            // servers take any region, and us-east-1 is AWS's historical default.
+            if let Some(region) = param("region") {
+                b = b.region(&region);
+            } else if first_env(&["AWS_REGION", "AWS_DEFAULT_REGION"]).is_none() {
+                b = b.region("us-east-1");
+            }
+            // Custom endpoints (MinIO, Ceph, moto) usually want path style and AWS virtual hosts; a dotted
+            // bucket name cannot be a virtual host under TLS.
+            let custom =
+                param("endpoint").or_else(|| first_env(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT", "AWS_S3_ENDPOINT"]));
+            let path_style = match param("path_style").as_deref() {
+                None => custom.is_some() || bucket.contains('.'),
+                Some("true") => true,
+                Some("false") => false,
+                Some(other) => return Err(format!("path_style must be true or false, not '{other}'")),
+            };
+            if !path_style {
+                b = b.enable_virtual_host_style();
+            }
+            Operator::new(b)
+        }
+        "oss" => {
+            let region = param("region").map(|r| format!("https://oss-{}.aliyuncs.com", r.trim_start_matches("oss-")));
+            let Some(endpoint) = param("endpoint").or_else(|| env("OSS_ENDPOINT")).or(region) else {
+                return Err("oss:// needs ?endpoint=https://oss-<region>.aliyuncs.com, ?region=<region> or \
+                     OSS_ENDPOINT in the environment"
+                    .into());
+            };
+            Operator::new(services::Oss::default().bucket(bucket).root(root).endpoint(&endpoint))
+        }
+        "gcs" => {
+            let mut b = services::Gcs::default().bucket(bucket).root(root);
+            if let Some(endpoint) = param("endpoint") {
+                b = b.endpoint(&endpoint);
+            }
+            Operator::new(b)
+        }
+        _ => {
+            let account = param("account")
+                .or_else(|| first_env(&["AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_ACCOUNT_NAME", "AZBLOB_ACCOUNT_NAME"]));
+            let default_endpoint = account.as_ref().map(|a| format!("https://{a}.blob.core.windows.net"));
+            let Some(endpoint) = param("endpoint").or(default_endpoint) else {
+                return Err("azblob:// needs ?account=<name> (or ?endpoint=..), or AZURE_STORAGE_ACCOUNT in the \
+                     environment"
+                    .into());
+            };
+            let mut b = services::Azblob::default().container(bucket).root(root).endpoint(&endpoint);
+            if let Some(account) = &account {
+                b = b.account_name(account);
+                // OpenDAL's environment provider pairs a key only with an account name from its own variables.
+                if let Some(key) = first_env(&["AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT_KEY", "AZBLOB_ACCOUNT_KEY"])
+                {
+                    b = b.account_key(&key);
+                }
+            }
+            Operator::new(b)
+        }
+    };
+    op.map_err(|e| format!("cannot configure {scheme}: {e}"))
+}
+
+/// The local `write_if_absent`: `Some(created)`, or `None` where the file system has no hard links.
+async fn link_if_absent(root: PathBuf, path: String, bytes: Vec<u8>) -> Result<Option<bool>, RepoError> {
+    use std::io::{ErrorKind as Io, Write};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let task = tokio::task::spawn_blocking(move || {
+        let name = path.rsplit('/').next().unwrap_or("object");
+        let unique = format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let tmp = root.join(FS_TMP_DIR).join(format!("{name}.{unique}.link"));
+        let target = root.join(&path);
+        let io = |p: &Path| {
+            let p = p.to_owned();
+            move |source| RepoError::Io { path: p, source }
+        };
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io(&tmp))?;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+        drop(file);
+        let linked = written.map_err(io(&tmp)).map(|()| {
+            target.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::hard_link(&tmp, &target))
+        });
+        // Best effort: a leftover in .tmp/ is never listed.
+        let _ = std::fs::remove_file(&tmp);
+        match linked? {
+            Ok(()) => Ok(Some(true)),
+            Err(e) if e.kind() == Io::AlreadyExists => Ok(Some(false)),
+            // Linux reports EPERM on file systems without hard links (FAT, some network mounts).
+            Err(e) if matches!(e.kind(), Io::Unsupported | Io::PermissionDenied) => Ok(None),
+            Err(e) => Err(io(&target)(e)),
+        }
+    });
+    task.await.map_err(|e| RepoError::Io { path: PathBuf::from(FS_TMP_DIR), source: std::io::Error::other(e) })?
+}
+
+/// Rejects keys that OpenDAL would silently normalise or that could leave a local root.
+fn check_path(path: &str) -> Result<(), RepoError> {
+    let valid = path.trim() == path
+        && !path.contains('\\')
+        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && path.split('/').next() != Some(FS_TMP_DIR);
+    if valid {
+        Ok(())
+    } else {
+        Err(RepoError::Invalid(format!("invalid object path '{path}' (expected a relative key like 'data/ab/ab12')")))
+    }
+}
+
+/// A non-empty environment variable.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Parses `k=v&k=v`, accepting only the `allowed` keys, each once.
+fn parse_query(query: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let mut params: Vec<(String, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !allowed.contains(&key) {
+            return Err(format!("unknown parameter '{key}'; accepted: {}", allowed.join(", ")));
+        }
+        if params.iter().any(|(k, _)| k == key) {
+            return Err(format!("parameter '{key}' is given twice"));
+        }
+        params.push((key.to_owned(), percent_decode(value)?));
+    }
+    Ok(params)
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let (mut out, mut bytes) = (Vec::with_capacity(s.len()), s.bytes());
+    while let Some(b) = bytes.next() {
+        let hex = |d: Option<u8>| d.and_then(|d| (d as char).to_digit(16));
+        out.push(match b {
+            b'%' => match (hex(bytes.next()), hex(bytes.next())) {
+                (Some(hi), Some(lo)) => (hi * 16 + lo) as u8,
+                _ => return Err(format!("bad percent-escape in '{s}'")),
+            },
+            b => b,
+        });
+    }
+    String::from_utf8(out).map_err(|_| format!("'{s}' does not decode to UTF-8"))
+}
+
+/// The URL as it may be printed: userinfo dropped, values of unknown query parameters masked.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (location, query) = match rest.split_once('?') {
+        Some((l, q)) => (l, Some(q)),
+        None => (rest, None),
+    };
+    let location = match location.split_once('/') {
+        Some((authority, path)) => format!("{}/{path}", authority.rsplit('@').next().unwrap_or(authority)),
+        None => location.rsplit('@').next().unwrap_or(location).to_owned(),
+    };
+    let known: Vec<&str> = PARAMS.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let query = query.map(|q| {
+        let masked: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if !known.contains(&k) => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("?{}", masked.join("&"))
+    });
+    format!("{scheme}://{location}{}", query.unwrap_or_default())
+}
