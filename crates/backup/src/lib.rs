@@ -15,4 +15,4 @@ pub mod source;
 pub use error::BackupError;
 pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};
 pub use snapshot::{backup, list_snapshots, load_snapshot, NoProgress, Progress, Snapshot, TableSnapshot};
-pub use source::{Consistency, EmbeddedTables, RemoteTables, TableDefinition, TableSink, TableSource};
+pub use source::{Consistency, EmbeddedTables, ExportItem, RemoteTables, TableDefinition, TableSink, TableSource};

@@ -1,5 +1,6 @@
 //! Restore of a table from a snapshot, and verification of a restored (or any
-//! live) table against a snapshot's digest.
+//! live) table against a snapshot's digest. A table stored as incremental layers
+//! is restored by merging its layers by key, newest first, in one pass.
 //!
 //! Invariants: a restore writes into a table it created, or into an existing table
 //! only when that table is empty or the caller explicitly allows overwriting; the
@@ -7,14 +8,17 @@
 //! match the manifest, so damaged data fails the restore instead of producing a
 //! wrong table; a failed restore drops the table it created unless asked to keep it.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
+use tablesafe_client::model::{PrimaryKey, Row};
 use tablesafe_repo::{crypto, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{differences, DifferingRange, DigestBuilder};
 use crate::format::RowDecoder;
 use crate::snapshot::{load_snapshot, Progress, TableSnapshot};
-use crate::source::{TableSink, TableSource, ROW_BATCH};
+use crate::source::{ExportItem, TableSink, TableSource, ROW_BATCH};
 use crate::BackupError;
 
 /// What to restore and how.
@@ -97,6 +101,65 @@ pub async fn restore<K: TableSink>(
     }
 }
 
+/// The rows of one layer, decoded a chunk at a time.
+struct LayerRows<'a> {
+    repo: &'a Repository,
+    snapshot: String,
+    table: &'a TableSnapshot,
+    next_chunk: usize,
+    decoder: RowDecoder,
+    rows: VecDeque<Row>,
+}
+
+impl<'a> LayerRows<'a> {
+    fn new(repo: &'a Repository, snapshot: String, table: &'a TableSnapshot) -> Self {
+        LayerRows { repo, snapshot, table, next_chunk: 0, decoder: RowDecoder::default(), rows: VecDeque::new() }
+    }
+
+    fn corrupt(&self, detail: String) -> BackupError {
+        BackupError::Corrupt { snapshot: self.snapshot.clone(), table: self.table.name.clone(), detail }
+    }
+
+    /// Decodes chunks until a row is ready or the layer is exhausted.
+    async fn fill(&mut self) -> Result<(), BackupError> {
+        while self.rows.is_empty() && self.next_chunk < self.table.chunks.len() {
+            let hex_id = &self.table.chunks[self.next_chunk];
+            self.next_chunk += 1;
+            let id = crypto::unhex32(hex_id).ok_or_else(|| self.corrupt(format!("bad chunk id {hex_id}")))?;
+            let chunk = self.repo.read_chunk(&id).await?;
+            let rows = self.decoder.push(&chunk).map_err(|e| self.corrupt(e))?;
+            self.rows.extend(rows);
+        }
+        if self.rows.is_empty() && self.next_chunk == self.table.chunks.len() {
+            std::mem::take(&mut self.decoder).finish().map_err(|e| self.corrupt(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The layers of a table in a snapshot, oldest (the full copy) first.
+async fn layers(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &TableSnapshot,
+) -> Result<Vec<(String, TableSnapshot)>, BackupError> {
+    let mut chain = vec![(snapshot_id.to_owned(), table.clone())];
+    while let Some(base) = chain.last().and_then(|(_, t)| t.base.clone()) {
+        let (base_id, base_snapshot) = load_snapshot(repo, &base).await.map_err(|e| BackupError::Corrupt {
+            snapshot: snapshot_id.to_owned(),
+            table: table.name.clone(),
+            detail: format!("the snapshot it builds on, {base}, cannot be read: {e}"),
+        })?;
+        let base_table = find_table(&base_id, &base_snapshot.tables, &table.name)?.clone();
+        chain.push((base_id, base_table));
+        if chain.len() > 1 + crate::snapshot::MAX_CHAIN as usize {
+            return Err(BackupError::Internal(format!("snapshot {snapshot_id}: chain of layers too long")));
+        }
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
 async fn write_table<K: TableSink>(
     repo: &Repository,
     snapshot_id: &str,
@@ -105,30 +168,46 @@ async fn write_table<K: TableSink>(
     sink: &K,
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
-    let corrupt =
-        |detail: String| BackupError::Corrupt { snapshot: snapshot_id.to_owned(), table: table.name.clone(), detail };
-    let mut decoder = RowDecoder::default();
+    let chain = layers(repo, snapshot_id, table).await?;
+    let mut readers: Vec<LayerRows<'_>> = chain.iter().map(|(id, t)| LayerRows::new(repo, id.clone(), t)).collect();
     let mut digest = DigestBuilder::default();
     let mut batch = Vec::with_capacity(ROW_BATCH);
-    for hex_id in &table.chunks {
-        let id = crypto::unhex32(hex_id).ok_or_else(|| corrupt(format!("bad chunk id {hex_id}")))?;
-        let chunk = repo.read_chunk(&id).await?;
-        for row in decoder.push(&chunk).map_err(corrupt)? {
-            digest.add(&row);
-            batch.push(row);
-            if batch.len() >= ROW_BATCH {
-                let rows = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
-                let count = rows.len() as u64;
-                sink.write_rows(target, rows).await?;
-                progress.rows_done(count, 0);
+    loop {
+        // Merge the layers by key; for a key in several, the newest layer wins.
+        let mut smallest: Option<PrimaryKey> = None;
+        for reader in readers.iter_mut() {
+            reader.fill().await?;
+            if let Some(row) = reader.rows.front() {
+                if smallest.as_ref().is_none_or(|s| row.primary_key.cmp_values(s).is_lt()) {
+                    smallest = Some(row.primary_key.clone());
+                }
             }
         }
+        let Some(key) = smallest else { break };
+        let mut winner = None;
+        for reader in readers.iter_mut() {
+            if reader.rows.front().is_some_and(|row| row.primary_key.cmp_values(&key).is_eq()) {
+                winner = reader.rows.pop_front();
+            }
+        }
+        let Some(row) = winner.filter(|row| !row.delete_marker) else { continue };
+        digest.add(&row);
+        batch.push(row);
+        if batch.len() >= ROW_BATCH {
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+            let count = rows.len() as u64;
+            sink.write_rows(target, rows).await?;
+            progress.rows_done(count, 0);
+        }
     }
-    decoder.finish().map_err(corrupt)?;
     let digest = digest.finish();
     // Checked before the last batch: rows that do not add up are never completed.
     if digest.root != table.digest.root {
-        return Err(corrupt("the rows read back do not match the snapshot's digest".into()));
+        return Err(BackupError::Corrupt {
+            snapshot: snapshot_id.to_owned(),
+            table: table.name.clone(),
+            detail: "the rows read back do not match the snapshot's digest".into(),
+        });
     }
     if !batch.is_empty() {
         let count = batch.len() as u64;
@@ -179,8 +258,10 @@ pub async fn verify_table<S: TableSource>(
     let export = source.export(live_table, tx);
     let digest = async {
         let mut digest = DigestBuilder::default();
-        while let Some(batch) = rx.recv().await {
-            batch.iter().for_each(|row| digest.add(row));
+        while let Some(item) = rx.recv().await {
+            if let ExportItem::Rows(batch) = item {
+                batch.iter().for_each(|row| digest.add(row));
+            }
         }
         digest.finish()
     };

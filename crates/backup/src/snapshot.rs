@@ -3,7 +3,11 @@
 //!
 //! A backup exports each table through a [`TableSource`], serializes its rows
 //! (`format`), digests them (`digest`), cuts the bytes into content-defined
-//! chunks and stores the new ones. The manifest is saved last, after every chunk
+//! chunks and stores the new ones. When the previous copy of a table from the same
+//! source is consistent at a position of the same stream, and the stream still
+//! holds the changes since, only the rows changed since (and delete markers for
+//! rows removed) are stored, as a layer over that copy: the backup is incremental.
+//! Every layer's manifest still carries the digest of the whole table. The manifest is saved last, after every chunk
 //! it names is durable, so an interrupted backup leaves only unreferenced data.
 
 use serde::{Deserialize, Serialize};
@@ -11,8 +15,9 @@ use tablesafe_repo::{crypto, ChunkId, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{DigestBuilder, TableDigest};
-use crate::source::{Consistency, TableDefinition, TableSource};
+use crate::source::{Consistency, ExportItem, TableDefinition, TableSource};
 use crate::{format, BackupError};
+use tablesafe_client::model::{PrimaryKey, Row};
 
 /// Manifest kind of snapshots in the repository.
 pub const SNAPSHOTS: &str = "snapshots";
@@ -28,17 +33,26 @@ pub struct TableSnapshot {
     pub definition: TableDefinition,
     /// Exact (one snapshot of the table) or fuzzy.
     pub consistency: Consistency,
+    /// The stream the position belongs to.
+    pub stream_id: Option<String>,
     /// Stream position the data is consistent at, for stream-enabled tables.
     pub stream_position: Option<u64>,
+    /// For an incremental layer: the snapshot whose table this layer continues.
+    pub base: Option<String>,
+    /// Layers to read for a restore: 1 for a full copy, n + 1 for an incremental
+    /// layer over a chain of n.
+    pub chain: u32,
     /// Auto-increment counter, when the source reports it.
     pub auto_increment: Option<i64>,
     /// Rows.
     pub rows: u64,
     /// Cell versions.
     pub cells: u64,
-    /// Bytes of serialized table data.
+    /// Bytes of serialized data in this layer.
     pub data_bytes: u64,
-    /// Chunks of the serialized data, in order (hex ids).
+    /// Chunks of this layer's serialized data, in order (hex ids). A full layer
+    /// holds every row; an incremental one the rows changed since its base and
+    /// delete markers for rows removed since.
     pub chunks: Vec<String>,
     /// Digest of the rows.
     pub digest: TableDigest,
@@ -77,6 +91,13 @@ impl Progress for NoProgress {}
 
 /// Serialized bytes handed to the chunker at a time.
 const FEED_BYTES: usize = 1 << 20;
+/// Most layers a restore reads: after this many incremental layers the next
+/// backup of the table is a full copy again.
+pub const MAX_CHAIN: u32 = 16;
+
+fn delete_marker(key: &PrimaryKey) -> Row {
+    Row { primary_key: key.clone(), delete_marker: true, ..Row::default() }
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -97,25 +118,72 @@ pub async fn backup<S: TableSource>(
     let mut names = if tables.is_empty() { source.list_tables().await? } else { tables.to_vec() };
     names.sort();
     names.dedup();
+    let history = list_snapshots(repo).await?;
+    let origin = source.origin();
     let mut writer = repo.writer();
     let mut snapshots = Vec::with_capacity(names.len());
     for name in &names {
         progress.table_started(name, None);
-        let (tx, mut rx) = mpsc::channel::<Vec<tablesafe_client::model::Row>>(4);
+        // The newest earlier copy of this table from the same place, if it can be continued.
+        let parent = history
+            .iter()
+            .rev()
+            .filter(|(_, s)| s.origin == origin)
+            .find_map(|(id, s)| s.tables.iter().find(|t| t.name == *name).map(|t| (id.clone(), t.clone())));
+        let (tx, mut rx) = mpsc::channel::<ExportItem>(4);
         let export = source.export(name, tx);
         let consume = async {
+            let Some(ExportItem::Start { stream_id, stream_position }) = rx.recv().await else {
+                return Err(BackupError::Internal(format!("export of '{name}' sent no start")));
+            };
+            let layer = match (&parent, &stream_id, stream_position) {
+                (Some((parent_id, p)), Some(stream), Some(to))
+                    if p.stream_id.as_deref() == Some(stream.as_str()) && p.chain < MAX_CHAIN =>
+                {
+                    match p.stream_position {
+                        // Past a fifth of the table, a full copy is as cheap and ends the chain.
+                        Some(from) => source
+                            .changed_keys(name, stream, from, to)
+                            .await?
+                            .filter(|k| k.len() as u64 <= p.rows / 5 + 1000)
+                            .map(|mut keys| {
+                                keys.sort_by(|a, b| a.cmp_values(b));
+                                keys.dedup_by(|a, b| a.cmp_values(b).is_eq());
+                                (parent_id.clone(), p.chain, keys)
+                            }),
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
             let mut chunker = repo.chunker();
             let mut digest = DigestBuilder::default();
             let mut buffer = Vec::with_capacity(FEED_BYTES + 64 * 1024);
             let mut chunks: Vec<ChunkId> = Vec::new();
             let mut data_bytes = 0u64;
-            while let Some(batch) = rx.recv().await {
+            let mut changed = layer.as_ref().map(|(_, _, keys)| keys.iter().peekable());
+            let append = |row: &Row, buffer: &mut Vec<u8>, data_bytes: &mut u64| {
+                let start = buffer.len();
+                format::encode_row(row, buffer);
+                *data_bytes += (buffer.len() - start) as u64;
+            };
+            while let Some(item) = rx.recv().await {
+                let ExportItem::Rows(batch) = item else { continue };
                 let before = data_bytes;
                 for row in &batch {
                     digest.add(row);
-                    let start = buffer.len();
-                    format::encode_row(row, &mut buffer);
-                    data_bytes += (buffer.len() - start) as u64;
+                    match changed.as_mut() {
+                        None => append(row, &mut buffer, &mut data_bytes),
+                        Some(keys) => {
+                            // Keys changed since the base that no longer exist were deleted.
+                            while let Some(key) = keys.next_if(|k| k.cmp_values(&row.primary_key).is_lt()) {
+                                append(&delete_marker(key), &mut buffer, &mut data_bytes);
+                            }
+                            if keys.next_if(|k| k.cmp_values(&row.primary_key).is_eq()).is_some() {
+                                append(row, &mut buffer, &mut data_bytes);
+                            }
+                        }
+                    }
                 }
                 progress.rows_done(batch.len() as u64, data_bytes - before);
                 if buffer.len() >= FEED_BYTES {
@@ -125,19 +193,31 @@ pub async fn backup<S: TableSource>(
                     buffer.clear();
                 }
             }
+            if let Some(keys) = changed.as_mut() {
+                for key in keys {
+                    append(&delete_marker(key), &mut buffer, &mut data_bytes);
+                }
+            }
             for chunk in chunker.push(&buffer).into_iter().chain(chunker.finish()) {
                 chunks.push(writer.add(&chunk).await?);
             }
-            Ok::<_, BackupError>((chunks, digest.finish(), data_bytes))
+            let (base, chain) = match layer {
+                Some((base, chain, _)) => (Some(base), chain + 1),
+                None => (None, 1),
+            };
+            Ok::<_, BackupError>((chunks, digest.finish(), data_bytes, stream_id, base, chain))
         };
         let (summary, consumed) = tokio::join!(export, consume);
         let summary = summary?;
-        let (chunks, digest, data_bytes) = consumed?;
+        let (chunks, digest, data_bytes, stream_id, base, chain) = consumed?;
         snapshots.push(TableSnapshot {
             name: name.clone(),
             definition: summary.definition,
             consistency: summary.consistency,
+            stream_id,
             stream_position: summary.stream_position,
+            base,
+            chain,
             auto_increment: summary.auto_increment,
             rows: digest.rows,
             cells: digest.cells,

@@ -61,18 +61,43 @@ pub struct ExportSummary {
     pub auto_increment: Option<i64>,
 }
 
+/// What an export sends, in order: one `Start`, then rows in key order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExportItem {
+    /// The export's snapshot is taken: it is consistent at this stream position
+    /// of this stream (both `None` for fuzzy exports and tables without a stream).
+    Start {
+        /// The table's stream id.
+        stream_id: Option<String>,
+        /// The stream position.
+        stream_position: Option<u64>,
+    },
+    /// The next rows.
+    Rows(Vec<Row>),
+}
+
 /// Reads tables.
 pub trait TableSource: Send + Sync {
     /// Where the data comes from, for manifests and messages.
     fn origin(&self) -> String;
     /// Names of all tables.
     fn list_tables(&self) -> impl Future<Output = Result<Vec<String>, BackupError>> + Send;
-    /// Sends every row of `table` in key order, in batches, then returns the summary.
+    /// Sends [`ExportItem::Start`], then every row of `table` in key order, in
+    /// batches; then returns the summary.
     fn export(
         &self,
         table: &str,
-        rows: mpsc::Sender<Vec<Row>>,
+        items: mpsc::Sender<ExportItem>,
     ) -> impl Future<Output = Result<ExportSummary, BackupError>> + Send;
+    /// The keys of `table` changed in `[from, to)` of stream `stream_id`, or `None`
+    /// when the source cannot tell (stream gone, records trimmed, no stream access).
+    fn changed_keys(
+        &self,
+        table: &str,
+        stream_id: &str,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Option<Vec<PrimaryKey>>, BackupError>> + Send;
 }
 
 /// Writes tables.
@@ -140,15 +165,20 @@ impl TableSource for EmbeddedTables {
         Ok(self.engine.list_tables())
     }
 
-    async fn export(&self, table: &str, rows: mpsc::Sender<Vec<Row>>) -> Result<ExportSummary, BackupError> {
+    async fn export(&self, table: &str, items: mpsc::Sender<ExportItem>) -> Result<ExportSummary, BackupError> {
         let name = table.to_owned();
         self.blocking(move |engine| {
+            let cancelled = |_| BackupError::Internal("export cancelled".into());
+            let stream_id = engine.table(&name).map_err(BackupError::engine(&name))?.stream_id();
             let mut batch = Vec::with_capacity(ROW_BATCH);
-            let export = engine.export_table(&name, |row| {
+            let started = |stream_position| {
+                items.blocking_send(ExportItem::Start { stream_id, stream_position }).map_err(cancelled)
+            };
+            let export = engine.export_table(&name, started, |row| {
                 batch.push(row);
                 if batch.len() >= ROW_BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
-                    rows.blocking_send(full).map_err(|_| BackupError::Internal("export cancelled".into()))?;
+                    items.blocking_send(ExportItem::Rows(full)).map_err(cancelled)?;
                 }
                 Ok::<(), BackupError>(())
             });
@@ -157,7 +187,7 @@ impl TableSource for EmbeddedTables {
                 other => other,
             })?;
             if !batch.is_empty() {
-                rows.blocking_send(batch).map_err(|_| BackupError::Internal("export cancelled".into()))?;
+                items.blocking_send(ExportItem::Rows(batch)).map_err(cancelled)?;
             }
             let info = &export.info;
             Ok(ExportSummary {
@@ -173,6 +203,46 @@ impl TableSource for EmbeddedTables {
             })
         })
         .await
+    }
+
+    async fn changed_keys(
+        &self,
+        table: &str,
+        stream_id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
+        let (name, stream_id) = (table.to_owned(), stream_id.to_owned());
+        self.blocking(move |engine| {
+            EmbeddedTables::read_changed_keys(engine, &stream_id, from, to).map_err(BackupError::engine(&name))
+        })
+        .await
+    }
+}
+
+impl EmbeddedTables {
+    fn read_changed_keys(
+        engine: &Engine,
+        stream_id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<PrimaryKey>>, EngineError> {
+        let mut keys = Vec::new();
+        let mut position = from;
+        while position < to {
+            let page = match engine.stream_read(stream_id, position, 1000) {
+                Ok(page) => page,
+                Err(EngineError::StreamTrimmed | EngineError::StreamNotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let done = page.records.is_empty();
+            keys.extend(page.records.into_iter().take_while(|r| r.seq < to).map(|r| r.row.primary_key));
+            if done {
+                break;
+            }
+            position = page.next;
+        }
+        Ok(Some(keys))
     }
 }
 
@@ -276,7 +346,14 @@ impl TableSource for RemoteTables {
         self.client.list_table().await.map_err(BackupError::remote(""))
     }
 
-    async fn export(&self, table: &str, rows: mpsc::Sender<Vec<Row>>) -> Result<ExportSummary, BackupError> {
+    async fn changed_keys(&self, _: &str, _: &str, _: u64, _: u64) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
+        // Remote exports are fuzzy and carry no stream position yet.
+        Ok(None)
+    }
+
+    async fn export(&self, table: &str, items: mpsc::Sender<ExportItem>) -> Result<ExportSummary, BackupError> {
+        let cancelled = |_| BackupError::Internal("export cancelled".into());
+        items.send(ExportItem::Start { stream_id: None, stream_position: None }).await.map_err(cancelled)?;
         let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
         let bound = |value: PkValue| {
             PrimaryKey::new(description.schema.primary_key.iter().map(|c| (c.name.clone(), value.clone())))
@@ -286,7 +363,7 @@ impl TableSource for RemoteTables {
         let mut scan = std::pin::pin!(self.client.scan(request).try_chunks(ROW_BATCH));
         while let Some(batch) = scan.next().await {
             let batch = batch.map_err(|e| BackupError::remote(table)(e.1))?;
-            rows.send(batch).await.map_err(|_| BackupError::Internal("export cancelled".into()))?;
+            items.send(ExportItem::Rows(batch)).await.map_err(cancelled)?;
         }
         Ok(ExportSummary {
             definition: TableDefinition {

@@ -160,6 +160,15 @@ async fn embedded_backups_restore_exactly_and_verify() {
     assert!(engine.write_rows(deletes.collect()).iter().all(Result::is_ok));
     let (second_id, second) = backup(&repo, &tables, &["all_types".into()], &NoProgress).await.unwrap();
     eprintln!("first backup added {} bytes, second {}", first.added_bytes, second.added_bytes);
+    let layer = &second.tables[0];
+    assert_eq!((layer.base.as_deref(), layer.chain), (Some(first_id.as_str()), 2), "the second backup is incremental");
+    assert!(
+        second.added_bytes * 100 <= first.added_bytes * 5,
+        "1% of rows changed: {} vs {}",
+        second.added_bytes,
+        first.added_bytes
+    );
+    assert_eq!(layer.rows, ROWS as u64 - 20, "the manifest counts the whole table");
 
     // Restore both to new tables; each equals its snapshot, and the first is not the live table.
     let first_report = restore(&repo, &first_id, &tables, &restore_as("all_types", "r1"), &NoProgress).await.unwrap();
@@ -254,4 +263,57 @@ async fn remote_backups_restore_through_the_protocol() {
     assert!(verify_table(&repo, &id, "all_types", &embedded, "remote_copy").await.unwrap().equal);
     let restored = engine.table("remote_copy").unwrap();
     assert_eq!(restored.options, engine.table("all_types").unwrap().options, "time deviation is put back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_incremental_backups_restores_every_point() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = open_engine(&data);
+    create_tables(&engine);
+    fill(&engine);
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(&repo_dir).await;
+    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let only = ["all_types".to_string()];
+    let mut ids = vec![backup(&repo, &tables, &only, &NoProgress).await.unwrap().0];
+    let mut rng = Rng(99);
+    for round in 0..4i64 {
+        let now = SystemClock.now_millis();
+        let mut writes: Vec<RowWrite> = (0..150)
+            .map(|_| {
+                let i = rng.below(ROWS as u64 + 500) as i64;
+                RowWrite {
+                    table: "all_types".into(),
+                    change: if i % 3 == 0 {
+                        RowChange::Delete(key(i))
+                    } else {
+                        RowChange::Put(row(i, &mut Rng(i as u64 + 1), now))
+                    },
+                    condition: Condition::default(),
+                    return_content: ReturnContent::None,
+                }
+            })
+            .collect();
+        // Rows deleted and put back within one round, and new keys beyond the original ones.
+        writes.push(RowWrite {
+            table: "all_types".into(),
+            change: RowChange::Delete(key(round)),
+            condition: Condition::default(),
+            return_content: ReturnContent::None,
+        });
+        for chunk in writes.chunks(50) {
+            assert!(engine.write_rows(chunk.to_vec()).iter().all(Result::is_ok));
+        }
+        let (id, snapshot) = backup(&repo, &tables, &only, &NoProgress).await.unwrap();
+        assert_eq!(snapshot.tables[0].chain, round as u32 + 2);
+        ids.push(id);
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let target = format!("point_{n}");
+        restore(&repo, id, &tables, &restore_as("all_types", &target), &NoProgress).await.unwrap();
+        let report = verify_table(&repo, id, "all_types", &tables, &target).await.unwrap();
+        assert!(report.equal, "snapshot {n}: {report:?}");
+    }
+    let latest = verify_table(&repo, ids.last().unwrap(), "all_types", &tables, "all_types").await.unwrap();
+    assert!(latest.equal, "the newest snapshot equals the live table");
 }

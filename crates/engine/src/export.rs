@@ -39,14 +39,18 @@ pub struct TableExport {
 
 impl Engine {
     /// Calls `visit` with every row of `table` (primary-key order, all visible
-    /// versions, newest first per column) as of one consistent snapshot.
+    /// versions, newest first per column) as of one consistent snapshot. `started`
+    /// is called first, once the snapshot is taken, with the stream position it is
+    /// consistent at (for stream-enabled tables).
     pub fn export_table<E: From<EngineError>>(
         &self,
         table: &str,
+        started: impl FnOnce(Option<u64>) -> Result<(), E>,
         mut visit: impl FnMut(Row) -> Result<(), E>,
     ) -> Result<TableExport, E> {
         let info = self.table(table)?;
         let (snapshot, position) = self.sequencer.at_quiet_point(|next| (self.db.snapshot(), next));
+        started(info.stream_id().map(|_| position))?;
         let meta = self.cf(CF_META)?;
         let auto_increment = match snapshot.get_cf(meta, autoinc_key(info.id)).context("export")? {
             Some(bytes) => Some(i64::from_be_bytes(

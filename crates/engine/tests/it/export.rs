@@ -67,10 +67,14 @@ fn an_export_during_writes_plus_the_stream_after_its_position_rebuilds_the_table
     std::thread::sleep(std::time::Duration::from_millis(100));
     let mut exported = Vec::new();
     let export = engine
-        .export_table("src", |row| {
-            exported.push(row);
-            Ok::<(), EngineError>(())
-        })
+        .export_table(
+            "src",
+            |_| Ok(()),
+            |row| {
+                exported.push(row);
+                Ok::<(), EngineError>(())
+            },
+        )
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(100));
     running.store(false, Ordering::Relaxed);
@@ -135,10 +139,14 @@ fn export_skips_expired_versions_and_import_keeps_timestamps_and_counters() {
     write(&f.engine, "t", RowChange::Update(row), Condition::default()).unwrap();
     f.clock.advance(1_900_000);
     let mut rows = Vec::new();
-    let export = f.engine.export_table("t", |r| {
-        rows.push(r);
-        Ok::<(), EngineError>(())
-    });
+    let export = f.engine.export_table(
+        "t",
+        |_| Ok(()),
+        |r| {
+            rows.push(r);
+            Ok::<(), EngineError>(())
+        },
+    );
     let export = export.unwrap();
     assert_eq!(export.auto_increment, Some(3));
     assert_eq!(export.stream_position, None);
