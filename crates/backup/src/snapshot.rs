@@ -11,7 +11,7 @@
 //! it names is durable, so an interrupted backup leaves only unreferenced data.
 
 use serde::{Deserialize, Serialize};
-use tablesafe_repo::{crypto, ChunkId, Repository};
+use tablesafe_repo::{crypto, ChunkId, LockKind, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{DigestBuilder, TableDigest};
@@ -114,6 +114,7 @@ pub async fn backup<S: TableSource>(
     tables: &[String],
     progress: &dyn Progress,
 ) -> Result<(String, Snapshot), BackupError> {
+    let lock = repo.lock(LockKind::Shared).await?;
     let time_ms = now_ms();
     let mut names = if tables.is_empty() { source.list_tables().await? } else { tables.to_vec() };
     names.sort();
@@ -237,6 +238,7 @@ pub async fn backup<S: TableSource>(
     };
     let body = serde_json::to_vec(&snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
     let id = repo.save_manifest(SNAPSHOTS, &body).await?;
+    lock.release().await?;
     Ok((id, snapshot))
 }
 

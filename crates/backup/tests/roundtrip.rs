@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use tablesafe_backup::{
-    backup, restore, verify_table, BackupError, EmbeddedTables, NoProgress, RemoteTables, RestoreOptions, TableSink,
+    backup, forget, prune, restore, verify_table, BackupError, EmbeddedTables, ForgetPolicy, NoProgress, RemoteTables,
+    RestoreOptions, TableSink,
 };
 use tablesafe_client::Client;
 use tablesafe_common::{Clock, SystemClock};
@@ -316,4 +317,49 @@ async fn a_chain_of_incremental_backups_restores_every_point() {
     }
     let latest = verify_table(&repo, ids.last().unwrap(), "all_types", &tables, "all_types").await.unwrap();
     assert!(latest.equal, "the newest snapshot equals the live table");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_keeps_bases_and_prune_removes_only_unneeded_data() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = open_engine(&data);
+    create_tables(&engine);
+    fill(&engine);
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(&repo_dir).await;
+    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let only = ["all_types".to_string()];
+    let (full, _) = backup(&repo, &tables, &only, &NoProgress).await.unwrap();
+    put_all(&engine, "all_types", (0..100).map(|i| row(i, &mut Rng(3), SystemClock.now_millis())).collect());
+    let (layer, _) = backup(&repo, &tables, &only, &NoProgress).await.unwrap();
+    // The layer builds on the full copy: forgetting the full copy keeps it.
+    let report = forget(&repo, &ForgetPolicy::KeepLast(1)).await.unwrap();
+    assert_eq!((report.forgotten.clone(), report.kept_as_base.clone()), (vec![], vec![full.clone()]));
+
+    // A table without a stream is copied whole each time; forgetting the old copy frees its data.
+    let counters = ["counters".to_string()];
+    let (old, _) = backup(&repo, &tables, &counters, &NoProgress).await.unwrap();
+    put_all(
+        &engine,
+        "counters",
+        vec![Row {
+            primary_key: PrimaryKey::new([("g", PkValue::String("b".into())), ("n", PkValue::AutoIncrement)]),
+            cells: vec![Cell::put("v", Value::String("x".repeat(1000)))],
+            ..Row::default()
+        }],
+    );
+    let (new, _) = backup(&repo, &tables, &counters, &NoProgress).await.unwrap();
+    let report = forget(&repo, &ForgetPolicy::Ids(vec![old[..10].to_string()])).await.unwrap();
+    assert_eq!(report.forgotten, vec![old.clone()]);
+    let stats = prune(&repo).await.unwrap();
+    assert!(stats.chunks_removed >= 1, "{stats:?}");
+    assert!(repo.check(true).await.unwrap().is_empty(), "the repository checks clean after prune");
+    for (id, table, target) in [(&new, "counters", "p1"), (&layer, "all_types", "p2")] {
+        restore(&repo, id, &tables, &restore_as(table, target), &NoProgress).await.unwrap();
+        assert!(verify_table(&repo, id, table, &tables, target).await.unwrap().equal);
+    }
+    assert!(matches!(
+        restore(&repo, &old, &tables, &restore_as("counters", "p3"), &NoProgress).await,
+        Err(BackupError::NotFound(_))
+    ));
 }

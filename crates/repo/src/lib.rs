@@ -4,11 +4,13 @@
 //! Map: `storage` (objects on a filesystem or object store, written atomically),
 //! `crypto` (keys, key files, sealing), `chunker` (content-defined chunks),
 //! `pack` (chunks packed into encrypted objects), `repo` ([`Repository`]: config,
-//! keys, index, writer, reader, manifests, checks).
+//! keys, index, writer, reader, manifests, checks, prune), `lock` (shared and
+//! exclusive repository locks).
 
 pub mod chunker;
 pub mod crypto;
 mod error;
+pub mod lock;
 pub mod pack;
 mod repo;
 pub mod storage;
@@ -16,6 +18,7 @@ pub mod storage;
 pub use chunker::{Chunker, ChunkerParams};
 pub use crypto::{parse_identities, Access, KdfParams};
 pub use error::RepoError;
+pub use lock::{LockKind, RepoLock};
 pub use pack::ChunkId;
-pub use repo::{ChunkWriter, Config, InitOptions, Repository, Unlock, WriteStats, FORMAT_VERSION};
+pub use repo::{ChunkWriter, Config, InitOptions, PruneStats, Repository, Unlock, WriteStats, FORMAT_VERSION};
 pub use storage::Storage;

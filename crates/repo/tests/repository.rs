@@ -179,3 +179,26 @@ async fn a_flipped_byte_in_any_object_is_named_and_never_read_as_data() {
     }
     assert!(Repository::open(storage(&dir), &password()).await.unwrap().check(true).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn shared_and_exclusive_locks_exclude_each_other_and_stale_locks_do_not_block() {
+    use tablesafe_repo::LockKind::{Exclusive, Shared};
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(storage(&dir), with_password()).await.unwrap();
+    let a = repo.lock(Shared).await.unwrap();
+    let b = repo.lock(Shared).await.unwrap();
+    let err = repo.lock(Exclusive).await.unwrap_err();
+    assert!(matches!(err, RepoError::Locked { .. }) && err.to_string().contains("shared lock of process"), "{err}");
+    a.release().await.unwrap();
+    b.release().await.unwrap();
+    let x = repo.lock(Exclusive).await.unwrap();
+    assert!(matches!(repo.lock(Shared).await, Err(RepoError::Locked { .. })));
+    x.release().await.unwrap();
+    // A lock its holder stopped refreshing long ago belongs to a dead process.
+    let stale = br#"{"kind":"exclusive","host":"gone","pid":1,"created_ms":0,"refreshed_ms":0}"#;
+    storage(&dir).write("locks/deadbeef", stale.to_vec()).await.unwrap();
+    let x = repo.lock(Exclusive).await.unwrap();
+    assert!(!storage(&dir).exists("locks/deadbeef").await.unwrap(), "the exclusive taker removes stale locks");
+    x.release().await.unwrap();
+    assert!(storage(&dir).list("locks").await.unwrap().is_empty());
+}

@@ -1,0 +1,100 @@
+//! Forgetting snapshots and pruning the data no snapshot needs.
+//!
+//! Invariant: a snapshot that a kept snapshot builds on (an incremental layer's
+//! base, transitively) is never forgotten, so every kept snapshot stays
+//! restorable; prune keeps every chunk of every layer of every remaining snapshot.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
+
+use crate::snapshot::{list_snapshots, SNAPSHOTS};
+use crate::BackupError;
+
+/// What `forget` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetReport {
+    /// Snapshots removed.
+    pub forgotten: Vec<String>,
+    /// Snapshots asked for but kept because a kept snapshot builds on them.
+    pub kept_as_base: Vec<String>,
+}
+
+/// Which snapshots to forget.
+#[derive(Clone, Debug)]
+pub enum ForgetPolicy {
+    /// These ids (unique prefixes allowed).
+    Ids(Vec<String>),
+    /// All but the newest `n`.
+    KeepLast(usize),
+}
+
+/// Forgets snapshots (their data stays until [`prune`]).
+pub async fn forget(repo: &Repository, policy: &ForgetPolicy) -> Result<ForgetReport, BackupError> {
+    let lock = repo.lock(LockKind::Shared).await?;
+    let all = list_snapshots(repo).await?;
+    let chosen: HashSet<String> = match policy {
+        ForgetPolicy::Ids(prefixes) => {
+            let mut chosen = HashSet::new();
+            for prefix in prefixes {
+                let matching: Vec<&String> =
+                    all.iter().map(|(id, _)| id).filter(|id| id.starts_with(prefix.as_str())).collect();
+                match matching.as_slice() {
+                    [one] => chosen.insert((*one).clone()),
+                    [] => return Err(BackupError::NotFound(format!("no snapshot {prefix}"))),
+                    _ => return Err(BackupError::NotFound(format!("snapshot id prefix {prefix} is ambiguous"))),
+                };
+            }
+            chosen
+        }
+        ForgetPolicy::KeepLast(n) => all.iter().rev().skip(*n).map(|(id, _)| id.clone()).collect(),
+    };
+    // Bases of kept snapshots stay, transitively.
+    let mut needed: HashSet<String> = HashSet::new();
+    let mut frontier: Vec<&String> = all.iter().map(|(id, _)| id).filter(|id| !chosen.contains(*id)).collect();
+    while let Some(id) = frontier.pop() {
+        if let Some((_, snapshot)) = all.iter().find(|(i, _)| i == id) {
+            for base in snapshot.tables.iter().filter_map(|t| t.base.as_ref()) {
+                if needed.insert(base.clone()) {
+                    frontier.push(base);
+                }
+            }
+        }
+    }
+    let mut report = ForgetReport::default();
+    for (id, _) in &all {
+        if !chosen.contains(id) {
+            continue;
+        }
+        if needed.contains(id) {
+            report.kept_as_base.push(id.clone());
+        } else {
+            repo.delete_manifest(SNAPSHOTS, id).await?;
+            report.forgotten.push(id.clone());
+        }
+    }
+    lock.release().await?;
+    Ok(report)
+}
+
+/// Removes every chunk no remaining snapshot references, under the exclusive lock.
+pub async fn prune(repo: &Repository) -> Result<PruneStats, BackupError> {
+    let lock = repo.lock(LockKind::Exclusive).await?;
+    let mut keep = HashSet::new();
+    for (id, snapshot) in list_snapshots(repo).await? {
+        for table in &snapshot.tables {
+            for hex_id in &table.chunks {
+                let chunk = crypto::unhex32(hex_id).ok_or_else(|| BackupError::Corrupt {
+                    snapshot: id.clone(),
+                    table: table.name.clone(),
+                    detail: format!("bad chunk id {hex_id}"),
+                })?;
+                keep.insert(chunk);
+            }
+        }
+    }
+    let stats = repo.prune(&keep).await?;
+    lock.release().await?;
+    Ok(stats)
+}

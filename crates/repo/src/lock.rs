@@ -1,0 +1,161 @@
+//! Repository locks (`locks/<random id>`, plaintext JSON), so that work which
+//! deletes objects (prune) never runs beside work that adds them.
+//!
+//! Adding data needs no coordination (every object name is unique), so backups and
+//! restores take *shared* locks and run side by side; prune takes the *exclusive*
+//! lock. Taking a lock writes it, then lists the locks again: if a conflicting lock
+//! is there, the new lock is removed and the caller gets `Locked`, so two racing
+//! takers may both back off but never both proceed. A holder refreshes its lock
+//! every few minutes; a lock not refreshed for [`STALE_AFTER_MS`] belongs to a
+//! process that died and is ignored (and removed by the next exclusive taker).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::Storage;
+use crate::{crypto, RepoError};
+
+/// A lock not refreshed for this long is stale.
+pub const STALE_AFTER_MS: i64 = 30 * 60 * 1000;
+const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Shared (add data) or exclusive (delete data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockKind {
+    /// Backups, restores, checks.
+    Shared,
+    /// Prune.
+    Exclusive,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LockFile {
+    kind: LockKind,
+    host: String,
+    pid: u32,
+    created_ms: i64,
+    refreshed_ms: i64,
+}
+
+impl LockFile {
+    fn holder(&self) -> String {
+        format!("{:?} lock of process {} on {}", self.kind, self.pid, self.host).to_lowercase()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
+}
+
+/// A held lock; refreshed in the background until [`release`](Self::release)d or
+/// dropped (dropping removes it in the background, best effort).
+pub struct RepoLock {
+    storage: Storage,
+    path: String,
+    refresher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RepoLock {
+    /// Takes a lock of `kind`, or fails with `Locked` naming the holder.
+    pub async fn acquire(storage: Storage, kind: LockKind) -> Result<RepoLock, RepoError> {
+        let now = now_ms();
+        let mine = LockFile { kind, host: host_name(), pid: std::process::id(), created_ms: now, refreshed_ms: now };
+        let path = format!("locks/{}", crypto::hex(&crypto::random_key()[..16]));
+        let conflict = |others: &[(String, LockFile)]| {
+            others
+                .iter()
+                .find(|(p, other)| *p != path && (kind == LockKind::Exclusive || other.kind == LockKind::Exclusive))
+                .cloned()
+        };
+        if let Some((p, other)) = conflict(&live_locks(&storage).await?) {
+            return Err(RepoError::Locked { path: p, holder: other.holder() });
+        }
+        let bytes = serde_json::to_vec(&mine).map_err(|e| RepoError::Invalid(e.to_string()))?;
+        storage.write(&path, bytes).await?;
+        if let Some((p, other)) = conflict(&live_locks(&storage).await?) {
+            storage.delete(&path).await?;
+            return Err(RepoError::Locked { path: p, holder: other.holder() });
+        }
+        if kind == LockKind::Exclusive {
+            remove_stale(&storage).await?;
+        }
+        let refresher = {
+            let (storage, path) = (storage.clone(), path.clone());
+            tokio::spawn(async move {
+                let mut lock = mine;
+                loop {
+                    tokio::time::sleep(REFRESH_EVERY).await;
+                    lock.refreshed_ms = now_ms();
+                    if let Ok(bytes) = serde_json::to_vec(&lock) {
+                        if let Err(error) = storage.write(&path, bytes).await {
+                            tracing::warn!(%error, "could not refresh the repository lock");
+                        }
+                    }
+                }
+            })
+        };
+        Ok(RepoLock { storage, path, refresher: Some(refresher) })
+    }
+
+    /// Removes the lock.
+    pub async fn release(mut self) -> Result<(), RepoError> {
+        if let Some(refresher) = self.refresher.take() {
+            refresher.abort();
+        }
+        self.storage.delete(&self.path).await
+    }
+}
+
+impl std::fmt::Debug for RepoLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoLock").field("path", &self.path).finish()
+    }
+}
+
+impl Drop for RepoLock {
+    fn drop(&mut self) {
+        if let Some(refresher) = self.refresher.take() {
+            refresher.abort();
+            let (storage, path) = (self.storage.clone(), self.path.clone());
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { storage.delete(&path).await });
+            }
+        }
+    }
+}
+
+/// Locks that are not stale.
+async fn live_locks(storage: &Storage) -> Result<Vec<(String, LockFile)>, RepoError> {
+    let now = now_ms();
+    let mut out = Vec::new();
+    for (path, _) in storage.list("locks").await? {
+        let lock = match storage.read(&path).await {
+            Ok(bytes) => serde_json::from_slice::<LockFile>(&bytes).ok(),
+            Err(RepoError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(lock) = lock.filter(|l| now - l.refreshed_ms < STALE_AFTER_MS) {
+            out.push((path, lock));
+        }
+    }
+    Ok(out)
+}
+
+async fn remove_stale(storage: &Storage) -> Result<(), RepoError> {
+    let live: Vec<String> = live_locks(storage).await?.into_iter().map(|(p, _)| p).collect();
+    for (path, _) in storage.list("locks").await? {
+        if !live.contains(&path) {
+            storage.delete(&path).await?;
+        }
+    }
+    Ok(())
+}
