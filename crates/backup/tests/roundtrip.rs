@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+#[path = "../../repo/tests/support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 
 use tablesafe_backup::{
@@ -119,12 +122,16 @@ fn fill(engine: &Engine) {
 }
 
 async fn new_repo(dir: &tempfile::TempDir) -> Repository {
+    repo_at(dir.path().to_str().unwrap()).await
+}
+
+async fn repo_at(url: &str) -> Repository {
     let options = InitOptions {
         password: Some("pw".into()),
         kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
         ..InitOptions::default()
     };
-    Repository::init(Storage::from_url(dir.path().to_str().unwrap()).unwrap(), options).await.unwrap()
+    Repository::init(Storage::from_url(url).unwrap(), options).await.unwrap()
 }
 
 fn restore_as(table: &str, target: &str) -> RestoreOptions {
@@ -362,4 +369,31 @@ async fn forget_keeps_bases_and_prune_removes_only_unneeded_data() {
         restore(&repo, &old, &tables, &restore_as("counters", "p3"), &NoProgress).await,
         Err(BackupError::NotFound(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_to_an_s3_server_restore_and_verify() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = open_engine(&data);
+    create_tables(&engine);
+    fill(&engine);
+    let url = support::s3::MotoServer::shared().fresh_url("backup");
+    let repo = repo_at(&url).await;
+    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let (full, first) = backup(&repo, &tables, &[], &NoProgress).await.unwrap();
+    put_all(&engine, "all_types", (0..200).map(|i| row(i * 50, &mut Rng(5), SystemClock.now_millis())).collect());
+    let (layer, second) = backup(&repo, &tables, &["all_types".into()], &NoProgress).await.unwrap();
+    assert!(second.added_bytes * 20 < first.added_bytes, "{} vs {}", second.added_bytes, first.added_bytes);
+    for (id, target) in [(&full, "s3_full"), (&layer, "s3_layer")] {
+        restore(&repo, id, &tables, &restore_as("all_types", target), &NoProgress).await.unwrap();
+        assert!(verify_table(&repo, id, "all_types", &tables, target).await.unwrap().equal);
+    }
+    // Reopened from the bucket alone, the repository checks clean.
+    let reopened = Repository::open(
+        Storage::from_url(&url).unwrap(),
+        &tablesafe_repo::Unlock { password: Some("pw".into()), identities: vec![] },
+    )
+    .await
+    .unwrap();
+    assert!(reopened.check(true).await.unwrap().is_empty());
 }

@@ -91,7 +91,8 @@ impl Storage {
         };
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
-        if bucket.contains('@') {
+        // Userinfo may hold a '/' (AWS secret keys do), so any '@' before the query counts as credentials.
+        if location.contains('@') {
             return Err(bad("credentials in the URL are not accepted (they would show in messages and process \
                  lists); set them in the environment, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                 .into()));
@@ -139,43 +140,45 @@ impl Storage {
         self.op.write(path, bytes).await.map(drop).map_err(|e| RepoError::storage("write", path, e))
     }
 
-    /// Creates an object only if none exists at `path`; `false` if one did (used for lock files).
+    /// Creates an object only if none exists at `path` (used for lock files). Returns `false` if an object
+    /// with other bytes exists. One with exactly these bytes counts as created, on every backend: on object
+    /// stores that is what a retried PUT whose first response was lost finds. So concurrent contenders must
+    /// write distinct bytes (a lock carries a random nonce).
     ///
     /// Local: the bytes go to a synced temporary file that is hard-linked to the target, which fails if the
-    /// target exists, so concurrent callers get exactly one `true` and readers never see a partial file.
-    /// Object stores: a conditional PUT (`If-None-Match: *`, honoured by AWS S3 since 2024, OSS, GCS and
-    /// Azure; a server that ignores it overwrites). A retried PUT whose first response was lost finds its
-    /// own object, so an existing object with exactly these bytes counts as created. Where neither works
-    /// (no hard links, no capability) this falls back to check-then-write, which two racing callers can
-    /// both win.
+    /// target exists, so exactly one contender wins and readers never see a partial file. Object stores: a
+    /// conditional PUT (`If-None-Match: *`: AWS S3 since 2024, OSS, GCS, Azure; a server that ignores it
+    /// overwrites). Where neither works (no hard links, or a service without the capability) this falls
+    /// back to check-then-write, which two racing callers can both win.
     pub async fn write_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, RepoError> {
         check_path(path)?;
-        if let Some(root) = &self.fs_root {
-            if let Some(created) = link_if_absent(root.clone(), path.to_owned(), bytes.clone()).await? {
-                return Ok(created);
+        let buffer = Buffer::from(bytes);
+        let linked = match &self.fs_root {
+            Some(root) => link_if_absent(root.clone(), path.to_owned(), buffer.clone()).await?,
+            None => None,
+        };
+        let created = match linked {
+            Some(created) => created,
+            None if !self.op.info().capability().write_with_if_not_exists => {
+                let absent = !self.exists(path).await?;
+                if absent {
+                    self.write(path, buffer.to_vec()).await?;
+                }
+                absent
             }
-        }
-        if !self.op.info().capability().write_with_if_not_exists {
-            if self.exists(path).await? {
-                return Ok(false);
-            }
-            self.write(path, bytes).await?;
+            None => match self.op.write_with(path, buffer.clone()).if_not_exists(true).await {
+                Ok(_) => true,
+                Err(e) if matches!(e.kind(), ErrorKind::ConditionNotMatch | ErrorKind::AlreadyExists) => false,
+                Err(e) => return Err(RepoError::storage("write", path, e)),
+            },
+        };
+        if created {
             return Ok(true);
         }
-        let buffer = Buffer::from(bytes);
-        match self.op.write_with(path, buffer.clone()).if_not_exists(true).await {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.kind(), ErrorKind::ConditionNotMatch | ErrorKind::AlreadyExists) => {
-                if self.fs_root.is_some() {
-                    return Ok(false);
-                }
-                match self.read(path).await {
-                    Ok(existing) => Ok(existing == buffer.to_vec()),
-                    Err(RepoError::NotFound { .. }) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(RepoError::storage("write", path, e)),
+        match self.read(path).await {
+            Ok(existing) => Ok(existing == buffer.to_vec()),
+            Err(RepoError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -336,7 +339,7 @@ fn object_store(scheme: &str, bucket: &str, root: &str, params: &[(String, Strin
 }
 
 /// The local `write_if_absent`: `Some(created)`, or `None` where the file system has no hard links.
-async fn link_if_absent(root: PathBuf, path: String, bytes: Vec<u8>) -> Result<Option<bool>, RepoError> {
+async fn link_if_absent(root: PathBuf, path: String, bytes: Buffer) -> Result<Option<bool>, RepoError> {
     use std::io::{ErrorKind as Io, Write};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let task = tokio::task::spawn_blocking(move || {
@@ -349,7 +352,7 @@ async fn link_if_absent(root: PathBuf, path: String, bytes: Vec<u8>) -> Result<O
             move |source| RepoError::Io { path: p, source }
         };
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io(&tmp))?;
-        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+        let written = file.write_all(&bytes.to_bytes()).and_then(|()| file.sync_all());
         drop(file);
         let linked = written.map_err(io(&tmp)).map(|()| {
             target.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::hard_link(&tmp, &target))
@@ -425,16 +428,15 @@ fn redact(url: &str) -> String {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
     };
-    let location = match location.split_once('/') {
-        Some((authority, path)) => format!("{}/{path}", authority.rsplit('@').next().unwrap_or(authority)),
-        None => location.rsplit('@').next().unwrap_or(location).to_owned(),
-    };
+    // As in from_url: everything up to the last '@' may be userinfo, even with a '/' inside.
+    let location = location.rsplit('@').next().unwrap_or(location);
     let known: Vec<&str> = PARAMS.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     let query = query.map(|q| {
         let masked: Vec<String> = q
             .split('&')
             .map(|pair| match pair.split_once('=') {
                 Some((k, _)) if !known.contains(&k) => format!("{k}=***"),
+                None if !known.contains(&pair) => "***".to_owned(),
                 _ => pair.to_owned(),
             })
             .collect();

@@ -132,6 +132,11 @@ mod cases {
         assert!(s.write_if_absent("locks/exclusive", b"first".to_vec()).await.unwrap());
         assert!(!s.write_if_absent("locks/exclusive", b"second".to_vec()).await.unwrap());
         assert_eq!(s.read("locks/exclusive").await.unwrap(), b"first");
+        // The same bytes again count as created (what a retried PUT finds after a lost response).
+        assert!(s.write_if_absent("locks/exclusive", b"first".to_vec()).await.unwrap());
+        assert!(s.write_if_absent("locks/empty", Vec::new()).await.unwrap());
+        assert!(!s.write_if_absent("locks/empty", b"x".to_vec()).await.unwrap());
+        assert_eq!(s.read("locks/empty").await.unwrap(), b"");
 
         // Racing creators: exactly one wins, and the object holds the winner's bytes.
         let s = Arc::new(s.clone());
@@ -312,9 +317,15 @@ mod storage_url {
         let msg = bad_url("s3://AKIDEXAMPLE:hunter2-secret@bucket/prefix");
         assert!(msg.contains("credentials in the URL are not accepted"), "{msg}");
         assert!(!msg.contains("hunter2") && !msg.contains("AKIDEXAMPLE"), "{msg}");
+        // AWS secret keys may contain '/', which ends a URL's authority.
+        let msg = bad_url("s3://AKIDEXAMPLE:hun/ter2-secret@bucket/prefix");
+        assert!(msg.contains("credentials in the URL are not accepted"), "{msg}");
+        assert!(!msg.contains("ter2") && !msg.contains("AKIDEXAMPLE"), "{msg}");
         let msg = bad_url("s3://bucket/prefix?secret_access_key=hunter2-secret&region=us-east-1");
         assert!(msg.contains("unknown parameter 'secret_access_key'"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+        let msg = bad_url("azblob://container/p?account=a&sv=2024&sig=hunter2-sas");
+        assert!(msg.contains("unknown parameter 'sv'") && !msg.contains("hunter2"), "{msg}");
     }
 
     /// One test owns the process environment of the non-S3 services, so nothing else races its changes.
