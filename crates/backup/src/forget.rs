@@ -33,6 +33,12 @@ pub enum ForgetPolicy {
 /// Forgets snapshots (their data stays until [`prune`]).
 pub async fn forget(repo: &Repository, policy: &ForgetPolicy) -> Result<ForgetReport, BackupError> {
     let lock = repo.lock(LockKind::Shared).await?;
+    let result = forget_locked(repo, policy).await;
+    lock.release().await?;
+    result
+}
+
+async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<ForgetReport, BackupError> {
     let all = list_snapshots(repo).await?;
     let chosen: HashSet<String> = match policy {
         ForgetPolicy::Ids(prefixes) => {
@@ -74,13 +80,18 @@ pub async fn forget(repo: &Repository, policy: &ForgetPolicy) -> Result<ForgetRe
             report.forgotten.push(id.clone());
         }
     }
-    lock.release().await?;
     Ok(report)
 }
 
 /// Removes every chunk no remaining snapshot references, under the exclusive lock.
 pub async fn prune(repo: &Repository) -> Result<PruneStats, BackupError> {
     let lock = repo.lock(LockKind::Exclusive).await?;
+    let result = prune_locked(repo).await;
+    lock.release().await?;
+    result
+}
+
+async fn prune_locked(repo: &Repository) -> Result<PruneStats, BackupError> {
     let mut keep = HashSet::new();
     for (id, snapshot) in list_snapshots(repo).await? {
         for table in &snapshot.tables {
@@ -94,7 +105,5 @@ pub async fn prune(repo: &Repository) -> Result<PruneStats, BackupError> {
             }
         }
     }
-    let stats = repo.prune(&keep).await?;
-    lock.release().await?;
-    Ok(stats)
+    Ok(repo.prune(&keep).await?)
 }

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use tablesafe_client::model::{PrimaryKey, Row};
-use tablesafe_repo::{crypto, Repository};
+use tablesafe_repo::{crypto, LockKind, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{differences, DifferingRange, DigestBuilder};
@@ -64,6 +64,20 @@ fn find_table<'a>(
 
 /// Restores one table of a snapshot into `sink`.
 pub async fn restore<K: TableSink>(
+    repo: &Repository,
+    snapshot_id: &str,
+    sink: &K,
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport, BackupError> {
+    // Prune must not delete chunks while they are being read.
+    let lock = repo.lock(LockKind::Shared).await?;
+    let result = restore_locked(repo, snapshot_id, sink, options, progress).await;
+    lock.release().await?;
+    result
+}
+
+async fn restore_locked<K: TableSink>(
     repo: &Repository,
     snapshot_id: &str,
     sink: &K,

@@ -115,6 +115,18 @@ pub async fn backup<S: TableSource>(
     progress: &dyn Progress,
 ) -> Result<(String, Snapshot), BackupError> {
     let lock = repo.lock(LockKind::Shared).await?;
+    let result = backup_locked(repo, source, tables, progress).await;
+    // Released on failure too: a lock left behind would block prune until it is stale.
+    lock.release().await?;
+    result
+}
+
+async fn backup_locked<S: TableSource>(
+    repo: &Repository,
+    source: &S,
+    tables: &[String],
+    progress: &dyn Progress,
+) -> Result<(String, Snapshot), BackupError> {
     let time_ms = now_ms();
     let mut names = if tables.is_empty() { source.list_tables().await? } else { tables.to_vec() };
     names.sort();
@@ -238,7 +250,6 @@ pub async fn backup<S: TableSource>(
     };
     let body = serde_json::to_vec(&snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
     let id = repo.save_manifest(SNAPSHOTS, &body).await?;
-    lock.release().await?;
     Ok((id, snapshot))
 }
 

@@ -238,6 +238,7 @@ async fn damaged_data_fails_the_restore_and_leaves_no_table() {
     let err = restore(&repo, &id, &tables, &restore_as("all_types", "broken"), &NoProgress).await.unwrap_err();
     assert!(err.to_string().contains(&pack), "the damaged object is named: {err}");
     assert!(!tables.table_exists("broken").await.unwrap(), "a failed restore leaves no half-written table");
+    assert!(storage.list("locks").await.unwrap().is_empty(), "a failed restore leaves no lock behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
