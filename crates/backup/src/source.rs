@@ -14,7 +14,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tablesafe_client::model::{PkValue, PrimaryKey, ReservedThroughput, Row, StreamSpec, TableOptions, TableSchema};
 use tablesafe_client::{
-    BatchWriteRowRequest, Client, CreateTableRequest, GetRangeRequest, PutRowRequest, RowWrite, UpdateTableRequest,
+    BatchWriteRowRequest, Client, CreateTableRequest, GetRangeRequest, PutRowRequest, RowWrite, SplitPointsRequest,
+    UpdateTableRequest,
 };
 use tablesafe_engine::{CreateTable, Direction, Engine, EngineError, RangeRequest};
 use tablesafe_proto::model::ReadOptions;
@@ -320,8 +321,13 @@ impl TableSink for EmbeddedTables {
 #[derive(Clone, Debug)]
 pub struct RemoteTables {
     client: Client,
+    split_bytes: i64,
 }
 
+/// Key ranges a remote export scans at once.
+const SCAN_PARALLELISM: usize = 4;
+/// Default size of the key ranges a remote export splits a table into.
+const SPLIT_BYTES: i64 = 32 * 1024 * 1024;
 /// BatchWriteRow requests a remote restore keeps in flight.
 const WRITE_PARALLELISM: usize = 4;
 /// Rows per BatchWriteRow (the service's limit).
@@ -333,7 +339,13 @@ const LOADING_DEVIATION: i64 = 100 * 365 * 86_400;
 impl RemoteTables {
     /// Tables reached through `client`.
     pub fn new(client: Client) -> Self {
-        RemoteTables { client }
+        RemoteTables { client, split_bytes: SPLIT_BYTES }
+    }
+
+    /// Splits exports into key ranges of about `bytes` (default 32 MiB).
+    pub fn with_split_bytes(mut self, bytes: i64) -> Self {
+        self.split_bytes = bytes.max(1);
+        self
     }
 }
 
@@ -355,15 +367,36 @@ impl TableSource for RemoteTables {
         let cancelled = |_| BackupError::Internal("export cancelled".into());
         items.send(ExportItem::Start { stream_id: None, stream_position: None }).await.map_err(cancelled)?;
         let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
-        let bound = |value: PkValue| {
-            PrimaryKey::new(description.schema.primary_key.iter().map(|c| (c.name.clone(), value.clone())))
+        // Key ranges of about `split_bytes` each, scanned SCAN_PARALLELISM at a time
+        // and handed on in key order; each range buffers at most two batches.
+        let splits =
+            SplitPointsRequest { split_size_unit_bytes: Some(self.split_bytes), ..SplitPointsRequest::new(table, 1) };
+        let ranges = self.client.compute_split_points_by_size(splits).await.map_err(BackupError::remote(table))?;
+        let mut ranges = ranges.ranges().into_iter();
+        let mut scans = std::collections::VecDeque::new();
+        let start_scan = |(start, end): (PrimaryKey, PrimaryKey)| {
+            let (client, table) = (self.client.clone(), table.to_owned());
+            let (tx, rx) = mpsc::channel::<Vec<Row>>(2);
+            let task = tokio::spawn(async move {
+                let request = GetRangeRequest::new(&table, start, end).max_versions(i32::MAX);
+                let mut scan = std::pin::pin!(client.scan(request).try_chunks(ROW_BATCH));
+                while let Some(batch) = scan.next().await {
+                    let batch = batch.map_err(|e| BackupError::remote(&table)(e.1))?;
+                    if tx.send(batch).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), BackupError>(())
+            });
+            (task, rx)
         };
-        let request =
-            GetRangeRequest::new(table, bound(PkValue::InfMin), bound(PkValue::InfMax)).max_versions(i32::MAX);
-        let mut scan = std::pin::pin!(self.client.scan(request).try_chunks(ROW_BATCH));
-        while let Some(batch) = scan.next().await {
-            let batch = batch.map_err(|e| BackupError::remote(table)(e.1))?;
-            items.send(ExportItem::Rows(batch)).await.map_err(cancelled)?;
+        scans.extend(ranges.by_ref().take(SCAN_PARALLELISM).map(start_scan));
+        while let Some((task, mut rx)) = scans.pop_front() {
+            while let Some(batch) = rx.recv().await {
+                items.send(ExportItem::Rows(batch)).await.map_err(cancelled)?;
+            }
+            task.await.map_err(|e| BackupError::Internal(format!("scan task failed: {e}")))??;
+            scans.extend(ranges.next().map(start_scan));
         }
         Ok(ExportSummary {
             definition: TableDefinition {
