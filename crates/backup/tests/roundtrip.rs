@@ -134,19 +134,40 @@ async fn repo_at(url: &str) -> Repository {
     Repository::init(Storage::from_url(url).unwrap(), options).await.unwrap()
 }
 
+/// An engine with both test tables filled.
+fn filled_engine() -> (tempfile::TempDir, Arc<Engine>) {
+    let data = tempfile::tempdir().unwrap();
+    let engine = open_engine(&data);
+    create_tables(&engine);
+    fill(&engine);
+    (data, engine)
+}
+
+/// A filled engine and an empty repository on local disk.
+struct Fixture {
+    engine: Arc<Engine>,
+    repo: Repository,
+    tables: EmbeddedTables,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let (data, engine) = filled_engine();
+        let repo_dir = tempfile::tempdir().unwrap();
+        let repo = new_repo(&repo_dir).await;
+        let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+        Fixture { engine, repo, tables, _dirs: (data, repo_dir) }
+    }
+}
+
 fn restore_as(table: &str, target: &str) -> RestoreOptions {
     RestoreOptions { table: table.into(), target: Some(target.into()), ..RestoreOptions::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_backups_restore_exactly_and_verify() {
-    let data = tempfile::tempdir().unwrap();
-    let engine = open_engine(&data);
-    create_tables(&engine);
-    fill(&engine);
-    let repo_dir = tempfile::tempdir().unwrap();
-    let repo = new_repo(&repo_dir).await;
-    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let Fixture { engine, repo, tables, _dirs } = Fixture::new().await;
 
     let (first_id, first) = backup(&repo, &tables, &[], &NoProgress).await.unwrap();
     let all_types = first.tables.iter().find(|t| t.name == "all_types").unwrap();
@@ -221,13 +242,7 @@ async fn embedded_backups_restore_exactly_and_verify() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_data_fails_the_restore_and_leaves_no_table() {
-    let data = tempfile::tempdir().unwrap();
-    let engine = open_engine(&data);
-    create_tables(&engine);
-    fill(&engine);
-    let repo_dir = tempfile::tempdir().unwrap();
-    let repo = new_repo(&repo_dir).await;
-    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let Fixture { repo, tables, _dirs, .. } = Fixture::new().await;
     let (id, _) = backup(&repo, &tables, &["all_types".into()], &NoProgress).await.unwrap();
     let storage = repo.storage();
     let pack = storage.list("data").await.unwrap().into_iter().next().unwrap().0;
@@ -243,10 +258,7 @@ async fn damaged_data_fails_the_restore_and_leaves_no_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_backups_restore_through_the_protocol() {
-    let data = tempfile::tempdir().unwrap();
-    let engine = open_engine(&data);
-    create_tables(&engine);
-    fill(&engine);
+    let (_data, engine) = filled_engine();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -280,13 +292,7 @@ async fn remote_backups_restore_through_the_protocol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_of_incremental_backups_restores_every_point() {
-    let data = tempfile::tempdir().unwrap();
-    let engine = open_engine(&data);
-    create_tables(&engine);
-    fill(&engine);
-    let repo_dir = tempfile::tempdir().unwrap();
-    let repo = new_repo(&repo_dir).await;
-    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let Fixture { engine, repo, tables, _dirs } = Fixture::new().await;
     let only = ["all_types".to_string()];
     let mut ids = vec![backup(&repo, &tables, &only, &NoProgress).await.unwrap().0];
     let mut rng = Rng(99);
@@ -333,13 +339,7 @@ async fn a_chain_of_incremental_backups_restores_every_point() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forget_keeps_bases_and_prune_removes_only_unneeded_data() {
-    let data = tempfile::tempdir().unwrap();
-    let engine = open_engine(&data);
-    create_tables(&engine);
-    fill(&engine);
-    let repo_dir = tempfile::tempdir().unwrap();
-    let repo = new_repo(&repo_dir).await;
-    let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let Fixture { engine, repo, tables, _dirs } = Fixture::new().await;
     let only = ["all_types".to_string()];
     let (full, _) = backup(&repo, &tables, &only, &NoProgress).await.unwrap();
     put_all(&engine, "all_types", (0..100).map(|i| row(i, &mut Rng(3), SystemClock.now_millis())).collect());
@@ -378,10 +378,7 @@ async fn forget_keeps_bases_and_prune_removes_only_unneeded_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_to_an_s3_server_restore_and_verify() {
-    let data = tempfile::tempdir().unwrap();
-    let engine = open_engine(&data);
-    create_tables(&engine);
-    fill(&engine);
+    let (_data, engine) = filled_engine();
     let url = support::s3::MotoServer::shared().fresh_url("backup");
     let repo = repo_at(&url).await;
     let tables = EmbeddedTables::new(Arc::clone(&engine), "test engine");
