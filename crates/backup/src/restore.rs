@@ -8,15 +8,12 @@
 //! match the manifest, so damaged data fails the restore instead of producing a
 //! wrong table; a failed restore drops the table it created unless asked to keep it.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
-use tablesafe_client::model::{PrimaryKey, Row};
-use tablesafe_repo::{crypto, LockKind, Repository};
+use tablesafe_repo::{LockKind, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{differences, DifferingRange, DigestBuilder};
-use crate::format::RowDecoder;
+use crate::read::SnapshotRows;
 use crate::snapshot::{load_snapshot, Progress, TableSnapshot};
 use crate::source::{ExportItem, TableSink, TableSource, ROW_BATCH};
 use crate::BackupError;
@@ -51,7 +48,7 @@ pub struct RestoreReport {
     pub digest: String,
 }
 
-fn find_table<'a>(
+pub(crate) fn find_table<'a>(
     snapshot_id: &str,
     tables: &'a [TableSnapshot],
     table: &str,
@@ -115,65 +112,6 @@ async fn restore_locked<K: TableSink>(
     }
 }
 
-/// The rows of one layer, decoded a chunk at a time.
-struct LayerRows<'a> {
-    repo: &'a Repository,
-    snapshot: String,
-    table: &'a TableSnapshot,
-    next_chunk: usize,
-    decoder: RowDecoder,
-    rows: VecDeque<Row>,
-}
-
-impl<'a> LayerRows<'a> {
-    fn new(repo: &'a Repository, snapshot: String, table: &'a TableSnapshot) -> Self {
-        LayerRows { repo, snapshot, table, next_chunk: 0, decoder: RowDecoder::default(), rows: VecDeque::new() }
-    }
-
-    fn corrupt(&self, detail: String) -> BackupError {
-        BackupError::Corrupt { snapshot: self.snapshot.clone(), table: self.table.name.clone(), detail }
-    }
-
-    /// Decodes chunks until a row is ready or the layer is exhausted.
-    async fn fill(&mut self) -> Result<(), BackupError> {
-        while self.rows.is_empty() && self.next_chunk < self.table.chunks.len() {
-            let hex_id = &self.table.chunks[self.next_chunk];
-            self.next_chunk += 1;
-            let id = crypto::unhex32(hex_id).ok_or_else(|| self.corrupt(format!("bad chunk id {hex_id}")))?;
-            let chunk = self.repo.read_chunk(&id).await?;
-            let rows = self.decoder.push(&chunk).map_err(|e| self.corrupt(e))?;
-            self.rows.extend(rows);
-        }
-        if self.rows.is_empty() && self.next_chunk == self.table.chunks.len() {
-            std::mem::take(&mut self.decoder).finish().map_err(|e| self.corrupt(e))?;
-        }
-        Ok(())
-    }
-}
-
-/// The layers of a table in a snapshot, oldest (the full copy) first.
-async fn layers(
-    repo: &Repository,
-    snapshot_id: &str,
-    table: &TableSnapshot,
-) -> Result<Vec<(String, TableSnapshot)>, BackupError> {
-    let mut chain = vec![(snapshot_id.to_owned(), table.clone())];
-    while let Some(base) = chain.last().and_then(|(_, t)| t.base.clone()) {
-        let (base_id, base_snapshot) = load_snapshot(repo, &base).await.map_err(|e| BackupError::Corrupt {
-            snapshot: snapshot_id.to_owned(),
-            table: table.name.clone(),
-            detail: format!("the snapshot it builds on, {base}, cannot be read: {e}"),
-        })?;
-        let base_table = find_table(&base_id, &base_snapshot.tables, &table.name)?.clone();
-        chain.push((base_id, base_table));
-        if chain.len() > 1 + crate::snapshot::MAX_CHAIN as usize {
-            return Err(BackupError::Internal(format!("snapshot {snapshot_id}: chain of layers too long")));
-        }
-    }
-    chain.reverse();
-    Ok(chain)
-}
-
 async fn write_table<K: TableSink>(
     repo: &Repository,
     snapshot_id: &str,
@@ -182,29 +120,10 @@ async fn write_table<K: TableSink>(
     sink: &K,
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
-    let chain = layers(repo, snapshot_id, table).await?;
-    let mut readers: Vec<LayerRows<'_>> = chain.iter().map(|(id, t)| LayerRows::new(repo, id.clone(), t)).collect();
+    let mut rows = SnapshotRows::open(repo, snapshot_id, table).await?;
     let mut digest = DigestBuilder::default();
     let mut batch = Vec::with_capacity(ROW_BATCH);
-    loop {
-        // Merge the layers by key; for a key in several, the newest layer wins.
-        let mut smallest: Option<PrimaryKey> = None;
-        for reader in readers.iter_mut() {
-            reader.fill().await?;
-            if let Some(row) = reader.rows.front() {
-                if smallest.as_ref().is_none_or(|s| row.primary_key.cmp_values(s).is_lt()) {
-                    smallest = Some(row.primary_key.clone());
-                }
-            }
-        }
-        let Some(key) = smallest else { break };
-        let mut winner = None;
-        for reader in readers.iter_mut() {
-            if reader.rows.front().is_some_and(|row| row.primary_key.cmp_values(&key).is_eq()) {
-                winner = reader.rows.pop_front();
-            }
-        }
-        let Some(row) = winner.filter(|row| !row.delete_marker) else { continue };
+    while let Some(row) = rows.next().await? {
         digest.add(&row);
         batch.push(row);
         if batch.len() >= ROW_BATCH {

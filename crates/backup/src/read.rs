@@ -1,0 +1,122 @@
+//! Reading a table of a snapshot without restoring it: the rows of all its layers
+//! merged by key (the newest layer wins, delete markers drop rows), decoded one
+//! chunk at a time per layer, so memory does not grow with the table.
+
+use std::collections::VecDeque;
+
+use tablesafe_client::model::{PrimaryKey, Row};
+use tablesafe_repo::{crypto, Repository};
+
+use crate::format::RowDecoder;
+use crate::restore::find_table;
+use crate::snapshot::{load_snapshot, TableSnapshot};
+use crate::BackupError;
+
+/// The rows of one layer, decoded a chunk at a time.
+struct LayerRows<'a> {
+    repo: &'a Repository,
+    snapshot: String,
+    table: TableSnapshot,
+    next_chunk: usize,
+    decoder: RowDecoder,
+    rows: VecDeque<Row>,
+}
+
+impl<'a> LayerRows<'a> {
+    fn new(repo: &'a Repository, snapshot: String, table: TableSnapshot) -> Self {
+        LayerRows { repo, snapshot, table, next_chunk: 0, decoder: RowDecoder::default(), rows: VecDeque::new() }
+    }
+
+    fn corrupt(&self, detail: String) -> BackupError {
+        BackupError::Corrupt { snapshot: self.snapshot.clone(), table: self.table.name.clone(), detail }
+    }
+
+    /// Decodes chunks until a row is ready or the layer is exhausted.
+    async fn fill(&mut self) -> Result<(), BackupError> {
+        while self.rows.is_empty() && self.next_chunk < self.table.chunks.len() {
+            let hex_id = &self.table.chunks[self.next_chunk];
+            self.next_chunk += 1;
+            let id = crypto::unhex32(hex_id).ok_or_else(|| self.corrupt(format!("bad chunk id {hex_id}")))?;
+            let chunk = self.repo.read_chunk(&id).await?;
+            let rows = self.decoder.push(&chunk).map_err(|e| self.corrupt(e))?;
+            self.rows.extend(rows);
+        }
+        if self.rows.is_empty() && self.next_chunk == self.table.chunks.len() {
+            std::mem::take(&mut self.decoder).finish().map_err(|e| self.corrupt(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The layers of a table in a snapshot, oldest (the full copy) first.
+pub(crate) async fn layers(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &TableSnapshot,
+) -> Result<Vec<(String, TableSnapshot)>, BackupError> {
+    let mut chain = vec![(snapshot_id.to_owned(), table.clone())];
+    while let Some(base) = chain.last().and_then(|(_, t)| t.base.clone()) {
+        let (base_id, base_snapshot) = load_snapshot(repo, &base).await.map_err(|e| BackupError::Corrupt {
+            snapshot: snapshot_id.to_owned(),
+            table: table.name.clone(),
+            detail: format!("the snapshot it builds on, {base}, cannot be read: {e}"),
+        })?;
+        let base_table = find_table(&base_id, &base_snapshot.tables, &table.name)?.clone();
+        chain.push((base_id, base_table));
+        if chain.len() > 1 + crate::snapshot::MAX_CHAIN as usize {
+            return Err(BackupError::Internal(format!("snapshot {snapshot_id}: chain of layers too long")));
+        }
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// The rows of one table of a snapshot, in key order.
+pub struct SnapshotRows<'a> {
+    layers: Vec<LayerRows<'a>>,
+}
+
+impl<'a> SnapshotRows<'a> {
+    /// Opens `table` as stored in snapshot `snapshot_id` (all its layers).
+    pub async fn open(repo: &'a Repository, snapshot_id: &str, table: &TableSnapshot) -> Result<Self, BackupError> {
+        let chain = layers(repo, snapshot_id, table).await?;
+        let layers = chain.into_iter().map(|(id, t)| LayerRows::new(repo, id, t)).collect();
+        Ok(SnapshotRows { layers })
+    }
+
+    /// The next row, or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Row>, BackupError> {
+        loop {
+            let mut smallest: Option<PrimaryKey> = None;
+            for layer in self.layers.iter_mut() {
+                layer.fill().await?;
+                if let Some(row) = layer.rows.front() {
+                    if smallest.as_ref().is_none_or(|s| row.primary_key.cmp_values(s).is_lt()) {
+                        smallest = Some(row.primary_key.clone());
+                    }
+                }
+            }
+            let Some(key) = smallest else { return Ok(None) };
+            let mut winner = None;
+            for layer in self.layers.iter_mut() {
+                if layer.rows.front().is_some_and(|row| row.primary_key.cmp_values(&key).is_eq()) {
+                    winner = layer.rows.pop_front();
+                }
+            }
+            if let Some(row) = winner.filter(|row| !row.delete_marker) {
+                return Ok(Some(row));
+            }
+        }
+    }
+}
+
+/// Loads snapshot `snapshot_id` (a unique prefix) and the named table's entry in it.
+pub async fn snapshot_table(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &str,
+) -> Result<(String, TableSnapshot), BackupError> {
+    let (id, snapshot) = load_snapshot(repo, snapshot_id).await?;
+    let entry = find_table(&id, &snapshot.tables, table)?.clone();
+    Ok((id, entry))
+}
