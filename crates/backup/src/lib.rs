@@ -3,12 +3,13 @@
 //! Map: `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
 //! implementations), `format` (rows as repository bytes), `digest` (Merkle digests
 //! over key ranges), `snapshot` (manifests and [`backup`]), `restore` ([`restore`]
-//! and [`verify_table`]), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data).
+//! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data).
 
 pub mod digest;
 mod error;
 pub mod forget;
 pub mod format;
+pub mod jobs;
 pub mod read;
 pub mod restore;
 pub mod snapshot;
@@ -16,6 +17,7 @@ pub mod source;
 
 pub use error::BackupError;
 pub use forget::{forget, prune, ForgetPolicy, ForgetReport};
+pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use read::{snapshot_table, SnapshotRows};
 pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};
 pub use snapshot::{backup, list_snapshots, load_snapshot, NoProgress, Progress, Snapshot, TableSnapshot};

@@ -220,6 +220,25 @@ async fn embedded_backups_restore_exactly_and_verify() {
     assert!(!live.equal && !live.differing_ranges.is_empty());
     assert!(live.differing_ranges.len() < 30, "differences are located: {}", live.differing_ranges.len());
 
+    // Jobs are recorded in the repository, for every host to see.
+    let job = tablesafe_backup::JobRecord {
+        kind: tablesafe_backup::JobKind::Restore,
+        started_ms: 1,
+        finished_ms: 2,
+        succeeded: true,
+        error: None,
+        tables: vec!["all_types".into()],
+        rows: first_report.rows,
+        bytes: 0,
+        snapshot: Some(first_id.clone()),
+        location: Some("r1".into()),
+    };
+    tablesafe_backup::record_job(&repo, &job).await.unwrap();
+    assert_eq!(
+        tablesafe_backup::list_jobs(&repo).await.unwrap().into_iter().map(|(_, j)| j).collect::<Vec<_>>(),
+        vec![job]
+    );
+
     // Schema, options, stream settings and the auto-increment counter come back.
     let restored = engine.table("r1").unwrap();
     let original = engine.table("all_types").unwrap();
