@@ -3,7 +3,10 @@
 //! is restored by merging its layers by key, newest first, in one pass.
 //!
 //! Invariants: a restore writes into a table it created, or into an existing table
-//! only when that table is empty or the caller explicitly allows overwriting; the
+//! only when that table is empty or the caller explicitly allows overwriting; a
+//! restore marker (`restores/<id>` in the repository) is written before the target
+//! is created and removed when the restore ends, so running an interrupted restore
+//! again (even after `kill -9`) resumes it into its own partial target; the
 //! rows read back from the repository are digested while they are written and must
 //! match the manifest, so damaged data fails the restore instead of producing a
 //! wrong table; a failed restore drops the table it created unless asked to keep it.
@@ -84,32 +87,87 @@ async fn restore_locked<K: TableSink>(
     let (snapshot_id, snapshot) = load_snapshot(repo, snapshot_id).await?;
     let table = find_table(&snapshot_id, &snapshot.tables, &options.table)?;
     let target = options.target.clone().unwrap_or_else(|| table.name.clone());
-    let created = if sink.table_exists(&target).await? {
-        if !options.overwrite && !sink.table_is_empty(&target).await? {
-            return Err(BackupError::TargetExists(target));
-        }
-        false
-    } else {
-        sink.create_table(&target, &table.definition).await?;
-        true
+    let marker = RestoreMarker {
+        snapshot: snapshot_id.clone(),
+        table: table.name.clone(),
+        target: target.clone(),
+        destination: sink.destination(),
     };
+    // An earlier run of this same restore that was interrupted left its marker and
+    // a partial target: running again resumes it, as if the target were empty.
+    let interrupted = find_marker(repo, &marker).await?;
+    let exists = sink.table_exists(&target).await?;
+    if exists && interrupted.is_none() && !options.overwrite && !sink.table_is_empty(&target).await? {
+        return Err(BackupError::TargetExists(target));
+    }
+    let ours = interrupted.is_some() || !exists;
+    // The marker goes first, so a kill at any later moment leaves it behind.
+    let marker_id = match interrupted {
+        Some(id) => Some(id),
+        None if ours => Some(repo.save_manifest(RESTORES, &marker.encode()?).await?),
+        None => None,
+    };
+    if !exists {
+        sink.create_table(&target, &table.definition).await?;
+    }
     progress.table_started(&target, Some(table.rows));
     let result = write_table(repo, &snapshot_id, table, &target, sink, progress).await;
+    let result = match result {
+        Ok(report) => sink.finish_table(&target, &table.definition, table.auto_increment).await.map(|()| report),
+        Err(error) => Err(error),
+    };
     match result {
         Ok(report) => {
-            sink.finish_table(&target, &table.definition, table.auto_increment).await?;
             progress.table_finished(&target);
+            if let Some(id) = marker_id {
+                repo.delete_manifest(RESTORES, &id).await?;
+            }
             Ok(report)
         }
         Err(error) => {
-            if created && !options.keep_partial {
-                if let Err(cleanup) = sink.drop_table(&target).await {
-                    tracing::warn!(%cleanup, table = target, "could not drop the partially restored table");
+            if ours && !options.keep_partial {
+                match sink.drop_table(&target).await {
+                    Ok(()) => {
+                        if let Some(id) = marker_id {
+                            repo.delete_manifest(RESTORES, &id).await?;
+                        }
+                    }
+                    Err(cleanup) => {
+                        tracing::warn!(%cleanup, table = target, "could not drop the partially restored table")
+                    }
                 }
             }
             Err(error)
         }
     }
+}
+
+/// Manifest kind of restores in progress.
+const RESTORES: &str = "restores";
+
+/// Names a restore in progress: which snapshot table goes to which target where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct RestoreMarker {
+    snapshot: String,
+    table: String,
+    target: String,
+    destination: String,
+}
+
+impl RestoreMarker {
+    fn encode(&self) -> Result<Vec<u8>, BackupError> {
+        serde_json::to_vec(self).map_err(|e| BackupError::Internal(format!("restore marker: {e}")))
+    }
+}
+
+async fn find_marker(repo: &Repository, marker: &RestoreMarker) -> Result<Option<String>, BackupError> {
+    for id in repo.list_manifests(RESTORES).await? {
+        let body = repo.load_manifest(RESTORES, &id).await?;
+        if serde_json::from_slice::<RestoreMarker>(&body).ok().as_ref() == Some(marker) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
 }
 
 async fn write_table<K: TableSink>(

@@ -282,6 +282,18 @@ async fn damaged_data_fails_the_restore_and_leaves_no_table() {
     assert!(err.to_string().contains(&pack), "the damaged object is named: {err}");
     assert!(!tables.table_exists("broken").await.unwrap(), "a failed restore leaves no half-written table");
     assert!(storage.list("locks").await.unwrap().is_empty(), "a failed restore leaves no lock behind");
+    assert!(storage.list("restores").await.unwrap().is_empty(), "nor a marker, once its table is dropped");
+    // Kept on request, the partial table is resumed by running the restore again.
+    let keep = RestoreOptions { keep_partial: true, ..restore_as("all_types", "broken") };
+    assert!(restore(&repo, &id, &tables, &keep, &NoProgress).await.is_err());
+    assert!(tables.table_exists("broken").await.unwrap());
+    assert_eq!(storage.list("restores").await.unwrap().len(), 1);
+    let mut healthy = storage.read(&pack).await.unwrap();
+    healthy[middle] ^= 0x10;
+    storage.write(&pack, healthy).await.unwrap();
+    restore(&repo, &id, &tables, &restore_as("all_types", "broken"), &NoProgress).await.unwrap();
+    assert!(verify_table(&repo, &id, "all_types", &tables, "broken").await.unwrap().equal);
+    assert!(storage.list("restores").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
