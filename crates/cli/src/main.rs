@@ -4,6 +4,7 @@
 
 mod args;
 mod cmd;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -14,13 +15,26 @@ fn main() -> ExitCode {
     args::init_logging(&args.log);
     let result = match args.command {
         args::Command::Serve(serve) => cmd::serve::run(serve),
+        args::Command::Repo(args::RepoCommand::Init(init)) => cmd::repo::init(init),
+        args::Command::Backup(backup) => cmd::backup::run(backup),
+        args::Command::Snapshots(snapshots) => cmd::backup::snapshots(snapshots),
+        args::Command::Verify(verify) => cmd::repo::verify(verify),
+        args::Command::Restore(restore) => cmd::restore::run(restore),
+        args::Command::VerifyRestore(verify) => cmd::restore::verify(verify),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
+            // Library errors often repeat their source in their message; print a
+            // cause only when it adds something.
+            let mut said = error.to_string();
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let cause = cause.to_string();
+                if !said.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                }
+                said = cause;
             }
             if let Some(hint) = cmd::hint_for(&error) {
                 eprintln!("hint: {hint}");

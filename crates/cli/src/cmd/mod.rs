@@ -1,10 +1,134 @@
-//! One module per command.
+//! One module per command (`serve`; `repo` for `repo init` and `verify`; `backup`
+//! for `backup` and `snapshots`; `restore` for `restore` and `verify-restore`),
+//! `open` for what they share (opening repositories and tables), and the hints
+//! printed under errors whose fix is known.
 
+pub mod backup;
+pub mod open;
+pub mod repo;
+pub mod restore;
 pub mod serve;
 
+use std::borrow::Cow;
+
+use tablesafe_backup::BackupError;
+use tablesafe_client::{ClientError, ErrorCode};
+use tablesafe_repo::RepoError;
+
+/// A failure the CLI itself detects, with the hint that fixes it.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    hint: Option<String>,
+}
+
+impl Failure {
+    /// A failure with a hint.
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Failure {
+        Failure { message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// A failure whose message says everything.
+    pub fn plain(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), hint: None }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Runs a command's async body on a fresh runtime.
+pub fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(work)
+}
+
+/// Prints one JSON document on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
 /// A hint for errors whose fix is known.
-pub fn hint_for(error: &anyhow::Error) -> Option<&'static str> {
-    let text = format!("{error:#}");
+pub fn hint_for(error: &anyhow::Error) -> Option<Cow<'static, str>> {
+    for cause in error.chain() {
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return failure.hint.clone().map(Cow::Owned);
+        }
+        if let Some(error) = cause.downcast_ref::<BackupError>() {
+            return backup_hint(error).map(Cow::Borrowed);
+        }
+        if let Some(error) = cause.downcast_ref::<RepoError>() {
+            return repo_hint(error).map(Cow::Borrowed);
+        }
+    }
+    serve_hint(&format!("{error:#}")).map(Cow::Borrowed)
+}
+
+fn repo_hint(error: &RepoError) -> Option<&'static str> {
+    Some(match error {
+        RepoError::WrongKey => {
+            "check the password (TABLESAFE_PASSWORD or --password-file) or give --identity-file with an age identity \
+             the repository was created for"
+        }
+        RepoError::WriteOnly => {
+            "this needs a key that can read data: the repository's password or a full --identity-file"
+        }
+        RepoError::NotARepository { .. } => "check --repo, or create a repository there with `tablesafe repo init`",
+        RepoError::AlreadyExists { path } if path == "config" => {
+            "this location already holds a repository: use it as it is, or choose another --repo"
+        }
+        RepoError::BadUrl { .. } => {
+            "use a directory, file:///path, s3://bucket/prefix, oss://bucket/prefix, gcs://bucket/prefix or \
+             azblob://container/prefix"
+        }
+        RepoError::Damaged { .. } => {
+            "run `tablesafe verify --read-data` to list every damaged object of the repository"
+        }
+        RepoError::Storage { .. } => {
+            "check that the repository location is reachable and that its credentials allow access"
+        }
+        _ => return None,
+    })
+}
+
+fn backup_hint(error: &BackupError) -> Option<&'static str> {
+    Some(match error {
+        BackupError::Repo(error) => return repo_hint(error),
+        BackupError::TargetExists(_) => {
+            "pass --as NEW to restore beside the existing table, or --overwrite to write the snapshot's rows into it"
+        }
+        // The message itself points at `tablesafe snapshots` where that helps.
+        BackupError::NotFound(message) if message.contains("tablesafe snapshots") => return None,
+        BackupError::NotFound(_) => "`tablesafe snapshots` lists the snapshots and their tables",
+        BackupError::Corrupt { .. } => "run `tablesafe verify --read-data` to find damaged objects of the repository",
+        BackupError::Remote { source, .. } => return client_hint(source),
+        BackupError::Engine { source: tablesafe_engine::EngineError::TableNotFound { .. }, .. } => {
+            "check the table name: the data directory has no table of that name"
+        }
+        _ => return None,
+    })
+}
+
+fn client_hint(error: &ClientError) -> Option<&'static str> {
+    match error {
+        ClientError::Service { .. } => match error.code()? {
+            ErrorCode::AuthFailed => {
+                Some("check --instance and the access key in TABLESAFE_ACCESS_KEY_ID and TABLESAFE_ACCESS_KEY_SECRET")
+            }
+            ErrorCode::ObjectNotExist => Some("check the table name; the endpoint has no such table"),
+            _ => None,
+        },
+        ClientError::Transport { .. } => Some("check --endpoint/--to and that the server is running"),
+        _ => None,
+    }
+}
+
+fn serve_hint(text: &str) -> Option<&'static str> {
     if text.contains("Address already in use") {
         Some("another process listens on that address; pick another with --listen")
     } else if text.contains("LOCK") || text.contains("lock hold") {
@@ -15,5 +139,46 @@ pub fn hint_for(error: &anyhow::Error) -> Option<&'static str> {
         Some("use 3 to 16 letters, digits or '-', starting with a letter, e.g. --instance dev")
     } else {
         None
+    }
+}
+
+/// `1 table`, `2 tables`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The first 8 characters of a snapshot id, as text output shows it.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC, e.g. `2026-11-24T20:00:44Z`
+/// (with `.123` milliseconds when `millis`).
+pub fn rfc3339(ms: i64, millis: bool) -> String {
+    let (secs, ms) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (day_secs / 3600, day_secs % 3600 / 60, day_secs % 60);
+    let fraction = if millis { format!(".{ms:03}") } else { String::new() };
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(super::rfc3339(0, false), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400_123, true), "2000-02-29T00:00:00.123Z");
+        assert_eq!(super::rfc3339(1_795_550_444_000, false), "2026-11-24T20:00:44Z");
+        assert_eq!(super::rfc3339(-1, true), "1969-12-31T23:59:59.999Z");
     }
 }

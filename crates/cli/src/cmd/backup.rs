@@ -1,0 +1,159 @@
+//! `tablesafe backup` (tables into a new snapshot) and `tablesafe snapshots` (the
+//! catalog of a repository). Both describe snapshots the same way: per table its
+//! rows, serialized data bytes and consistency (the stream position it is
+//! consistent at, "exact" for a table without a stream read from one engine
+//! snapshot, or "fuzzy" for rows read while writes could continue).
+
+use indicatif::HumanBytes;
+use serde::Serialize;
+use tablesafe_backup::{backup, list_snapshots, Consistency, Snapshot, TableSnapshot};
+
+use super::open::{self, Tables};
+use super::{block_on, count, print_json, rfc3339, short_id};
+use crate::args::{BackupArgs, SnapshotsArgs};
+use crate::progress;
+
+/// One table of a snapshot, as printed.
+#[derive(Serialize)]
+struct TableLine {
+    name: String,
+    rows: u64,
+    cells: u64,
+    data_bytes: u64,
+    consistency: Consistency,
+    /// Stream position the table's data is consistent at, when it has a stream.
+    stream_position: Option<u64>,
+    /// Why a fuzzy copy is fuzzy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+}
+
+impl TableLine {
+    fn new(table: &TableSnapshot) -> TableLine {
+        let note = match (table.consistency, table.definition.stream.enabled) {
+            (Consistency::Exact, _) => None,
+            (_, false) => Some("fuzzy: the table has no stream; rows were read while writes could continue"),
+            (_, true) => Some("fuzzy: rows were read through the API while writes could continue"),
+        };
+        TableLine {
+            name: table.name.clone(),
+            rows: table.rows,
+            cells: table.cells,
+            data_bytes: table.data_bytes,
+            consistency: table.consistency,
+            stream_position: table.stream_position,
+            note,
+        }
+    }
+
+    /// `name@position`, `name:exact` or `name:fuzzy`.
+    fn position(&self) -> String {
+        match (self.consistency, self.stream_position) {
+            (Consistency::Exact, Some(position)) => format!("{}@{position}", self.name),
+            (Consistency::Exact, None) => format!("{}:exact", self.name),
+            _ => format!("{}:fuzzy", self.name),
+        }
+    }
+
+    /// The consistency in words.
+    fn describe(&self) -> String {
+        match (self.note, self.stream_position) {
+            (Some(note), _) => note.to_owned(),
+            (None, Some(position)) => format!("consistent at stream position {position}"),
+            (None, None) => "consistent (one engine snapshot; the table has no stream)".to_owned(),
+        }
+    }
+}
+
+/// One snapshot, as printed.
+#[derive(Serialize)]
+struct SnapshotLine {
+    id: String,
+    time: String,
+    time_ms: i64,
+    origin: String,
+    tables: Vec<TableLine>,
+    rows: u64,
+    data_bytes: u64,
+    added_bytes: u64,
+}
+
+impl SnapshotLine {
+    fn new(id: String, snapshot: &Snapshot) -> SnapshotLine {
+        let tables: Vec<TableLine> = snapshot.tables.iter().map(TableLine::new).collect();
+        SnapshotLine {
+            id,
+            time: rfc3339(snapshot.time_ms, true),
+            time_ms: snapshot.time_ms,
+            origin: snapshot.origin.clone(),
+            rows: tables.iter().map(|t| t.rows).sum(),
+            data_bytes: tables.iter().map(|t| t.data_bytes).sum(),
+            tables,
+            added_bytes: snapshot.added_bytes,
+        }
+    }
+}
+
+pub fn run(args: BackupArgs) -> anyhow::Result<()> {
+    let progress = progress::reporter(args.output.json);
+    let (id, snapshot) = block_on(async {
+        let repo = open::repository(&args.repo).await?;
+        let tables = Tables::source(&args.source)?;
+        let result = match &tables {
+            Tables::Embedded { tables, .. } => backup(&repo, tables, &args.table, &*progress).await,
+            Tables::Remote(tables) => backup(&repo, tables, &args.table, &*progress).await,
+        };
+        tables.close()?;
+        Ok(result?)
+    })?;
+    drop(progress);
+    let line = SnapshotLine::new(id, &snapshot);
+    if args.output.json {
+        return print_json(&line);
+    }
+    println!(
+        "snapshot {} saved: {}, {} rows, {} of table data, {} added to the repository",
+        line.id,
+        count(line.tables.len(), "table", "tables"),
+        line.rows,
+        HumanBytes(line.data_bytes),
+        HumanBytes(line.added_bytes)
+    );
+    for table in &line.tables {
+        println!("  {}: {} rows, {}, {}", table.name, table.rows, HumanBytes(table.data_bytes), table.describe());
+    }
+    Ok(())
+}
+
+pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
+    let catalog = block_on(async {
+        let repo = open::repository(&args.repo).await?;
+        Ok(list_snapshots(&repo).await?)
+    })?;
+    let lines: Vec<SnapshotLine> = catalog.into_iter().map(|(id, s)| SnapshotLine::new(id, &s)).collect();
+    if args.output.json {
+        return print_json(&lines);
+    }
+    if lines.is_empty() {
+        println!("no snapshots yet; `tablesafe backup` makes one");
+        return Ok(());
+    }
+    println!(
+        "{:<8}  {:<20}  {:>6}  {:>10}  {:>11}  {:>11}  CONSISTENCY",
+        "ID", "TIME", "TABLES", "ROWS", "SIZE", "ADDED"
+    );
+    for line in &lines {
+        let positions: Vec<String> = line.tables.iter().map(TableLine::position).collect();
+        println!(
+            "{:<8}  {:<20}  {:>6}  {:>10}  {:>11}  {:>11}  {}",
+            short_id(&line.id),
+            rfc3339(line.time_ms, false),
+            line.tables.len(),
+            line.rows,
+            HumanBytes(line.data_bytes).to_string(),
+            HumanBytes(line.added_bytes).to_string(),
+            positions.join(" ")
+        );
+    }
+    Ok(())
+}

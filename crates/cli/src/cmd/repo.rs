@@ -1,0 +1,131 @@
+//! `tablesafe repo init` (create a repository) and `tablesafe verify` (check one:
+//! every index file opens and every indexed pack exists; with `--read-data`, every
+//! pack is read and every chunk authenticated). Verify prints each problem on one
+//! line naming its object and fails when there is any.
+
+use serde::Serialize;
+use tablesafe_repo::{InitOptions, RepoError, Repository};
+
+use super::{block_on, count, open, print_json, Failure};
+use crate::args::{RepoInitArgs, VerifyArgs};
+
+#[derive(Serialize)]
+struct InitOutput<'a> {
+    repository: &'a str,
+    id: &'a str,
+    password: bool,
+    recipients: usize,
+    write_only_recipients: usize,
+}
+
+pub fn init(args: RepoInitArgs) -> anyhow::Result<()> {
+    let password = open::password(args.password_file.as_deref())?;
+    if password.is_none() && args.recipient.is_empty() {
+        return Err(Failure::new(
+            "a repository needs a password or an age recipient that can read it",
+            "set TABLESAFE_PASSWORD, pass --password-file PATH, or pass --recipient age1... (`age-keygen` makes a key pair)",
+        )
+        .into());
+    }
+    let has_password = password.is_some();
+    let options = InitOptions {
+        password,
+        recipients: args.recipient.clone(),
+        write_only_recipients: args.write_only_recipient.clone(),
+        ..InitOptions::default()
+    };
+    let storage = open::storage(&args.repo)?;
+    let repo = block_on(async { Ok(Repository::init(storage, options).await?) })?;
+    let output = InitOutput {
+        repository: repo.storage().url(),
+        id: &repo.config().id,
+        password: has_password,
+        recipients: args.recipient.len(),
+        write_only_recipients: args.write_only_recipient.len(),
+    };
+    if args.output.json {
+        return print_json(&output);
+    }
+    println!("created repository {} (id {})", output.repository, output.id);
+    let mut openers = Vec::new();
+    if has_password {
+        openers.push("the password".to_owned());
+    }
+    if output.recipients > 0 {
+        openers.push(count(output.recipients, "age identity", "age identities"));
+    }
+    println!("  opens with:  {}", openers.join(", "));
+    if output.write_only_recipients > 0 {
+        println!(
+            "  write-only:  {} (can add backups, cannot read table data)",
+            count(output.write_only_recipients, "age identity", "age identities")
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Problem {
+    /// The object the problem was found in, when it names one.
+    object: Option<String>,
+    /// The problem, one line.
+    problem: String,
+}
+
+#[derive(Serialize)]
+struct VerifyOutput<'a> {
+    repository: &'a str,
+    read_data: bool,
+    ok: bool,
+    problems: Vec<Problem>,
+}
+
+fn object_of(problem: &RepoError) -> Option<String> {
+    match problem {
+        RepoError::Damaged { path, .. } | RepoError::NotFound { path } | RepoError::Storage { path, .. } => {
+            Some(path.clone())
+        }
+        _ => None,
+    }
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let (url, problems) = block_on(async {
+        let repo = open::repository(&args.repo).await?;
+        if args.read_data && !repo.can_read_data() {
+            return Err(RepoError::WriteOnly.into());
+        }
+        let problems = repo.check(args.read_data).await?;
+        Ok((repo.storage().url().to_owned(), problems))
+    })?;
+    let output = VerifyOutput {
+        repository: &url,
+        read_data: args.read_data,
+        ok: problems.is_empty(),
+        problems: problems.iter().map(|p| Problem { object: object_of(p), problem: p.to_string() }).collect(),
+    };
+    if args.output.json {
+        print_json(&output)?;
+    } else {
+        for problem in &output.problems {
+            println!("problem: {}", problem.problem);
+        }
+        if output.ok {
+            let what = if args.read_data {
+                "every index file opens, every pack was read and every chunk authenticated"
+            } else {
+                "every index file opens and every indexed pack exists (--read-data also reads the data)"
+            };
+            println!("repository {url}: no problems; {what}");
+        }
+    }
+    if output.ok {
+        return Ok(());
+    }
+    Err(Failure::new(
+        format!("{} in repository {url}", count(output.problems.len(), "problem", "problems")),
+        "the objects named above are missing or damaged, so snapshots with data in them cannot be restored in full; \
+         take a new backup, and restore older data from another copy of the repository",
+    )
+    .into())
+}
