@@ -114,33 +114,36 @@ pub fn differences(expected: &TableDigest, actual: &TableDigest) -> Vec<Differin
     use std::collections::HashSet;
     let ours: HashSet<&DigestLeaf> = expected.leaves.iter().collect();
     let theirs: HashSet<&DigestLeaf> = actual.leaves.iter().collect();
-    let mut out: Vec<(String, DifferingRange)> = expected
+    let mut out: Vec<(Option<PrimaryKey>, DifferingRange)> = expected
         .leaves
         .iter()
         .filter(|l| !theirs.contains(l))
         .chain(actual.leaves.iter().filter(|l| !ours.contains(l)))
         .map(|l| {
-            (
-                l.first_key.clone(),
-                DifferingRange { first_key: readable_key(&l.first_key), last_key: readable_key(&l.last_key) },
-            )
+            let range = DifferingRange { first_key: readable_key(&l.first_key), last_key: readable_key(&l.last_key) };
+            (decode_key(&l.first_key), range)
         })
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    // In key order: PlainBuffer bytes do not sort like keys.
+    out.sort_by(|a, b| match (&a.0, &b.0) {
+        (Some(x), Some(y)) => x.cmp_values(y),
+        _ => a.1.first_key.cmp(&b.1.first_key),
+    });
     out.dedup_by(|a, b| a.1 == b.1);
     out.into_iter().map(|(_, r)| r).collect()
 }
 
-/// A stored key (PlainBuffer hex) as `(name=value, ...)`.
-pub fn readable_key(hex_key: &str) -> String {
+fn decode_key(hex_key: &str) -> Option<PrimaryKey> {
     let bytes: Option<Vec<u8>> = (0..hex_key.len())
         .step_by(2)
         .map(|i| hex_key.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
         .collect();
-    match bytes.and_then(|b| plainbuffer::decode_primary_key(&b).ok()) {
-        Some(key) => format_key(&key),
-        None => hex_key.to_owned(),
-    }
+    bytes.and_then(|b| plainbuffer::decode_primary_key(&b).ok())
+}
+
+/// A stored key (PlainBuffer hex) as `(name=value, ...)`.
+pub fn readable_key(hex_key: &str) -> String {
+    decode_key(hex_key).map_or_else(|| hex_key.to_owned(), |key| format_key(&key))
 }
 
 /// A primary key as `(name=value, ...)`.

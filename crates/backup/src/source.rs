@@ -351,7 +351,7 @@ impl RemoteTables {
 
 impl TableSource for RemoteTables {
     fn origin(&self) -> String {
-        self.client.endpoint().to_owned()
+        format!("{} instance {}", self.client.endpoint(), self.client.instance())
     }
 
     async fn list_tables(&self) -> Result<Vec<String>, BackupError> {
@@ -414,7 +414,7 @@ impl TableSource for RemoteTables {
 
 impl TableSink for RemoteTables {
     fn destination(&self) -> String {
-        self.client.endpoint().to_owned()
+        format!("{} instance {}", self.client.endpoint(), self.client.instance())
     }
 
     async fn table_exists(&self, table: &str) -> Result<bool, BackupError> {

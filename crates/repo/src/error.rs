@@ -62,7 +62,7 @@ pub enum RepoError {
         detail: String,
     },
     /// Another process holds a conflicting lock.
-    #[error("the repository is locked by {holder} (lock '{path}'); wait for it to finish, or remove a stale lock with `unlock`")]
+    #[error("the repository is locked by {holder} (lock '{path}'); wait for it to finish (a lock not refreshed for 30 minutes is ignored)")]
     Locked {
         /// Lock object path.
         path: String,
@@ -84,6 +84,18 @@ pub enum RepoError {
 }
 
 impl RepoError {
+    /// The repository object the error is about, when there is one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            RepoError::Storage { path, .. }
+            | RepoError::NotFound { path }
+            | RepoError::AlreadyExists { path }
+            | RepoError::Damaged { path, .. }
+            | RepoError::Locked { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
     /// A `Storage` error, or `NotFound` when the backend says the object is absent.
     pub(crate) fn storage(operation: &'static str, path: &str, source: opendal::Error) -> RepoError {
         match source.kind() {
