@@ -6,8 +6,9 @@
 //! lock. Taking a lock writes it, then lists the locks again: if a conflicting lock
 //! is there, the new lock is removed and the caller gets `Locked`, so two racing
 //! takers may both back off but never both proceed. A holder refreshes its lock
-//! every few minutes; a lock not refreshed for [`STALE_AFTER_MS`] belongs to a
-//! process that died and is ignored (and removed by the next exclusive taker).
+//! every few minutes; a lock not refreshed for [`STALE_AFTER_MS`], or whose process
+//! is known to be gone from this host, belongs to a process that died and is
+//! ignored (and removed by the next exclusive taker).
 
 use std::time::Duration;
 
@@ -143,11 +144,19 @@ async fn live_locks(storage: &Storage) -> Result<Vec<(String, LockFile)>, RepoEr
             Err(RepoError::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
-        if let Some(lock) = lock.filter(|l| now - l.refreshed_ms < STALE_AFTER_MS) {
+        if let Some(lock) = lock.filter(|l| now - l.refreshed_ms < STALE_AFTER_MS && !died_here(l)) {
             out.push((path, lock));
         }
     }
     Ok(out)
+}
+
+/// Whether the lock's process ran on this host and is gone (killed, crashed): then
+/// the lock is stale at once rather than after [`STALE_AFTER_MS`].
+fn died_here(lock: &LockFile) -> bool {
+    lock.host == host_name()
+        && lock.pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{}", lock.pid)).exists()
 }
 
 async fn remove_stale(storage: &Storage) -> Result<(), RepoError> {
