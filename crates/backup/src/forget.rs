@@ -107,3 +107,37 @@ async fn prune_locked(repo: &Repository) -> Result<PruneStats, BackupError> {
     }
     Ok(repo.prune(&keep).await?)
 }
+
+/// Checks what snapshots reference: every chunk of every layer is in the
+/// repository's index, and every base an incremental layer builds on exists.
+/// Returns one line per problem, naming the snapshot and table.
+pub async fn check_snapshots(repo: &Repository) -> Result<Vec<String>, BackupError> {
+    let mut problems = Vec::new();
+    let snapshots = list_snapshots(repo).await?;
+    for (id, snapshot) in &snapshots {
+        for table in &snapshot.tables {
+            let missing = table
+                .chunks
+                .iter()
+                .filter(|hex_id| crypto::unhex32(hex_id).is_none_or(|chunk| !repo.has_chunk(&chunk)))
+                .count();
+            if missing > 0 {
+                problems.push(format!(
+                    "snapshot {id}, table '{}': {missing} chunks are missing from the repository",
+                    table.name
+                ));
+            }
+            if let Some(base) = &table.base {
+                let found =
+                    snapshots.iter().any(|(other, s)| other == base && s.tables.iter().any(|t| t.name == table.name));
+                if !found {
+                    problems.push(format!(
+                        "snapshot {id}, table '{}': the snapshot it builds on, {base}, is missing",
+                        table.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(problems)
+}

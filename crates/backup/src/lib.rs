@@ -16,7 +16,7 @@ pub mod snapshot;
 pub mod source;
 
 pub use error::BackupError;
-pub use forget::{forget, prune, ForgetPolicy, ForgetReport};
+pub use forget::{check_snapshots, forget, prune, ForgetPolicy, ForgetReport};
 pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use read::{snapshot_table, SnapshotRows};
 pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};

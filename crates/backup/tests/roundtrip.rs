@@ -414,6 +414,11 @@ async fn forget_keeps_bases_and_prune_removes_only_unneeded_data() {
         restore(&repo, &old, &tables, &restore_as("counters", "p3"), &NoProgress).await,
         Err(BackupError::NotFound(_))
     ));
+    assert!(tablesafe_backup::check_snapshots(&repo).await.unwrap().is_empty());
+    // A base removed behind the repository's back is reported.
+    repo.delete_manifest("snapshots", &full).await.unwrap();
+    let problems = tablesafe_backup::check_snapshots(&repo).await.unwrap();
+    assert!(problems.iter().any(|p| p.contains(&layer) && p.contains("builds on")), "{problems:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -386,11 +386,33 @@ impl Repository {
         Ok(path)
     }
 
-    /// Checks the repository: every index file opens, every indexed pack exists,
+    /// Checks the repository: every key file parses, every manifest and index file
+    /// opens, every indexed pack exists,
     /// and with `read_data` every pack is read whole and every chunk in it
     /// authenticated. Returns the problems found, each naming its object.
     pub async fn check(&self, read_data: bool) -> Result<Vec<RepoError>, RepoError> {
         let mut problems = Vec::new();
+        // Every key file parses and every manifest (any other sealed object) opens.
+        for (path, _) in self.storage.list("").await? {
+            let kind = path.split('/').next().unwrap_or_default();
+            match kind {
+                "config" | "data" | "index" | "locks" => {}
+                "keys" => {
+                    let parsed = self.storage.read(&path).await.map(|b| serde_json::from_slice::<KeyFile>(&b).is_ok());
+                    match parsed {
+                        Ok(true) => {}
+                        Ok(false) => problems.push(RepoError::damaged(&path, "not a key file")),
+                        Err(e) => problems.push(e),
+                    }
+                }
+                _ => {
+                    let id = path.get(kind.len() + 1..).unwrap_or_default();
+                    if let Err(e) = self.load_manifest(kind, id).await {
+                        problems.push(e);
+                    }
+                }
+            }
+        }
         let mut indexed: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
         for (path, _) in self.storage.list("index").await? {
             match self.read_index_file(&path).await {
