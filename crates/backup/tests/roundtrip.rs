@@ -220,6 +220,14 @@ async fn embedded_backups_restore_exactly_and_verify() {
     assert!(!live.equal && !live.differing_ranges.is_empty());
     assert!(live.differing_ranges.len() < 30, "differences are located: {}", live.differing_ranges.len());
 
+    // No row data in clear in any object of the repository.
+    for (path, _) in repo.storage().list("").await.unwrap() {
+        let bytes = repo.storage().read(&path).await.unwrap();
+        for needle in ["row 1234 ✓".as_bytes(), b"all_types", b"user"] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{needle:?} in clear in {path}");
+        }
+    }
+
     // Jobs are recorded in the repository, for every host to see.
     let job = tablesafe_backup::JobRecord {
         kind: tablesafe_backup::JobKind::Restore,
