@@ -4,7 +4,7 @@
 //! Map: `storage` (objects on a filesystem or object store, written atomically),
 //! `crypto` (keys, key files, sealing), `chunker` (content-defined chunks),
 //! `pack` (chunks packed into encrypted objects), `repo` ([`Repository`]: config,
-//! keys, index, writer, reader, manifests, checks, prune), `lock` (shared and
+//! keys, index, writer, reader, manifests, checks), `prune`, `lock` (shared and
 //! exclusive repository locks).
 
 pub mod chunker;
@@ -12,6 +12,7 @@ pub mod crypto;
 mod error;
 pub mod lock;
 pub mod pack;
+mod prune;
 mod repo;
 pub mod storage;
 
@@ -20,5 +21,6 @@ pub use crypto::{parse_identities, Access, KdfParams};
 pub use error::RepoError;
 pub use lock::{LockKind, RepoLock};
 pub use pack::ChunkId;
-pub use repo::{ChunkWriter, Config, InitOptions, PruneStats, Repository, Unlock, WriteStats, FORMAT_VERSION};
+pub use prune::PruneStats;
+pub use repo::{ChunkWriter, Config, InitOptions, Repository, Unlock, WriteStats, FORMAT_VERSION};
 pub use storage::Storage;

@@ -77,15 +77,15 @@ struct Location {
 
 /// The sealed content of an index file: the entries of some packs.
 #[derive(Clone, Serialize, Deserialize)]
-struct IndexFile {
-    packs: Vec<(PackId, Vec<PackEntry>)>,
+pub(crate) struct IndexFile {
+    pub(crate) packs: Vec<(PackId, Vec<PackEntry>)>,
 }
 
 /// An open repository.
 pub struct Repository {
-    storage: Storage,
-    config: Config,
-    secrets: Secrets,
+    pub(crate) storage: Storage,
+    pub(crate) config: Config,
+    pub(crate) secrets: Secrets,
     index: Mutex<HashMap<ChunkId, Location>>,
     pack_keys: Mutex<HashMap<PackId, [u8; KEY_LEN]>>,
 }
@@ -201,7 +201,7 @@ impl Repository {
         Chunker::new(self.config.chunker)
     }
 
-    async fn load_index(&self) -> Result<(), RepoError> {
+    pub(crate) async fn load_index(&self) -> Result<(), RepoError> {
         for (path, _) in self.storage.list("index").await? {
             let file = self.read_index_file(&path).await?;
             let mut index = self.index.lock();
@@ -214,7 +214,7 @@ impl Repository {
         Ok(())
     }
 
-    async fn read_index_file(&self, path: &str) -> Result<IndexFile, RepoError> {
+    pub(crate) async fn read_index_file(&self, path: &str) -> Result<IndexFile, RepoError> {
         let sealed = self.storage.read(path).await?;
         let bytes = crypto::open(&self.secrets.meta_key, &sealed, INDEX_AAD)
             .ok_or_else(|| RepoError::damaged(path, "index file fails authentication"))?;
@@ -314,71 +314,19 @@ impl Repository {
         self.storage.delete(&format!("{kind}/{id}")).await
     }
 
+    /// Forgets every cached index entry and pack key, then reloads the index.
+    pub(crate) async fn reload_index(&self) -> Result<(), RepoError> {
+        self.index.lock().clear();
+        self.pack_keys.lock().clear();
+        self.load_index().await
+    }
+
     /// Takes a repository lock (see `lock`): shared to add data, exclusive to prune.
     pub async fn lock(&self, kind: LockKind) -> Result<RepoLock, RepoError> {
         RepoLock::acquire(self.storage.clone(), kind).await
     }
 
-    /// Deletes every chunk not in `keep`: packs with no kept chunk are deleted,
-    /// packs with some are rewritten with only those, and packs no index names
-    /// (left by interrupted writers) are deleted. Hold the exclusive lock.
-    ///
-    /// Crash safety: new packs and the new index are written before any old index
-    /// file is deleted, and old packs only after that, so at every moment each
-    /// kept chunk is reachable through some index file.
-    pub async fn prune(&self, keep: &HashSet<ChunkId>) -> Result<PruneStats, RepoError> {
-        let mut stats = PruneStats::default();
-        let old_indexes: Vec<String> = self.storage.list("index").await?.into_iter().map(|(p, _)| p).collect();
-        let mut packs: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
-        for path in &old_indexes {
-            packs.extend(self.read_index_file(path).await?.packs);
-        }
-        let mut kept: Vec<(PackId, Vec<PackEntry>)> = Vec::new();
-        let mut doomed: HashSet<String> = HashSet::new();
-        let mut writer = RepackWriter::new(self);
-        for (pack, entries) in packs {
-            let wanted: Vec<PackEntry> = entries.iter().filter(|e| keep.contains(&e.id)).copied().collect();
-            if wanted.len() == entries.len() {
-                kept.push((pack, entries));
-                continue;
-            }
-            doomed.insert(pack::pack_path(&pack));
-            stats.chunks_removed += (entries.len() - wanted.len()) as u64;
-            if wanted.is_empty() {
-                stats.packs_deleted += 1;
-                continue;
-            }
-            stats.packs_rewritten += 1;
-            for entry in wanted {
-                let chunk = self.read_chunk(&entry.id).await?;
-                writer.add(entry.id, &chunk).await?;
-            }
-        }
-        kept.extend(writer.finish().await?);
-        for (path, size) in self.storage.list("data").await? {
-            let indexed = kept.iter().any(|(id, _)| pack::pack_path(id) == path);
-            if !indexed && !doomed.contains(&path) {
-                stats.packs_deleted += 1;
-                doomed.insert(path.clone());
-            }
-            if doomed.contains(&path) {
-                stats.bytes_freed += size;
-            }
-        }
-        let new_index = self.write_index_file(IndexFile { packs: kept }).await?;
-        for path in old_indexes.iter().filter(|p| **p != new_index) {
-            self.storage.delete(path).await?;
-        }
-        for path in &doomed {
-            self.storage.delete(path).await?;
-        }
-        self.index.lock().clear();
-        self.pack_keys.lock().clear();
-        self.load_index().await?;
-        Ok(stats)
-    }
-
-    async fn write_index_file(&self, file: IndexFile) -> Result<String, RepoError> {
+    pub(crate) async fn write_index_file(&self, file: IndexFile) -> Result<String, RepoError> {
         let bytes = postcard::to_stdvec(&file).map_err(|e| RepoError::Invalid(format!("index: {e}")))?;
         let sealed = crypto::seal(&self.secrets.meta_key, &bytes, INDEX_AAD);
         let path = format!("index/{}", crypto::hex(blake3::hash(&sealed).as_bytes()));
@@ -447,57 +395,6 @@ impl Repository {
 
 fn manifest_aad(kind: &str) -> String {
     format!("tablesafe manifest v1 {kind}")
-}
-
-/// What a prune removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PruneStats {
-    /// Packs deleted whole.
-    pub packs_deleted: u64,
-    /// Packs rewritten without their unreferenced chunks.
-    pub packs_rewritten: u64,
-    /// Chunks removed.
-    pub chunks_removed: u64,
-    /// Bytes of packs deleted (rewritten packs' new copies not subtracted).
-    pub bytes_freed: u64,
-}
-
-/// Packs chunks again during prune, without deduplication (the chunks are in
-/// the index under their old packs until the new index replaces it).
-struct RepackWriter<'a> {
-    repo: &'a Repository,
-    pack: PackBuilder,
-    done: Vec<(PackId, Vec<PackEntry>)>,
-}
-
-impl<'a> RepackWriter<'a> {
-    fn new(repo: &'a Repository) -> Self {
-        RepackWriter { repo, pack: PackBuilder::new(repo.config.compression_level), done: Vec::new() }
-    }
-
-    async fn add(&mut self, id: ChunkId, chunk: &[u8]) -> Result<(), RepoError> {
-        self.pack.add(id, chunk)?;
-        if self.pack.len() >= PACK_TARGET_BYTES {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), RepoError> {
-        let pack = std::mem::replace(&mut self.pack, PackBuilder::new(self.repo.config.compression_level));
-        if pack.is_empty() {
-            return Ok(());
-        }
-        let (id, bytes, entries) = pack.finish(&self.repo.secrets)?;
-        self.repo.storage.write(&pack::pack_path(&id), bytes).await?;
-        self.done.push((id, entries));
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<Vec<(PackId, Vec<PackEntry>)>, RepoError> {
-        self.flush().await?;
-        Ok(self.done)
-    }
 }
 
 /// Counts of what a writer stored.
