@@ -50,6 +50,16 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Compare a live table with a table of a snapshot (e.g. after a restore).
     VerifyRestore(VerifyRestoreArgs),
+    /// Print one row of a table of a snapshot, with every version of its cells.
+    Get(GetArgs),
+    /// Write every row of a table of a snapshot as JSON lines.
+    Export(ExportArgs),
+    /// Remove snapshots from the catalog (their data stays until `prune`).
+    Forget(ForgetArgs),
+    /// Delete the data no snapshot references any more.
+    Prune(PruneArgs),
+    /// List the jobs run on a repository (backups, restores, checks, forget, prune).
+    Jobs(JobsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +246,78 @@ pub struct VerifyRestoreArgs {
     pub live: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Snapshot id, or a unique prefix of it.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Table of the snapshot.
+    #[arg(long, value_name = "TABLE")]
+    pub table: String,
+    /// The row's primary key: every key column as name=value, comma-separated, e.g.
+    /// `--key source=s1,n=7` (INTEGER as a decimal number, STRING as is, BINARY as
+    /// hex).
+    #[arg(long, value_name = "NAME=VALUE,...")]
+    pub key: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Snapshot id, or a unique prefix of it.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Table of the snapshot.
+    #[arg(long, value_name = "TABLE")]
+    pub table: String,
+    /// File to write the rows to (default: stdout).
+    #[arg(long = "output", short = 'o', value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// With --output, print a JSON summary on stdout instead of the row count on
+    /// stderr (the rows are JSON lines either way).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["snapshots", "keep_last"])))]
+pub struct ForgetArgs {
+    /// Snapshot ids (or unique prefixes) to forget.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Forget all but the newest N snapshots (N >= 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_last: Option<u32>,
+    /// Run `prune` afterwards, deleting the data of the forgotten snapshots.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

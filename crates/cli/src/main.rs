@@ -21,6 +21,11 @@ fn main() -> ExitCode {
         args::Command::Verify(verify) => cmd::repo::verify(verify),
         args::Command::Restore(restore) => cmd::restore::run(restore),
         args::Command::VerifyRestore(verify) => cmd::restore::verify(verify),
+        args::Command::Get(get) => cmd::read::get(get),
+        args::Command::Export(export) => cmd::read::export(export),
+        args::Command::Forget(forget) => cmd::forget::run(forget),
+        args::Command::Prune(prune) => cmd::forget::run_prune(prune),
+        args::Command::Jobs(jobs) => cmd::jobs::list(jobs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

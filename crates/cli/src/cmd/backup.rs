@@ -6,8 +6,9 @@
 
 use indicatif::HumanBytes;
 use serde::Serialize;
-use tablesafe_backup::{backup, list_snapshots, Consistency, Snapshot, TableSnapshot};
+use tablesafe_backup::{backup, list_snapshots, Consistency, JobKind, Snapshot, TableSnapshot};
 
+use super::jobs::Job;
 use super::open::{self, Tables};
 use super::{block_on, count, print_json, rfc3339, short_id};
 use crate::args::{BackupArgs, SnapshotsArgs};
@@ -98,13 +99,27 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
     let progress = progress::reporter(args.output.json);
     let (id, snapshot) = block_on(async {
         let repo = open::repository(&args.repo).await?;
-        let tables = Tables::source(&args.source)?;
-        let result = match &tables {
-            Tables::Embedded { tables, .. } => backup(&repo, tables, &args.table, &*progress).await,
-            Tables::Remote(tables) => backup(&repo, tables, &args.table, &*progress).await,
+        let mut job = Job::start(JobKind::Backup);
+        job.record.tables = args.table.clone();
+        let result = match Tables::source(&args.source) {
+            Ok(tables) => {
+                job.record.location = Some(tables.location());
+                let result = match &tables {
+                    Tables::Embedded { tables, .. } => backup(&repo, tables, &args.table, &*progress).await,
+                    Tables::Remote(tables) => backup(&repo, tables, &args.table, &*progress).await,
+                };
+                let closed = tables.close();
+                result.map_err(anyhow::Error::from).and_then(|done| closed.map(|()| done))
+            }
+            Err(error) => Err(error),
         };
-        tables.close()?;
-        Ok(result?)
+        job.finish(&repo, result, |(id, snapshot), job| {
+            job.tables = snapshot.tables.iter().map(|t| t.name.clone()).collect();
+            job.rows = snapshot.tables.iter().map(|t| t.rows).sum();
+            job.bytes = snapshot.added_bytes;
+            job.snapshot = Some(id.clone());
+        })
+        .await
     })?;
     drop(progress);
     let line = SnapshotLine::new(id, &snapshot);

@@ -1,10 +1,15 @@
 //! One module per command (`serve`; `repo` for `repo init` and `verify`; `backup`
-//! for `backup` and `snapshots`; `restore` for `restore` and `verify-restore`),
-//! `open` for what they share (opening repositories and tables), and the hints
-//! printed under errors whose fix is known.
+//! for `backup` and `snapshots`; `restore` for `restore` and `verify-restore`;
+//! `read` for `get` and `export`; `forget` for `forget` and `prune`; `jobs` for
+//! `jobs` and the job every repository command records), `open` for what they
+//! share (opening repositories and tables), and the hints printed under errors
+//! whose fix is known.
 
 pub mod backup;
+pub mod forget;
+pub mod jobs;
 pub mod open;
+pub mod read;
 pub mod repo;
 pub mod restore;
 pub mod serve;
@@ -53,6 +58,21 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An error on one line: its message and the causes that add to it, joined by ": ".
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    let mut said = line.clone();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !said.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+        said = cause;
+    }
+    line
+}
+
 /// A hint for errors whose fix is known.
 pub fn hint_for(error: &anyhow::Error) -> Option<Cow<'static, str>> {
     for cause in error.chain() {
@@ -91,6 +111,10 @@ fn repo_hint(error: &RepoError) -> Option<&'static str> {
         }
         RepoError::Storage { .. } => {
             "check that the repository location is reachable and that its credentials allow access"
+        }
+        RepoError::Locked { .. } => {
+            "backups, restores and reads run side by side, but prune needs the repository to itself: run it again \
+             when the other command is done"
         }
         _ => return None,
     })

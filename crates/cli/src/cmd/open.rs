@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use tablesafe_backup::{EmbeddedTables, RemoteTables};
+use tablesafe_backup::{EmbeddedTables, RemoteTables, TableSource};
 use tablesafe_client::Client;
 use tablesafe_common::SystemClock;
 use tablesafe_engine::{Engine, EngineOptions};
@@ -114,6 +114,15 @@ impl Tables {
             (Some(dir), _, _) => embedded(dir, true, "--to"),
             (None, Some(endpoint), Some(instance)) => remote(endpoint, instance),
             _ => Err(Failure::plain("give --data-dir, or --to and --instance").into()),
+        }
+    }
+
+    /// Where the tables are, as snapshots and job records name it: the absolute data
+    /// directory, or the endpoint and instance.
+    pub fn location(&self) -> String {
+        match self {
+            Tables::Embedded { tables, .. } => tables.origin(),
+            Tables::Remote(tables) => tables.origin(),
         }
     }
 

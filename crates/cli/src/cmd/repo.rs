@@ -1,11 +1,14 @@
 //! `tablesafe repo init` (create a repository) and `tablesafe verify` (check one:
 //! every index file opens and every indexed pack exists; with `--read-data`, every
-//! pack is read and every chunk authenticated). Verify prints each problem on one
-//! line naming its object and fails when there is any.
+//! pack is read and every chunk authenticated; then every chunk and base snapshot
+//! a snapshot references is there). Verify prints each problem on one line naming
+//! its object and fails when there is any.
 
 use serde::Serialize;
+use tablesafe_backup::{check_snapshots, JobKind};
 use tablesafe_repo::{InitOptions, RepoError, Repository};
 
+use super::jobs::Job;
 use super::{block_on, count, open, print_json, Failure};
 use crate::args::{RepoInitArgs, VerifyArgs};
 
@@ -89,21 +92,44 @@ fn object_of(problem: &RepoError) -> Option<String> {
     }
 }
 
+/// The problems of the repository's objects, then those of what its snapshots
+/// reference (a missing chunk, a missing base snapshot).
+async fn check(repo: &Repository, read_data: bool) -> anyhow::Result<Vec<Problem>> {
+    if read_data && !repo.can_read_data() {
+        return Err(RepoError::WriteOnly.into());
+    }
+    let mut problems: Vec<Problem> =
+        repo.check(read_data).await?.iter().map(|p| Problem { object: object_of(p), problem: p.to_string() }).collect();
+    match check_snapshots(repo).await {
+        Ok(found) => problems.extend(found.into_iter().map(|problem| Problem { object: None, problem })),
+        // E.g. a damaged snapshot manifest, which the check above names.
+        Err(error) => problems.push(Problem { object: None, problem: format!("cannot check the snapshots: {error}") }),
+    }
+    Ok(problems)
+}
+
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let (url, problems) = block_on(async {
         let repo = open::repository(&args.repo).await?;
-        if args.read_data && !repo.can_read_data() {
-            return Err(RepoError::WriteOnly.into());
-        }
-        let problems = repo.check(args.read_data).await?;
-        Ok((repo.storage().url().to_owned(), problems))
+        let url = repo.storage().url().to_owned();
+        let job = Job::start(JobKind::Verify);
+        let result = check(&repo, args.read_data).await;
+        job.finish(&repo, result, |problems, job| {
+            if let Some(first) = problems.first() {
+                job.succeeded = false;
+                let more = problems.len() - 1;
+                let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+                job.error = Some(format!(
+                    "{} in repository {url}: {}{more}",
+                    count(problems.len(), "problem", "problems"),
+                    first.problem
+                ));
+            }
+        })
+        .await
+        .map(|problems| (url, problems))
     })?;
-    let output = VerifyOutput {
-        repository: &url,
-        read_data: args.read_data,
-        ok: problems.is_empty(),
-        problems: problems.iter().map(|p| Problem { object: object_of(p), problem: p.to_string() }).collect(),
-    };
+    let output = VerifyOutput { repository: &url, read_data: args.read_data, ok: problems.is_empty(), problems };
     if args.output.json {
         print_json(&output)?;
     } else {
@@ -112,9 +138,11 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         }
         if output.ok {
             let what = if args.read_data {
-                "every index file opens, every pack was read and every chunk authenticated"
+                "every index file opens, every pack was read and every chunk authenticated, and every snapshot's \
+                 data is there"
             } else {
-                "every index file opens and every indexed pack exists (--read-data also reads the data)"
+                "every index file opens, every indexed pack exists and every snapshot's data is indexed \
+                 (--read-data also reads the data)"
             };
             println!("repository {url}: no problems; {what}");
         }

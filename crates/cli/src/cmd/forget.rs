@@ -1,0 +1,126 @@
+//! `tablesafe forget` (remove snapshots from the catalog, by id or keeping the
+//! newest N) and `tablesafe prune` (delete the data no snapshot references).
+//!
+//! The library owns the rules: a snapshot a kept incremental snapshot builds on is
+//! never forgotten (it is reported as kept), and prune runs under the exclusive
+//! lock. Both record a job.
+
+use indicatif::HumanBytes;
+use serde::Serialize;
+use tablesafe_backup::{forget, prune, ForgetPolicy, ForgetReport, JobKind};
+use tablesafe_repo::{PruneStats, Repository};
+
+use super::jobs::Job;
+use super::{block_on, count, open, print_json};
+use crate::args::{ForgetArgs, PruneArgs};
+
+/// What a prune did, as printed.
+#[derive(Serialize)]
+struct PruneOutput {
+    repository: String,
+    packs_deleted: u64,
+    packs_rewritten: u64,
+    chunks_removed: u64,
+    bytes_freed: u64,
+}
+
+impl PruneOutput {
+    fn new(repo: &Repository, stats: &PruneStats) -> PruneOutput {
+        PruneOutput {
+            repository: repo.storage().url().to_owned(),
+            packs_deleted: stats.packs_deleted,
+            packs_rewritten: stats.packs_rewritten,
+            chunks_removed: stats.chunks_removed,
+            bytes_freed: stats.bytes_freed,
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "pruned repository {}: {} deleted, {} rewritten, {} removed, {} freed",
+            self.repository,
+            count(self.packs_deleted as usize, "pack", "packs"),
+            count(self.packs_rewritten as usize, "pack", "packs"),
+            count(self.chunks_removed as usize, "chunk", "chunks"),
+            HumanBytes(self.bytes_freed)
+        );
+    }
+}
+
+/// Prunes and records the job.
+async fn prune_recorded(repo: &Repository) -> anyhow::Result<PruneOutput> {
+    let job = Job::start(JobKind::Prune);
+    let result = prune(repo).await.map(|stats| PruneOutput::new(repo, &stats)).map_err(anyhow::Error::from);
+    job.finish(repo, result, |output, job| job.bytes = output.bytes_freed).await
+}
+
+#[derive(Serialize)]
+struct ForgetOutput {
+    #[serde(flatten)]
+    report: ForgetReport,
+    /// What the prune after it did (with --prune).
+    prune: Option<PruneOutput>,
+}
+
+pub fn run(args: ForgetArgs) -> anyhow::Result<()> {
+    let policy = match args.keep_last {
+        Some(n) => ForgetPolicy::KeepLast(n as usize),
+        None => ForgetPolicy::Ids(args.snapshots.clone()),
+    };
+    let (report, pruned) = block_on(async {
+        let repo = open::repository(&args.repo).await?;
+        let job = Job::start(JobKind::Forget);
+        let result = forget(&repo, &policy).await.map_err(anyhow::Error::from);
+        let report = job
+            .finish(&repo, result, |report, job| {
+                job.snapshot = (!report.forgotten.is_empty()).then(|| report.forgotten.join(","));
+            })
+            .await?;
+        // A failed prune is reported after what forget did.
+        let pruned = if args.prune { Some(prune_recorded(&repo).await) } else { None };
+        Ok((report, pruned))
+    })?;
+    let (pruned, prune_error) = match pruned {
+        Some(Ok(output)) => (Some(output), None),
+        Some(Err(error)) => (None, Some(error)),
+        None => (None, None),
+    };
+    if args.output.json {
+        print_json(&ForgetOutput { report, prune: pruned })?;
+    } else {
+        for id in &report.forgotten {
+            println!("forgot snapshot {id}");
+        }
+        for id in &report.kept_as_base {
+            println!("kept: {id} (a newer snapshot builds on it)");
+        }
+        match (report.forgotten.len(), &pruned) {
+            (0, _) if report.kept_as_base.is_empty() => println!("nothing to forget"),
+            (0, _) => {}
+            (n, None) if prune_error.is_none() => println!(
+                "forgot {}; their data stays in the repository until `tablesafe prune`",
+                count(n, "snapshot", "snapshots")
+            ),
+            (n, _) => println!("forgot {}", count(n, "snapshot", "snapshots")),
+        }
+        if let Some(pruned) = &pruned {
+            pruned.print();
+        }
+    }
+    match prune_error {
+        Some(error) => Err(error.context("the snapshots were forgotten, but the prune after it failed")),
+        None => Ok(()),
+    }
+}
+
+pub fn run_prune(args: PruneArgs) -> anyhow::Result<()> {
+    let output = block_on(async {
+        let repo = open::repository(&args.repo).await?;
+        prune_recorded(&repo).await
+    })?;
+    if args.output.json {
+        return print_json(&output);
+    }
+    output.print();
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! Reading and managing a repository end to end through the real binary: `get`
+//! and `export` read rows of a snapshot, `forget` and `prune` remove snapshots and
+//! their data, `verify` also checks what snapshots reference, and `jobs` lists the
+//! runs every repository command records. The README's "Backups" section shows
+//! these commands as they are run here.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+use support::*;
+use tablesafe_client::model::{Cell, PkValue, PrimaryKey, PrimaryKeyType, Value};
+use tablesafe_client::{BatchWriteRowRequest, Client, CreateTableRequest, PutRowRequest, RowWrite, UpdateRowRequest};
+
+const USERS: i64 = 2_000;
+const EVENTS: i64 = 300;
+
+fn user_key(id: i64) -> PrimaryKey {
+    PrimaryKey::new([("id", PkValue::Integer(id))])
+}
+
+async fn write(client: &Client, rows: Vec<RowWrite>) {
+    for batch in rows.chunks(200) {
+        let response = client.batch_write_row(BatchWriteRowRequest { rows: batch.to_vec() }).await.unwrap();
+        assert!(response.is_all_ok());
+    }
+}
+
+/// Table `users` (stream on, up to 3 versions; every tenth row's score updated
+/// once more) and table `events` (no stream, key `source` STRING, `n` INTEGER).
+async fn fill(client: &Client) {
+    let users = CreateTableRequest::new("users").primary_key("id", PrimaryKeyType::Integer).max_versions(3).stream(24);
+    client.create_table(users).await.unwrap();
+    let events = CreateTableRequest::new("events")
+        .primary_key("source", PrimaryKeyType::String)
+        .primary_key("n", PrimaryKeyType::Integer);
+    client.create_table(events).await.unwrap();
+    let mut rows = Vec::new();
+    for id in 0..USERS {
+        let cells = vec![
+            Cell::put("name", Value::String(format!("user {id}"))),
+            Cell::put("score", Value::Integer(id * 7)),
+            Cell::put("avatar", Value::Binary(vec![(id % 251) as u8; (id % 5) as usize])),
+        ];
+        rows.push(RowWrite::Put(PutRowRequest::new("users", user_key(id), cells)));
+    }
+    for n in 0..EVENTS {
+        let key = PrimaryKey::new([("source", PkValue::String(format!("s{}", n % 7))), ("n", PkValue::Integer(n))]);
+        rows.push(RowWrite::Put(PutRowRequest::new("events", key, [Cell::put("ok", Value::Boolean(n % 3 == 0))])));
+    }
+    write(client, rows).await;
+    for id in (0..USERS).step_by(10) {
+        let update = UpdateRowRequest::new("users", user_key(id)).put("score", Value::Integer(-id));
+        client.update_row(update).await.unwrap();
+    }
+}
+
+/// The cell versions of `name` in a row as `get --json` prints it.
+fn versions<'a>(row: &'a Json, name: &str) -> Vec<&'a Json> {
+    row["cells"].as_array().unwrap().iter().filter(|c| c["name"] == name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_and_export_read_rows_and_verify_checks_what_snapshots_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, repo, out_file) = (dir.path().join("data"), dir.path().join("repo"), dir.path().join("users.jsonl"));
+    let (data, repo, out_file) = (path(&data), path(&repo), path(&out_file));
+    let server = Server::start(Path::new(data)).await;
+    fill(&server.client).await;
+    server.stop();
+    succeeded(&with_password(&["repo", "init", "--repo", repo]));
+    let backup = json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--json"]));
+    let first = backup["id"].as_str().unwrap().to_owned();
+
+    // `get` of a row of the first snapshot, as text or (with "--json") as JSON.
+    let get = |table: &str, key: &str, more: &[&str]| {
+        with_password(&[&["get", &first, "--repo", repo, "--table", table, "--key", key], more].concat())
+    };
+
+    // One row with every version of its cells, as JSON.
+    let row = json(&get("users", "id=120", &["--json"]));
+    assert_eq!(row["pk"], serde_json::json!([{"name": "id", "type": "INTEGER", "value": 120}]), "{row}");
+    let scores: Vec<&Json> = versions(&row, "score");
+    assert_eq!(scores.len(), 2, "two versions of score: {row}");
+    assert_eq!((&scores[0]["value"], &scores[1]["value"]), (&Json::from(-120), &Json::from(840)), "newest first");
+    assert!(scores.iter().all(|s| s["type"] == "INTEGER" && s["timestamp"].is_i64()), "{row}");
+    assert!(scores[0]["timestamp"].as_i64() > scores[1]["timestamp"].as_i64(), "{row}");
+    assert_eq!(versions(&row, "name")[0]["value"], "user 120");
+    assert_eq!(versions(&row, "avatar")[0]["type"], "BINARY");
+    assert_eq!(versions(&row, "avatar")[0]["value"], "", "120 % 5 == 0 bytes");
+    let row = json(&get("users", "id=123", &["--json"]));
+    assert_eq!(versions(&row, "avatar")[0]["value"], "7b7b7b", "123 % 5 bytes of 123");
+    // A unique prefix of the snapshot id does as well.
+    let by_prefix = ["get", &first[..8], "--repo", repo, "--table", "users", "--key", "id=123", "--json"];
+    assert_eq!(json(&with_password(&by_prefix)), row);
+
+    // As text: one line per cell version, `name = value @ time`.
+    let text_row = succeeded(&get("users", "id=120", &[]));
+    let lines: Vec<&str> = text_row.lines().collect();
+    assert!(lines[0].starts_with("row id=120 of table 'users' in snapshot "), "{text_row}");
+    let cells: Vec<&str> = lines[1..].iter().map(|l| l.trim()).collect();
+    assert_eq!(cells.len(), 4, "name, avatar, two scores: {text_row}");
+    for prefix in ["score = -120 @ 20", "score = 840 @ 20", "name = \"user 120\" @ 20", "avatar = 0x @ 20"] {
+        assert_eq!(cells.iter().filter(|c| c.starts_with(prefix) && c.ends_with('Z')).count(), 1, "{text_row}");
+    }
+
+    // Two key columns, typed by the schema; a missing row is exit 1.
+    let event = json(&get("events", "source=s1,n=8", &["--json"]));
+    assert_eq!(event["pk"][0], serde_json::json!({"name": "source", "type": "STRING", "value": "s1"}));
+    let ok = versions(&event, "ok")[0];
+    assert_eq!((ok["type"].as_str(), ok["value"].as_bool()), (Some("BOOLEAN"), Some(false)), "{event}");
+    let stderr = failed_with_hint(&get("events", "source=s1,n=9", &[]));
+    assert!(stderr.contains("error: no such row: table 'events' of snapshot") && stderr.contains("n=9"), "{stderr}");
+    let stderr = failed_with_hint(&get("users", "id=x", &[]));
+    assert!(stderr.contains("'x' is not a valid INTEGER"), "{stderr}");
+    let stderr = failed_with_hint(&get("events", "n=1", &[]));
+    assert!(stderr.contains("lacks the key column 'source'"), "{stderr}");
+    assert!(stderr.contains("hint: the key of table 'events' is --key source=<STRING>,n=<INTEGER>"), "{stderr}");
+
+    // Export: one JSON row per line, as many as the table has.
+    let summary =
+        json(&with_password(&["export", &first, "--repo", repo, "--table", "users", "--output", out_file, "--json"]));
+    assert_eq!((summary["rows"].as_i64(), summary["file"].as_str()), (Some(USERS), Some(out_file)), "{summary}");
+    let exported = std::fs::read_to_string(out_file).unwrap();
+    let rows: Vec<Json> = exported.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len() as i64, USERS);
+    assert_eq!(rows[120], json(&get("users", "id=120", &["--json"])));
+    let out = with_password(&["export", &first, "--repo", repo, "--table", "users", "--output", out_file]);
+    assert!(succeeded(&out).is_empty(), "the count goes to stderr");
+    assert!(text(&out.stderr).contains(&format!("exported {USERS} rows of table 'users' of snapshot ")));
+    assert_eq!(std::fs::read_to_string(out_file).unwrap(), exported);
+    let out = with_password(&["export", &first, "--repo", repo, "--table", "events"]);
+    assert_eq!(text(&out.stdout).lines().count() as i64, EVENTS);
+    assert!(text(&out.stderr).contains(&format!("exported {EVENTS} rows of table 'events'")), "{}", text(&out.stderr));
+
+    // A change, then an incremental backup over the first: get reads the layers merged.
+    let server = Server::start(Path::new(data)).await;
+    let update = UpdateRowRequest::new("users", user_key(120)).put("name", Value::String("renamed".into()));
+    server.client.update_row(update).await.unwrap();
+    server.stop();
+    let second = json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--table", "users", "--json"]));
+    let second = second["id"].as_str().unwrap().to_owned();
+    let row = json(&with_password(&["get", &second, "--repo", repo, "--table", "users", "--key", "id=120", "--json"]));
+    let names: Vec<&Json> = versions(&row, "name").iter().map(|c| &c["value"]).collect();
+    assert_eq!(names, [&Json::from("renamed"), &Json::from("user 120")], "{row}");
+
+    // The first snapshot is the base of the second: forgetting it keeps it.
+    let out = succeeded(&with_password(&["forget", &first, "--repo", repo]));
+    assert!(out.contains(&format!("kept: {first} (a newer snapshot builds on it)")), "{out}");
+    assert_eq!(json(&with_password(&["snapshots", "--repo", repo, "--json"])).as_array().unwrap().len(), 2);
+
+    // Verify checks what snapshots reference: without the base, the second is broken.
+    succeeded(&with_password(&["verify", "--repo", repo]));
+    std::fs::remove_file(Path::new(repo).join("snapshots").join(&first)).unwrap();
+    let broken = with_password(&["verify", "--repo", repo]);
+    let stderr = failed_with_hint(&broken);
+    let stdout = text(&broken.stdout);
+    let expected = format!("problem: snapshot {second}, table 'users': the snapshot it builds on, {first}, is missing");
+    assert!(stdout.lines().any(|l| l == expected), "{stdout}");
+    assert!(stderr.contains("1 problem in repository"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_and_prune_remove_old_data_and_jobs_list_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, repo) = (dir.path().join("data"), dir.path().join("repo"));
+    let (data, repo) = (path(&data), path(&repo));
+    let server = Server::start(Path::new(data)).await;
+    let table = CreateTableRequest::new("plain").primary_key("id", PrimaryKeyType::Integer);
+    server.client.create_table(table).await.unwrap();
+    let rows = |round: i64| -> Vec<RowWrite> {
+        (0..USERS)
+            .map(|id| {
+                let cells = [Cell::put("v", Value::String(format!("round {round} value {id:>30}")))];
+                RowWrite::Put(PutRowRequest::new("plain", user_key(id), cells))
+            })
+            .collect()
+    };
+    write(&server.client, rows(1)).await;
+    server.stop();
+    succeeded(&with_password(&["repo", "init", "--repo", repo]));
+    let old = json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--json"]));
+    let old = old["id"].as_str().unwrap().to_owned();
+    // Every row rewritten: the second (full: no stream) backup shares no data with the first.
+    let server = Server::start(Path::new(data)).await;
+    write(&server.client, rows(2)).await;
+    server.stop();
+    let new = json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--json"]));
+    let new = new["id"].as_str().unwrap().to_owned();
+
+    let report = json(&with_password(&["forget", "--keep-last", "1", "--prune", "--repo", repo, "--json"]));
+    assert_eq!(report["forgotten"], serde_json::json!([old]), "{report}");
+    assert_eq!(report["kept_as_base"], serde_json::json!([]), "{report}");
+    let prune = &report["prune"];
+    assert!(prune["chunks_removed"].as_u64().unwrap() > 0 && prune["bytes_freed"].as_u64().unwrap() > 0, "{report}");
+    assert!(prune["packs_deleted"].as_u64().unwrap() + prune["packs_rewritten"].as_u64().unwrap() > 0, "{report}");
+    let catalog = json(&with_password(&["snapshots", "--repo", repo, "--json"]));
+    assert_eq!(catalog.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect::<Vec<_>>(), [&new]);
+    // Nothing left to remove; the repository is sound and the kept snapshot restores.
+    let out = succeeded(&with_password(&["prune", "--repo", repo]));
+    assert!(out.contains("0 chunks removed"), "{out}");
+    let out = succeeded(&with_password(&["verify", "--repo", repo, "--read-data"]));
+    assert!(out.contains("no problems"), "{out}");
+    let args = ["restore", &new, "--repo", repo, "--table", "plain", "--as", "plain_copy", "--data-dir", data];
+    let out = succeeded(&with_password(&args));
+    assert!(out.contains(&format!("{USERS} rows")), "{out}");
+    let args = ["verify-restore", &new, "--repo", repo, "--table", "plain", "--live", "plain_copy", "--data-dir", data];
+    succeeded(&with_password(&args));
+    let row = json(&with_password(&["get", &new, "--repo", repo, "--table", "plain", "--key", "id=5", "--json"]));
+    assert!(row["cells"][0]["value"].as_str().unwrap().starts_with("round 2 "), "{row}");
+
+    // Failures are recorded too: a restore into a table that holds rows, an unknown snapshot.
+    failed_with_hint(&with_password(&["restore", &new, "--repo", repo, "--table", "plain", "--data-dir", data]));
+    failed_with_hint(&with_password(&["forget", "feedface", "--repo", repo]));
+    // ... but not a run that could not open the repository.
+    failed_with_hint(&tablesafe(&["prune", "--repo", repo], &[("TABLESAFE_PASSWORD", "wrong")]));
+
+    let jobs = json(&with_password(&["jobs", "--repo", repo, "--json"]));
+    let jobs = jobs.as_array().unwrap();
+    let runs: Vec<(&str, &str)> =
+        jobs.iter().map(|j| (j["kind"].as_str().unwrap(), j["result"].as_str().unwrap())).collect();
+    assert_eq!(
+        runs,
+        [
+            ("backup", "ok"),
+            ("backup", "ok"),
+            ("forget", "ok"),
+            ("prune", "ok"),
+            ("prune", "ok"),
+            ("verify", "ok"),
+            ("restore", "ok"),
+            ("verify-restore", "ok"),
+            ("restore", "failed"),
+            ("forget", "failed"),
+        ],
+        "{jobs:#?}"
+    );
+    let data_dir = std::fs::canonicalize(data).unwrap();
+    let (backup, forget, prune) = (&jobs[1], &jobs[2], &jobs[3]);
+    assert_eq!((backup["snapshot"].as_str(), backup["rows"].as_i64()), (Some(new.as_str()), Some(USERS)));
+    assert!(backup["bytes"].as_u64().unwrap() > 0 && backup["tables"] == serde_json::json!(["plain"]), "{backup}");
+    assert_eq!(backup["location"].as_str(), data_dir.to_str());
+    assert_eq!(forget["snapshot"].as_str(), Some(old.as_str()));
+    assert_eq!(prune["bytes"], report["prune"]["bytes_freed"]);
+    let restore = &jobs[6];
+    assert_eq!(restore["tables"], serde_json::json!(["plain", "plain_copy"]));
+    assert_eq!((restore["rows"].as_i64(), restore["snapshot"].as_str()), (Some(USERS), Some(new.as_str())));
+    assert!(restore["bytes"].as_u64().unwrap() > 0, "{restore}");
+    assert!(jobs.iter().all(|j| j["time"].as_str().unwrap().ends_with('Z')));
+    assert!(jobs[..8].iter().all(|j| j["error"].is_null()));
+    assert!(jobs[8]["error"].as_str().unwrap().contains("table 'plain' already exists"), "{:#}", jobs[8]);
+    assert!(jobs[9]["error"].as_str().unwrap().contains("no snapshot feedface"), "{:#}", jobs[9]);
+
+    let listing = succeeded(&with_password(&["jobs", "--repo", repo]));
+    let lines: Vec<&str> = listing.lines().collect();
+    assert!(lines[0].starts_with("TIME") && lines[0].contains("RESULT"), "{listing}");
+    assert!(listing.contains("  failed: table 'plain' already exists"), "{listing}");
+    assert_eq!(lines.iter().filter(|l| l.contains(" restore ") && l.contains(" failed ")).count(), 1, "{listing}");
+}
+
+#[test]
+fn forget_needs_snapshots_or_keep_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = path(dir.path());
+    assert_eq!(with_password(&["forget", "--repo", repo]).status.code(), Some(2));
+    assert_eq!(with_password(&["forget", "abc", "--keep-last", "1", "--repo", repo]).status.code(), Some(2));
+    assert_eq!(with_password(&["forget", "--keep-last", "0", "--repo", repo]).status.code(), Some(2));
+    assert_eq!(with_password(&["get", "abc", "--repo", repo, "--table", "t"]).status.code(), Some(2), "--key");
+}
