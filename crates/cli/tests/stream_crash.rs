@@ -5,52 +5,22 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+mod support;
+
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use support::Server;
 
 use futures::TryStreamExt;
 use tablesafe_client::model::{Cell, PkValue, PrimaryKey, PrimaryKeyType, Row, Value};
 use tablesafe_client::{
     BatchWriteRowRequest, Client, CreateTableRequest, DeleteRowRequest, DescribeStreamRequest, GetRangeRequest,
-    GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest, RetryPolicy, RowWrite, StreamAction, StreamRecord,
+    GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest, RowWrite, StreamAction, StreamRecord,
     UpdateRowRequest,
 };
-
-const KEY_ID: &str = "crashKeyId";
-const SECRET: &str = "crashKeySecret";
-const INSTANCE: &str = "crashtest";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts `tablesafe serve` on `data_dir` and waits until it answers.
-async fn start_server(data_dir: &std::path::Path) -> (Child, Client) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tablesafe"))
-        .args(["serve", "--data-dir", data_dir.to_str().unwrap(), "--instance", INSTANCE])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("TABLESAFE_ACCESS_KEY_ID", KEY_ID)
-        .env("TABLESAFE_ACCESS_KEY_SECRET", SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = Client::builder(format!("http://127.0.0.1:{port}"), INSTANCE, KEY_ID, SECRET)
-        .retry_policy(RetryPolicy::none())
-        .request_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.list_table().await.is_err() {
-        assert!(Instant::now() < deadline, "tablesafe serve did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, client)
-}
 
 fn key(id: i64) -> PrimaryKey {
     PrimaryKey::new([("id", PkValue::Integer(id))])
@@ -149,7 +119,8 @@ async fn dump(client: &Client, table: &str) -> Vec<Row> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_kill_9_the_stream_and_the_table_agree_and_hold_every_acknowledged_change() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, client) = start_server(dir.path()).await;
+    let server = Server::start(dir.path()).await;
+    let client = server.client.clone();
     let table = |name: &str| CreateTableRequest::new(name).primary_key("id", PrimaryKeyType::Integer).max_versions(3);
     client.create_table(table("t").stream(24)).await.unwrap();
 
@@ -163,8 +134,7 @@ async fn after_kill_9_the_stream_and_the_table_agree_and_hold_every_acknowledged
     while acknowledged.lock().unwrap().markers.len() < 2_000 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.stop(); // SIGKILL
     stop.store(true, Ordering::Relaxed);
     for writer in writers {
         writer.await.unwrap();
@@ -172,7 +142,8 @@ async fn after_kill_9_the_stream_and_the_table_agree_and_hold_every_acknowledged
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     assert!(acknowledged.markers.len() >= 2_000, "too few writes before the kill: {}", acknowledged.markers.len());
 
-    let (mut server, client) = start_server(dir.path()).await;
+    let server = Server::start(dir.path()).await;
+    let client = server.client.clone();
     let records = read_stream(&client).await;
 
     // Every acknowledged change is in the stream.
@@ -214,6 +185,5 @@ async fn after_kill_9_the_stream_and_the_table_agree_and_hold_every_acknowledged
     let original = dump(&client, "t").await;
     assert!(!original.is_empty());
     assert_eq!(original, dump(&client, "copy").await);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.stop();
 }
