@@ -12,47 +12,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use support::*;
-use tablesafe_client::model::{Cell, PkValue, PrimaryKey, PrimaryKeyType, Value};
-use tablesafe_client::{BatchWriteRowRequest, Client, CreateTableRequest, PutRowRequest, RowWrite, UpdateRowRequest};
+use tablesafe_client::model::Value;
+use tablesafe_client::UpdateRowRequest;
 
 const USERS: i64 = 3_000;
 const EVENTS: i64 = 500;
-
-fn user_key(id: i64) -> PrimaryKey {
-    PrimaryKey::new([("id", PkValue::Integer(id))])
-}
-
-/// Table `users` (stream on, up to 3 versions, some rows updated twice) and table
-/// `events` (no stream, two key columns).
-async fn fill(client: &Client) {
-    let users = CreateTableRequest::new("users").primary_key("id", PrimaryKeyType::Integer).max_versions(3).stream(24);
-    client.create_table(users).await.unwrap();
-    let events = CreateTableRequest::new("events")
-        .primary_key("source", PrimaryKeyType::String)
-        .primary_key("n", PrimaryKeyType::Integer);
-    client.create_table(events).await.unwrap();
-    let mut rows = Vec::new();
-    for id in 0..USERS {
-        let cells = vec![
-            Cell::put("name", Value::String(format!("user {id}"))),
-            Cell::put("score", Value::Integer(id * 7)),
-            Cell::put("avatar", Value::Binary(vec![(id % 251) as u8; (id % 40) as usize])),
-        ];
-        rows.push(RowWrite::Put(PutRowRequest::new("users", user_key(id), cells)));
-    }
-    for n in 0..EVENTS {
-        let key = PrimaryKey::new([("source", PkValue::String(format!("s{}", n % 7))), ("n", PkValue::Integer(n))]);
-        rows.push(RowWrite::Put(PutRowRequest::new("events", key, [Cell::put("ok", Value::Boolean(n % 3 == 0))])));
-    }
-    for batch in rows.chunks(200) {
-        let response = client.batch_write_row(BatchWriteRowRequest { rows: batch.to_vec() }).await.unwrap();
-        assert!(response.is_all_ok());
-    }
-    for id in (0..USERS).step_by(10) {
-        let update = UpdateRowRequest::new("users", user_key(id)).put("score", Value::Integer(-id));
-        client.update_row(update).await.unwrap();
-    }
-}
+/// The tables the tests back up (avatars of 0 to 39 bytes).
+const FILL: Fill = Fill { users: USERS, events: EVENTS, avatar_sizes: 40 };
 
 /// The relative path of the first pack file of a local repository.
 fn first_pack(repo: &Path) -> String {
@@ -74,7 +40,7 @@ async fn back_up_a_stopped_data_dir_restore_verify_and_detect_damage() {
     let repo = dir.path().join("repo");
     let (data, repo) = (path(&data), path(&repo));
     let server = Server::start(Path::new(data)).await;
-    fill(&server.client).await;
+    fill(&server.client, FILL).await;
     server.stop();
 
     let out = succeeded(&with_password(&["repo", "init", "--repo", repo]));
@@ -184,7 +150,7 @@ async fn back_up_and_restore_through_an_endpoint() {
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
     let (data, repo, password_file) = (path(&data), path(&repo), path(&password_file));
     let server = Server::start(Path::new(data)).await;
-    fill(&server.client).await;
+    fill(&server.client, FILL).await;
     let endpoint = server.endpoint.as_str();
     // Every command here reads the password from the file.
     let run = |args: &[&str]| {

@@ -12,51 +12,13 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 use support::*;
-use tablesafe_client::model::{Cell, PkValue, PrimaryKey, PrimaryKeyType, Value};
-use tablesafe_client::{BatchWriteRowRequest, Client, CreateTableRequest, PutRowRequest, RowWrite, UpdateRowRequest};
+use tablesafe_client::model::{Cell, PrimaryKeyType, Value};
+use tablesafe_client::{CreateTableRequest, PutRowRequest, RowWrite, UpdateRowRequest};
 
 const USERS: i64 = 2_000;
 const EVENTS: i64 = 300;
-
-fn user_key(id: i64) -> PrimaryKey {
-    PrimaryKey::new([("id", PkValue::Integer(id))])
-}
-
-async fn write(client: &Client, rows: Vec<RowWrite>) {
-    for batch in rows.chunks(200) {
-        let response = client.batch_write_row(BatchWriteRowRequest { rows: batch.to_vec() }).await.unwrap();
-        assert!(response.is_all_ok());
-    }
-}
-
-/// Table `users` (stream on, up to 3 versions; every tenth row's score updated
-/// once more) and table `events` (no stream, key `source` STRING, `n` INTEGER).
-async fn fill(client: &Client) {
-    let users = CreateTableRequest::new("users").primary_key("id", PrimaryKeyType::Integer).max_versions(3).stream(24);
-    client.create_table(users).await.unwrap();
-    let events = CreateTableRequest::new("events")
-        .primary_key("source", PrimaryKeyType::String)
-        .primary_key("n", PrimaryKeyType::Integer);
-    client.create_table(events).await.unwrap();
-    let mut rows = Vec::new();
-    for id in 0..USERS {
-        let cells = vec![
-            Cell::put("name", Value::String(format!("user {id}"))),
-            Cell::put("score", Value::Integer(id * 7)),
-            Cell::put("avatar", Value::Binary(vec![(id % 251) as u8; (id % 5) as usize])),
-        ];
-        rows.push(RowWrite::Put(PutRowRequest::new("users", user_key(id), cells)));
-    }
-    for n in 0..EVENTS {
-        let key = PrimaryKey::new([("source", PkValue::String(format!("s{}", n % 7))), ("n", PkValue::Integer(n))]);
-        rows.push(RowWrite::Put(PutRowRequest::new("events", key, [Cell::put("ok", Value::Boolean(n % 3 == 0))])));
-    }
-    write(client, rows).await;
-    for id in (0..USERS).step_by(10) {
-        let update = UpdateRowRequest::new("users", user_key(id)).put("score", Value::Integer(-id));
-        client.update_row(update).await.unwrap();
-    }
-}
+/// The tables the tests back up (avatars of 0 to 4 bytes, as the `get` checks expect).
+const FILL: Fill = Fill { users: USERS, events: EVENTS, avatar_sizes: 5 };
 
 /// The cell versions of `name` in a row as `get --json` prints it.
 fn versions<'a>(row: &'a Json, name: &str) -> Vec<&'a Json> {
@@ -69,7 +31,7 @@ async fn get_and_export_read_rows_and_verify_checks_what_snapshots_reference() {
     let (data, repo, out_file) = (dir.path().join("data"), dir.path().join("repo"), dir.path().join("users.jsonl"));
     let (data, repo, out_file) = (path(&data), path(&repo), path(&out_file));
     let server = Server::start(Path::new(data)).await;
-    fill(&server.client).await;
+    fill(&server.client, FILL).await;
     server.stop();
     succeeded(&with_password(&["repo", "init", "--repo", repo]));
     let backup = json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--json"]));

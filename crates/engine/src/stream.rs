@@ -211,6 +211,18 @@ impl Sequencer {
         out
     }
 
+    /// The next sequence to be handed out, once every sequence below it is
+    /// committed: a change acknowledged before this call lies below it, and one
+    /// that starts after it lies at or above it. Waits about one commit's time.
+    pub(crate) fn settled_end(&self) -> u64 {
+        let mut state = self.state.lock();
+        let end = state.next;
+        while state.in_flight.first().is_some_and(|&start| start < end) {
+            self.changed.wait(&mut state);
+        }
+        end
+    }
+
     /// Every sequence below this one is committed or will never be.
     pub(crate) fn visible_end(&self) -> u64 {
         let state = self.state.lock();
@@ -273,12 +285,16 @@ impl Engine {
     }
 
     /// The position of a stream's oldest retained record, or with `at_us`, of the
-    /// first record committed at or after that time (µs). Asking for a time whose
-    /// records were already trimmed is `StreamTrimmed`.
+    /// first record committed at or after that time (µs). When no such record
+    /// exists (e.g. a time in the future) it is the end of the stream, past every
+    /// change acknowledged before the call. Asking for a time whose records were
+    /// already trimmed is `StreamTrimmed`.
     pub fn stream_position(&self, stream_id: &str, at_us: Option<i64>) -> Result<u64, EngineError> {
         let info = self.stream_table(stream_id)?;
         let horizon = self.stream_horizon(info.id)?;
-        let end = self.sequencer.visible_end();
+        // Settled rather than visible: a position at the end is then past every
+        // change acknowledged before the call, which backups rely on.
+        let end = self.sequencer.settled_end();
         let cutoff = self.stream_cutoff(&info);
         let Some(at_us) = at_us else {
             return Ok(self.first_record_since(&info, horizon, end, cutoff)?.unwrap_or(end));

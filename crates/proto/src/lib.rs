@@ -10,6 +10,7 @@
 //! - [`plainbuffer`]: PlainBuffer encode/decode with CRC8 checks.
 //! - [`filter`]: serialized `Filter` bytes <-> [`model::Filter`].
 //! - [`sign`]: V2/V4 request signatures and the response signature SDKs verify.
+//! - [`stream`]: TableSafe shard iterators (stream positions) shared by server and tools.
 //! - [`error`]: this crate's error type and the Tablestore error-code table.
 
 pub mod convert;
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod model;
 pub mod plainbuffer;
 pub mod sign;
+pub mod stream;
 
 /// Protobuf messages of the table, row, batch, range, split-point and stream APIs.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -126,16 +126,16 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
     if args.output.json {
         return print_json(&line);
     }
-    println!(
+    outln!(
         "snapshot {} saved: {}, {} rows, {} of table data, {} added to the repository",
         line.id,
         count(line.tables.len(), "table", "tables"),
         line.rows,
         HumanBytes(line.data_bytes),
         HumanBytes(line.added_bytes)
-    );
+    )?;
     for table in &line.tables {
-        println!("  {}: {} rows, {}, {}", table.name, table.rows, HumanBytes(table.data_bytes), table.describe());
+        outln!("  {}: {} rows, {}, {}", table.name, table.rows, HumanBytes(table.data_bytes), table.describe())?;
     }
     Ok(())
 }
@@ -150,16 +150,16 @@ pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
         return print_json(&lines);
     }
     if lines.is_empty() {
-        println!("no snapshots yet; `tablesafe backup` makes one");
+        outln!("no snapshots yet; `tablesafe backup` makes one")?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<8}  {:<20}  {:>6}  {:>10}  {:>11}  {:>11}  CONSISTENCY",
         "ID", "TIME", "TABLES", "ROWS", "SIZE", "ADDED"
-    );
+    )?;
     for line in &lines {
         let positions: Vec<String> = line.tables.iter().map(TableLine::position).collect();
-        println!(
+        outln!(
             "{:<8}  {:<20}  {:>6}  {:>10}  {:>11}  {:>11}  {}",
             short_id(&line.id),
             rfc3339(line.time_ms, false),
@@ -168,7 +168,7 @@ pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
             HumanBytes(line.data_bytes).to_string(),
             HumanBytes(line.added_bytes).to_string(),
             positions.join(" ")
-        );
+        )?;
     }
     Ok(())
 }

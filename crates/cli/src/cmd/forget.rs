@@ -36,14 +36,14 @@ impl PruneOutput {
     }
 
     fn print(&self) {
-        println!(
+        outln!(
             "pruned repository {}: {} deleted, {} rewritten, {} removed, {} freed",
             self.repository,
             count(self.packs_deleted as usize, "pack", "packs"),
             count(self.packs_rewritten as usize, "pack", "packs"),
             count(self.chunks_removed as usize, "chunk", "chunks"),
             HumanBytes(self.bytes_freed)
-        );
+        )?;
     }
 }
 
@@ -89,19 +89,19 @@ pub fn run(args: ForgetArgs) -> anyhow::Result<()> {
         print_json(&ForgetOutput { report, prune: pruned })?;
     } else {
         for id in &report.forgotten {
-            println!("forgot snapshot {id}");
+            outln!("forgot snapshot {id}")?;
         }
         for id in &report.kept_as_base {
-            println!("kept: {id} (a newer snapshot builds on it)");
+            outln!("kept: {id} (a newer snapshot builds on it)")?;
         }
         match (report.forgotten.len(), &pruned) {
-            (0, _) if report.kept_as_base.is_empty() => println!("nothing to forget"),
+            (0, _) if report.kept_as_base.is_empty() => outln!("nothing to forget")?,
             (0, _) => {}
-            (n, None) if prune_error.is_none() => println!(
+            (n, None) if prune_error.is_none() => outln!(
                 "forgot {}; their data stays in the repository until `tablesafe prune`",
                 count(n, "snapshot", "snapshots")
-            ),
-            (n, _) => println!("forgot {}", count(n, "snapshot", "snapshots")),
+            )?,
+            (n, _) => outln!("forgot {}", count(n, "snapshot", "snapshots"))?,
         }
         if let Some(pruned) = &pruned {
             pruned.print();

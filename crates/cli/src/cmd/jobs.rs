@@ -137,20 +137,20 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
         return print_json(&lines);
     }
     if lines.is_empty() {
-        println!("no jobs recorded yet; backup, restore, verify, forget and prune record theirs");
+        outln!("no jobs recorded yet; backup, restore, verify, forget and prune record theirs")?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<20}  {:<14}  {:<6}  {:>10}  {:>11}  {:<8}  {:<20}  LOCATION",
         "TIME", "KIND", "RESULT", "ROWS", "BYTES", "SNAPSHOT", "TABLES"
-    );
+    )?;
     for line in &lines {
         let snapshot = match &line.snapshot {
             Some(ids) => ids.split(',').map(short_id).collect::<Vec<_>>().join(","),
             None => "-".to_owned(),
         };
         let tables = if line.tables.is_empty() { "-".to_owned() } else { line.tables.join(",") };
-        println!(
+        outln!(
             "{:<20}  {:<14}  {:<6}  {:>10}  {:>11}  {:<8}  {:<20}  {}",
             rfc3339(line.started_ms, false),
             line.kind,
@@ -160,9 +160,9 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
             snapshot,
             tables,
             line.location.as_deref().unwrap_or("-")
-        );
+        )?;
         if let Some(error) = &line.error {
-            println!("  failed: {error}");
+            outln!("  failed: {error}")?;
         }
     }
     Ok(())

@@ -54,7 +54,7 @@ pub fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -
 
 /// Prints one JSON document on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 

@@ -237,11 +237,11 @@ pub fn get(args: GetArgs) -> anyhow::Result<()> {
     if args.output.json {
         return print_json(&row);
     }
-    println!("row {} of table '{}' in snapshot {}:", row.key_text(), args.table, short_id(&id));
+    outln!("row {} of table '{}' in snapshot {}:", row.key_text(), args.table, short_id(&id))?;
     for cell in &row.cells {
         let value = value_text(&cell.value, cell.type_name.unwrap_or_default());
         let time = cell.timestamp.map_or_else(|| "-".to_owned(), |ts| rfc3339(ts, true));
-        println!("  {} = {value} @ {time}", cell.name);
+        outln!("  {} = {value} @ {time}", cell.name)?;
     }
     Ok(())
 }

@@ -49,7 +49,7 @@ pub fn init(args: RepoInitArgs) -> anyhow::Result<()> {
     if args.output.json {
         return print_json(&output);
     }
-    println!("created repository {} (id {})", output.repository, output.id);
+    outln!("created repository {} (id {})", output.repository, output.id)?;
     let mut openers = Vec::new();
     if has_password {
         openers.push("the password".to_owned());
@@ -57,12 +57,12 @@ pub fn init(args: RepoInitArgs) -> anyhow::Result<()> {
     if output.recipients > 0 {
         openers.push(count(output.recipients, "age identity", "age identities"));
     }
-    println!("  opens with:  {}", openers.join(", "));
+    outln!("  opens with:  {}", openers.join(", "))?;
     if output.write_only_recipients > 0 {
-        println!(
+        outln!(
             "  write-only:  {} (can add backups, cannot read table data)",
             count(output.write_only_recipients, "age identity", "age identities")
-        );
+        )?;
     }
     Ok(())
 }
@@ -134,7 +134,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         print_json(&output)?;
     } else {
         for problem in &output.problems {
-            println!("problem: {}", problem.problem);
+            outln!("problem: {}", problem.problem)?;
         }
         if output.ok {
             let what = if args.read_data {
@@ -144,7 +144,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 "every index file opens, every indexed pack exists and every snapshot's data is indexed \
                  (--read-data also reads the data)"
             };
-            println!("repository {url}: no problems; {what}");
+            outln!("repository {url}: no problems; {what}")?;
         }
     }
     if output.ok {

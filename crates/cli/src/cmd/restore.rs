@@ -65,7 +65,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     if args.output.json {
         return print_json(&report);
     }
-    println!(
+    outln!(
         "restored table '{}' of snapshot {} as '{}' in {}: {} rows, {} cell versions",
         report.table,
         short_id(&report.snapshot),
@@ -73,8 +73,8 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
         destination,
         report.rows,
         report.cells
-    );
-    println!("  the rows read back match the snapshot's digest {}", report.digest);
+    )?;
+    outln!("  the rows read back match the snapshot's digest {}", report.digest)?;
     Ok(())
 }
 
@@ -113,21 +113,21 @@ pub fn verify(args: VerifyRestoreArgs) -> anyhow::Result<()> {
     if args.output.json {
         print_json(&report)?;
     } else if report.equal {
-        println!(
+        outln!(
             "live table '{}' equals table '{}' of snapshot {snapshot}: {} rows",
             report.live_table, report.table, report.live_rows
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "live table '{}' differs from table '{}' of snapshot {snapshot}: the snapshot has {} rows, the live table {}",
             report.live_table, report.table, report.snapshot_rows, report.live_rows
-        );
-        println!("differing key ranges ({}):", report.differing_ranges.len());
+        )?;
+        outln!("differing key ranges ({}):", report.differing_ranges.len())?;
         for range in report.differing_ranges.iter().take(SHOWN_RANGES) {
-            println!("  {} ..= {}", range.first_key, range.last_key);
+            outln!("  {} ..= {}", range.first_key, range.last_key)?;
         }
         if let Some(more) = report.differing_ranges.len().checked_sub(SHOWN_RANGES).filter(|n| *n > 0) {
-            println!("  ... and {more} more (--json lists every range)");
+            outln!("  ... and {more} more (--json lists every range)")?;
         }
     }
     if report.equal {

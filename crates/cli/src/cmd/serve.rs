@@ -64,21 +64,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::AccessKey], source: &KeySource) {
     tracing::info!(address, instance = args.instance, data_dir = %args.data_dir.display(), "TableSafe serving");
-    println!("TableSafe is serving the Tablestore API");
-    println!("  endpoint:      http://{address}");
-    println!("  instance:      {}", args.instance);
+    outln!("TableSafe is serving the Tablestore API")?;
+    outln!("  endpoint:      http://{address}")?;
+    outln!("  instance:      {}", args.instance)?;
     for key in access_keys {
-        println!("  access key id: {}", key.id);
+        outln!("  access key id: {}", key.id)?;
     }
     match source {
         KeySource::Created(path) => {
             // The one time the secret is shown; it is never logged.
             if let Some(key) = access_keys.first() {
-                println!("  access secret: {}   (shown once; stored in {})", key.secret, path.display());
+                outln!("  access secret: {}   (shown once; stored in {})", key.secret, path.display())?;
             }
         }
-        KeySource::File(path) => println!("  access secret: in {}", path.display()),
-        KeySource::Environment => println!("  access secret: from TABLESAFE_ACCESS_KEY_SECRET"),
+        KeySource::File(path) => outln!("  access secret: in {}", path.display())?,
+        KeySource::Environment => outln!("  access secret: from TABLESAFE_ACCESS_KEY_SECRET")?,
     }
 }
 

@@ -8,16 +8,19 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-use tablesafe_client::{Client, RetryPolicy};
+use tablesafe_client::model::{Cell, PkValue, PrimaryKey, PrimaryKeyType, Value};
+use tablesafe_client::{
+    BatchWriteRowRequest, Client, CreateTableRequest, PutRowRequest, RetryPolicy, RowWrite, UpdateRowRequest,
+};
 
 pub const KEY_ID: &str = "backupKeyId";
 pub const SECRET: &str = "backupKeySecret";
 pub const INSTANCE: &str = "backuptest";
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// Runs `tablesafe` with only the environment a test gives it (no TABLESAFE_*
+/// A `tablesafe` command with only the environment a test gives it (no TABLESAFE_*
 /// variable of the caller leaks in) plus the access key for endpoints.
-pub fn tablesafe(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tablesafe"));
     for (name, _) in std::env::vars() {
         if name.starts_with("TABLESAFE_") {
@@ -28,9 +31,13 @@ pub fn tablesafe(args: &[&str], env: &[(&str, &str)]) -> Output {
         .args(args)
         .env("TABLESAFE_ACCESS_KEY_ID", KEY_ID)
         .env("TABLESAFE_ACCESS_KEY_SECRET", SECRET)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run tablesafe")
+        .envs(env.iter().copied());
+    command
+}
+
+/// Runs `tablesafe` as [`command`] sets it up.
+pub fn tablesafe(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(args, env).output().expect("run tablesafe")
 }
 
 /// Runs `tablesafe` with the password in TABLESAFE_PASSWORD.
@@ -115,5 +122,60 @@ impl Server {
     pub fn stop(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+/// The key of row `id` of table `users`.
+pub fn user_key(id: i64) -> PrimaryKey {
+    PrimaryKey::new([("id", PkValue::Integer(id))])
+}
+
+/// Writes `rows` in batches of 200; every row must succeed.
+pub async fn write(client: &Client, rows: Vec<RowWrite>) {
+    for batch in rows.chunks(200) {
+        let response = client.batch_write_row(BatchWriteRowRequest { rows: batch.to_vec() }).await.unwrap();
+        assert!(response.is_all_ok());
+    }
+}
+
+/// How many rows [`fill`] writes, and how large their binary cells are.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill {
+    /// Rows of table `users`, ids `0..users`.
+    pub users: i64,
+    /// Rows of table `events`, n `0..events`.
+    pub events: i64,
+    /// User `id`'s `avatar` is `id % avatar_sizes` bytes, each `id % 251`.
+    pub avatar_sizes: i64,
+}
+
+/// Table `users` (stream on, up to 3 versions; cells `name` = "user {id}",
+/// `score` = id * 7 and `avatar`; every tenth row's score updated once more, to
+/// -id) and table `events` (no stream, key `source` STRING = "s{n % 7}", `n`
+/// INTEGER; cell `ok` = n % 3 == 0).
+pub async fn fill(client: &Client, fill: Fill) {
+    let users = CreateTableRequest::new("users").primary_key("id", PrimaryKeyType::Integer).max_versions(3).stream(24);
+    client.create_table(users).await.unwrap();
+    let events = CreateTableRequest::new("events")
+        .primary_key("source", PrimaryKeyType::String)
+        .primary_key("n", PrimaryKeyType::Integer);
+    client.create_table(events).await.unwrap();
+    let mut rows = Vec::new();
+    for id in 0..fill.users {
+        let cells = vec![
+            Cell::put("name", Value::String(format!("user {id}"))),
+            Cell::put("score", Value::Integer(id * 7)),
+            Cell::put("avatar", Value::Binary(vec![(id % 251) as u8; (id % fill.avatar_sizes) as usize])),
+        ];
+        rows.push(RowWrite::Put(PutRowRequest::new("users", user_key(id), cells)));
+    }
+    for n in 0..fill.events {
+        let key = PrimaryKey::new([("source", PkValue::String(format!("s{}", n % 7))), ("n", PkValue::Integer(n))]);
+        rows.push(RowWrite::Put(PutRowRequest::new("events", key, [Cell::put("ok", Value::Boolean(n % 3 == 0))])));
+    }
+    write(client, rows).await;
+    for id in (0..fill.users).step_by(10) {
+        let update = UpdateRowRequest::new("users", user_key(id)).put("score", Value::Integer(-id));
+        client.update_row(update).await.unwrap();
     }
 }

@@ -4,9 +4,12 @@
 //! written for the service's shard tree see a tree of one leaf. A shard iterator is
 //! an opaque string naming the stream and a position in it; it stays valid until
 //! the records it points at expire or the stream is disabled, then reads answer
-//! OTSTrimmedDataAccess as the service does.
+//! OTSTrimmedDataAccess as the service does. Iterators are
+//! [`tablesafe_proto::stream::ShardIterator`]s; GetShardIterator hands out open ones,
+//! and TableSafe's tools make bounded ones to read the changes between two positions.
 
 use tablesafe_engine::{ChangeAction, ChangeRecord, Consumed};
+use tablesafe_proto::stream::ShardIterator;
 use tablesafe_proto::{pb, plainbuffer, ErrorCode};
 
 use super::convert::consumed;
@@ -79,21 +82,28 @@ pub(crate) fn get_shard_iterator(state: &ServerState, body: &[u8]) -> ApiResult<
     }
     let position = state.engine.stream_position(&request.stream_id, request.timestamp)?;
     encode(&pb::GetShardIteratorResponse {
-        shard_iterator: ShardIterator { stream_id: request.stream_id, position }.encode(),
+        shard_iterator: ShardIterator { stream_id: request.stream_id, position, end: None }.encode(),
         next_token: None,
     })
 }
 
 pub(crate) fn get_stream_record(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::GetStreamRecordRequest = decode("GetStreamRecordRequest", body)?;
-    let iterator = ShardIterator::decode(&request.shard_iterator)?;
+    let iterator = ShardIterator::decode(&request.shard_iterator)
+        .ok_or_else(|| ApiError::invalid("The shard iterator is invalid."))?;
     let limit = match request.limit {
         None => DEFAULT_RECORD_LIMIT,
         Some(l) if l > 0 => usize::try_from(l).unwrap_or(MAX_RECORD_LIMIT).min(MAX_RECORD_LIMIT),
         Some(_) => return Err(ApiError::invalid("The limit must be greater than 0.")),
     };
-    let page = state.engine.stream_read(&iterator.stream_id, iterator.position, limit)?;
+    let mut page = state.engine.stream_read(&iterator.stream_id, iterator.position, limit)?;
     let full_page = page.records.len() >= limit;
+    // A bounded iterator stops before its end and then reads as a closed shard.
+    let end = iterator.end.unwrap_or(u64::MAX);
+    page.records.retain(|r| r.seq < end);
+    let next = (page.next < end && iterator.position < end).then(|| {
+        ShardIterator { stream_id: iterator.stream_id.clone(), position: page.next, end: iterator.end }.encode()
+    });
     let mut bytes = 0usize;
     let stream_records: Vec<_> = page
         .records
@@ -110,9 +120,9 @@ pub(crate) fn get_stream_record(state: &ServerState, body: &[u8]) -> ApiResult<V
         .collect();
     encode(&pb::GetStreamRecordResponse {
         stream_records,
-        next_shard_iterator: Some(ShardIterator { stream_id: iterator.stream_id, position: page.next }.encode()),
+        next_shard_iterator: next,
         consumed: Some(consumed(Consumed { read: capacity_units(bytes), write: 0 })),
-        may_more_record: Some(full_page),
+        may_more_record: Some(full_page && page.next < end),
     })
 }
 
@@ -126,55 +136,4 @@ fn action_to_pb(record: &ChangeRecord) -> pb::ActionType {
 
 fn capacity_units(bytes: usize) -> i32 {
     i32::try_from(bytes.div_ceil(4096).max(1)).unwrap_or(i32::MAX)
-}
-
-/// A position in a stream, as handed to clients.
-#[derive(Debug, PartialEq)]
-struct ShardIterator {
-    stream_id: String,
-    position: u64,
-}
-
-impl ShardIterator {
-    /// `v1.<hex stream id>.<hex position>`: opaque to clients, and any character a
-    /// client might mangle in transit is outside the alphabet.
-    fn encode(&self) -> String {
-        let hex: String = self.stream_id.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("v1.{hex}.{:x}", self.position)
-    }
-
-    fn decode(text: &str) -> ApiResult<ShardIterator> {
-        let invalid = || ApiError::invalid("The shard iterator is invalid.");
-        let mut parts = text.split('.');
-        let (Some("v1"), Some(hex), Some(position), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid());
-        };
-        if hex.len() % 2 != 0 || !hex.is_ascii() {
-            return Err(invalid());
-        }
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| invalid())?;
-        let stream_id = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let position = u64::from_str_radix(position, 16).map_err(|_| invalid())?;
-        Ok(ShardIterator { stream_id, position })
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)] // Tests may unwrap.
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_iterators_round_trip_and_reject_garbage() {
-        let it = ShardIterator { stream_id: "orders_1700000000000000".into(), position: 0x1234 };
-        assert_eq!(ShardIterator::decode(&it.encode()).unwrap(), it);
-        for bad in ["", "v1", "v1..", "v2.61.1", "v1.6.1", "v1.zz.1", "v1.61.-1", "v1.61.1.1", "v1.ff.1"] {
-            assert!(ShardIterator::decode(bad).is_err(), "{bad:?} accepted");
-        }
-    }
 }

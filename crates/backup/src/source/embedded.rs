@@ -1,0 +1,198 @@
+//! The local engine as a source and a sink: exports read one RocksDB snapshot taken
+//! at a quiet point of the change stream, so they are exact at a known position;
+//! restores load rows by bulk import.
+
+use std::sync::Arc;
+
+use tablesafe_client::model::{PkValue, PrimaryKey, Row};
+use tablesafe_engine::{CreateTable, Direction, Engine, EngineError, RangeRequest};
+use tablesafe_proto::model::ReadOptions;
+use tokio::sync::mpsc;
+
+use super::{renamed, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH};
+use crate::BackupError;
+
+/// The local engine, read from consistent snapshots and written by bulk import.
+#[derive(Clone, Debug)]
+pub struct EmbeddedTables {
+    engine: Arc<Engine>,
+    origin: String,
+}
+
+impl EmbeddedTables {
+    /// Tables of `engine`; `origin` names it (e.g. the data directory).
+    pub fn new(engine: Arc<Engine>, origin: impl Into<String>) -> Self {
+        EmbeddedTables { engine, origin: origin.into() }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine) -> Result<T, BackupError> + Send + 'static,
+    ) -> Result<T, BackupError> {
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || work(&engine))
+            .await
+            .map_err(|e| BackupError::Internal(format!("engine task failed: {e}")))?
+    }
+}
+
+impl TableSource for EmbeddedTables {
+    fn origin(&self) -> String {
+        self.origin.clone()
+    }
+
+    async fn list_tables(&self) -> Result<Vec<String>, BackupError> {
+        Ok(self.engine.list_tables())
+    }
+
+    async fn export(&self, table: &str, items: mpsc::Sender<ExportItem>) -> Result<ExportSummary, BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| {
+            let cancelled = |_| BackupError::Internal("export cancelled".into());
+            let stream_id = engine.table(&name).map_err(BackupError::engine(&name))?.stream_id();
+            let mut batch = Vec::with_capacity(ROW_BATCH);
+            let started = |stream_position| {
+                items.blocking_send(ExportItem::Start { stream_id, stream_position }).map_err(cancelled)
+            };
+            let export = engine.export_table(&name, started, |row| {
+                batch.push(row);
+                if batch.len() >= ROW_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+                    items.blocking_send(ExportItem::Rows(full)).map_err(cancelled)?;
+                }
+                Ok::<(), BackupError>(())
+            });
+            let export = export.map_err(|e| match e {
+                BackupError::Engine { source, .. } => BackupError::Engine { table: name.clone(), source },
+                other => other,
+            })?;
+            if !batch.is_empty() {
+                items.blocking_send(ExportItem::Rows(batch)).map_err(cancelled)?;
+            }
+            let info = &export.info;
+            Ok(ExportSummary {
+                definition: TableDefinition {
+                    schema: info.schema.clone(),
+                    options: info.options,
+                    reserved: info.reserved,
+                    stream: info.stream.clone(),
+                },
+                consistency: Consistency::Exact,
+                stream_position: export.stream_position,
+                auto_increment: export.auto_increment,
+            })
+        })
+        .await
+    }
+
+    async fn changed_keys(
+        &self,
+        table: &str,
+        stream_id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
+        let (name, stream_id) = (table.to_owned(), stream_id.to_owned());
+        self.blocking(move |engine| {
+            EmbeddedTables::read_changed_keys(engine, &stream_id, from, to).map_err(BackupError::engine(&name))
+        })
+        .await
+    }
+}
+
+impl EmbeddedTables {
+    fn read_changed_keys(
+        engine: &Engine,
+        stream_id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<PrimaryKey>>, EngineError> {
+        let mut keys = Vec::new();
+        let mut position = from;
+        while position < to {
+            let page = match engine.stream_read(stream_id, position, 1000) {
+                Ok(page) => page,
+                Err(EngineError::StreamTrimmed | EngineError::StreamNotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let done = page.records.is_empty();
+            keys.extend(page.records.into_iter().take_while(|r| r.seq < to).map(|r| r.row.primary_key));
+            if done {
+                break;
+            }
+            position = page.next;
+        }
+        Ok(Some(keys))
+    }
+}
+
+impl TableSink for EmbeddedTables {
+    fn destination(&self) -> String {
+        self.origin.clone()
+    }
+
+    async fn table_exists(&self, table: &str) -> Result<bool, BackupError> {
+        match self.engine.table(table) {
+            Ok(_) => Ok(true),
+            Err(EngineError::TableNotFound { .. }) => Ok(false),
+            Err(e) => Err(BackupError::engine(table)(e)),
+        }
+    }
+
+    async fn table_is_empty(&self, table: &str) -> Result<bool, BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| {
+            let info = engine.table(&name).map_err(BackupError::engine(&name))?;
+            let bound =
+                |value: PkValue| PrimaryKey::new(info.pk_names().into_iter().map(|n| (n.to_owned(), value.clone())));
+            let request = RangeRequest {
+                table: name.clone(),
+                direction: Direction::Forward,
+                start: bound(PkValue::InfMin),
+                end: bound(PkValue::InfMax),
+                limit: Some(1),
+                read: ReadOptions { max_versions: Some(1), ..ReadOptions::default() },
+            };
+            let page = engine.get_range(&request).map_err(BackupError::engine(&name))?;
+            Ok(page.rows.is_empty())
+        })
+        .await
+    }
+
+    async fn create_table(&self, table: &str, definition: &TableDefinition) -> Result<(), BackupError> {
+        let request = CreateTable {
+            schema: renamed(definition, table),
+            options: definition.options,
+            reserved: definition.reserved,
+            stream: definition.stream.clone(),
+        };
+        let name = table.to_owned();
+        self.blocking(move |engine| engine.create_table(request).map(drop).map_err(BackupError::engine(&name))).await
+    }
+
+    async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| engine.import_rows(&name, &rows).map_err(BackupError::engine(&name))).await
+    }
+
+    async fn finish_table(
+        &self,
+        table: &str,
+        _definition: &TableDefinition,
+        auto_increment: Option<i64>,
+    ) -> Result<(), BackupError> {
+        let Some(value) = auto_increment else { return Ok(()) };
+        let name = table.to_owned();
+        self.blocking(move |engine| engine.raise_auto_increment(&name, value).map_err(BackupError::engine(&name))).await
+    }
+
+    async fn drop_table(&self, table: &str) -> Result<(), BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| match engine.delete_table(&name) {
+            Ok(()) | Err(EngineError::TableNotFound { .. }) => Ok(()),
+            Err(e) => Err(BackupError::engine(&name)(e)),
+        })
+        .await
+    }
+}
+

@@ -1,0 +1,137 @@
+//! Where table data comes from and goes to: one [`TableSource`] and one
+//! [`TableSink`] trait, each with an embedded implementation (the local engine) and
+//! a remote one (any Tablestore endpoint through `tablesafe-client`).
+//!
+//! Invariants: a source exports rows in primary-key order with every visible cell
+//! version. An embedded export is exact: one snapshot of the table, at a stream
+//! position. A remote one is *fuzzy* (GetRange is not a snapshot read); with a
+//! stream position, it holds every change before that position and maybe some
+//! after. Either way, the changes from the position on, applied to the export,
+//! give the table as it is. A sink writes rows with their original timestamps.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use tablesafe_client::model::{PrimaryKey, ReservedThroughput, Row, StreamSpec, TableOptions, TableSchema};
+use tokio::sync::mpsc;
+
+use crate::BackupError;
+
+/// Rows handed from a source to the backup in one message.
+pub const ROW_BATCH: usize = 1000;
+
+/// Everything needed to recreate a table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableDefinition {
+    /// Name and primary key.
+    pub schema: TableSchema,
+    /// TTL, versions, time deviation, UpdateRow permission.
+    pub options: TableOptions,
+    /// Reserved throughput.
+    pub reserved: ReservedThroughput,
+    /// Stream settings.
+    pub stream: StreamSpec,
+}
+
+/// How exactly an export reflects one moment of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// One snapshot of the table; with a stream, at a known stream position.
+    Exact,
+    /// Rows read over a period while writes went on; with a stream position,
+    /// every change before it is included, later ones may be.
+    Fuzzy,
+}
+
+/// What an export reports besides its rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportSummary {
+    /// The table as exported.
+    pub definition: TableDefinition,
+    /// Exact or fuzzy.
+    pub consistency: Consistency,
+    /// The stream position the export is consistent at (exact) or complete up to
+    /// (fuzzy), when known.
+    pub stream_position: Option<u64>,
+    /// The auto-increment counter, when the source can tell.
+    pub auto_increment: Option<i64>,
+}
+
+/// What an export sends, in order: one `Start`, then rows in key order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExportItem {
+    /// The export begins: it is consistent at (exact) or complete up to (fuzzy)
+    /// this position of this stream; both `None` for a table without a stream or
+    /// a source that cannot tell positions.
+    Start {
+        /// The table's stream id.
+        stream_id: Option<String>,
+        /// The stream position.
+        stream_position: Option<u64>,
+    },
+    /// The next rows.
+    Rows(Vec<Row>),
+}
+
+/// Reads tables.
+pub trait TableSource: Send + Sync {
+    /// Where the data comes from, for manifests and messages.
+    fn origin(&self) -> String;
+    /// Names of all tables.
+    fn list_tables(&self) -> impl Future<Output = Result<Vec<String>, BackupError>> + Send;
+    /// Sends [`ExportItem::Start`], then every row of `table` in key order, in
+    /// batches; then returns the summary.
+    fn export(
+        &self,
+        table: &str,
+        items: mpsc::Sender<ExportItem>,
+    ) -> impl Future<Output = Result<ExportSummary, BackupError>> + Send;
+    /// The keys of `table` changed in `[from, to)` of stream `stream_id`, or `None`
+    /// when the source cannot tell (stream gone, records trimmed, no stream access).
+    fn changed_keys(
+        &self,
+        table: &str,
+        stream_id: &str,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Option<Vec<PrimaryKey>>, BackupError>> + Send;
+}
+
+/// Writes tables.
+pub trait TableSink: Send + Sync {
+    /// Where the data goes, for messages.
+    fn destination(&self) -> String;
+    /// Whether a table of that name exists.
+    fn table_exists(&self, table: &str) -> impl Future<Output = Result<bool, BackupError>> + Send;
+    /// Whether `table` holds no rows.
+    fn table_is_empty(&self, table: &str) -> impl Future<Output = Result<bool, BackupError>> + Send;
+    /// Creates `table` as `definition` describes (its schema's name is ignored).
+    fn create_table(
+        &self,
+        table: &str,
+        definition: &TableDefinition,
+    ) -> impl Future<Output = Result<(), BackupError>> + Send;
+    /// Writes rows (each replacing any stored row with its key).
+    fn write_rows(&self, table: &str, rows: Vec<Row>) -> impl Future<Output = Result<(), BackupError>> + Send;
+    /// Completes a restored table: settings relaxed for loading are put back, the
+    /// auto-increment counter raised where the destination allows.
+    fn finish_table(
+        &self,
+        table: &str,
+        definition: &TableDefinition,
+        auto_increment: Option<i64>,
+    ) -> impl Future<Output = Result<(), BackupError>> + Send;
+    /// Deletes a table (a failed restore's partial target).
+    fn drop_table(&self, table: &str) -> impl Future<Output = Result<(), BackupError>> + Send;
+}
+
+pub(crate) fn renamed(definition: &TableDefinition, table: &str) -> TableSchema {
+    TableSchema { name: table.to_owned(), ..definition.schema.clone() }
+}
+
+mod embedded;
+mod remote;
+
+pub use embedded::EmbeddedTables;
+pub use remote::RemoteTables;

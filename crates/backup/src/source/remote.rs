@@ -1,0 +1,277 @@
+//! Any Tablestore endpoint as a source and a sink, through `tablesafe-client`:
+//! exports scan split-point ranges in parallel with GetRange; restores write with
+//! parallel BatchWriteRow, keeping every version's timestamp.
+//!
+//! GetRange is not a snapshot read, so an export is fuzzy: each row is as it was at
+//! some moment of the scan. When the endpoint hands out TableSafe stream positions
+//! (see `tablesafe_proto::stream`), the export records the stream's settled end
+//! before the scan: every change before it is in the export, and later ones may
+//! be. That position lets the next backup ask the stream which keys changed since,
+//! and store only those rows (an incremental layer).
+
+use futures::{StreamExt, TryStreamExt};
+use tablesafe_client::model::{PkValue, PrimaryKey, Row, TableOptions};
+use tablesafe_client::{
+    BatchWriteRowRequest, Client, ClientError, CreateTableRequest, DescribeStreamRequest, ErrorCode, GetRangeRequest,
+    GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest, RowWrite, SplitPointsRequest, UpdateTableRequest,
+};
+use tablesafe_proto::stream::ShardIterator;
+use tokio::sync::mpsc;
+
+use super::{renamed, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH};
+use crate::BackupError;
+
+/// Any Tablestore endpoint (TableSafe or Alibaba Cloud) through the Rust client.
+#[derive(Clone, Debug)]
+pub struct RemoteTables {
+    client: Client,
+    split_bytes: i64,
+}
+
+/// Key ranges a remote export scans at once.
+const SCAN_PARALLELISM: usize = 4;
+/// Default size of the key ranges a remote export splits a table into.
+const SPLIT_BYTES: i64 = 32 * 1024 * 1024;
+/// BatchWriteRow requests a remote restore keeps in flight.
+const WRITE_PARALLELISM: usize = 4;
+/// Rows per BatchWriteRow (the service's limit).
+const WRITE_BATCH: usize = 200;
+/// Time deviation (seconds) a restored table allows while loading, so that old
+/// versions keep their timestamps; the original setting is put back at the end.
+const LOADING_DEVIATION: i64 = 100 * 365 * 86_400;
+
+impl RemoteTables {
+    /// Tables reached through `client`.
+    pub fn new(client: Client) -> Self {
+        RemoteTables { client, split_bytes: SPLIT_BYTES }
+    }
+
+    /// Splits exports into key ranges of about `bytes` (default 32 MiB).
+    pub fn with_split_bytes(mut self, bytes: i64) -> Self {
+        self.split_bytes = bytes.max(1);
+        self
+    }
+}
+
+impl TableSource for RemoteTables {
+    fn origin(&self) -> String {
+        format!("{} instance {}", self.client.endpoint(), self.client.instance())
+    }
+
+    async fn list_tables(&self) -> Result<Vec<String>, BackupError> {
+        self.client.list_table().await.map_err(BackupError::remote(""))
+    }
+
+    async fn changed_keys(
+        &self,
+        table: &str,
+        stream_id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
+        let mut keys = Vec::new();
+        let mut position = from;
+        let mut iterator =
+            Some(ShardIterator { stream_id: stream_id.to_owned(), position: from, end: Some(to) }.encode());
+        while let Some(shard_iterator) = iterator {
+            let request = GetStreamRecordRequest { shard_iterator, limit: Some(1000) };
+            let page = match self.client.get_stream_record(request).await {
+                Ok(page) => page,
+                Err(e) if stream_unreadable(&e) => return Ok(None),
+                Err(e) => return Err(BackupError::remote(table)(e)),
+            };
+            let empty = page.records.is_empty();
+            keys.extend(page.records.into_iter().map(|r| r.row.primary_key));
+            iterator = page.next_shard_iterator;
+            if let Some(next) = iterator.as_deref() {
+                // A page without records that does not move on would loop forever:
+                // the endpoint cannot say which keys changed.
+                let Some(next) = ShardIterator::decode(next) else { return Ok(None) };
+                if empty && next.position <= position {
+                    return Ok(None);
+                }
+                position = next.position;
+            }
+        }
+        Ok(Some(keys))
+    }
+
+    async fn export(&self, table: &str, items: mpsc::Sender<ExportItem>) -> Result<ExportSummary, BackupError> {
+        let cancelled = |_| BackupError::Internal("export cancelled".into());
+        let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
+        let stream = match description.stream.stream_id.as_deref() {
+            Some(stream_id) if description.stream.spec.enabled => self.stream_end(table, stream_id).await?,
+            _ => None,
+        };
+        let (stream_id, stream_position) = stream.unzip();
+        let start = ExportItem::Start { stream_id, stream_position };
+        items.send(start).await.map_err(cancelled)?;
+        // Key ranges of about `split_bytes` each, scanned SCAN_PARALLELISM at a time
+        // and handed on in key order; each range buffers at most two batches.
+        let splits =
+            SplitPointsRequest { split_size_unit_bytes: Some(self.split_bytes), ..SplitPointsRequest::new(table, 1) };
+        let ranges = self.client.compute_split_points_by_size(splits).await.map_err(BackupError::remote(table))?;
+        let mut ranges = ranges.ranges().into_iter();
+        let mut scans = std::collections::VecDeque::new();
+        let start_scan = |(start, end): (PrimaryKey, PrimaryKey)| {
+            let (client, table) = (self.client.clone(), table.to_owned());
+            let (tx, rx) = mpsc::channel::<Vec<Row>>(2);
+            let task = tokio::spawn(async move {
+                let request = GetRangeRequest::new(&table, start, end).max_versions(i32::MAX);
+                let mut scan = std::pin::pin!(client.scan(request).try_chunks(ROW_BATCH));
+                while let Some(batch) = scan.next().await {
+                    let batch = batch.map_err(|e| BackupError::remote(&table)(e.1))?;
+                    if tx.send(batch).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), BackupError>(())
+            });
+            (task, rx)
+        };
+        scans.extend(ranges.by_ref().take(SCAN_PARALLELISM).map(start_scan));
+        while let Some((task, mut rx)) = scans.pop_front() {
+            while let Some(batch) = rx.recv().await {
+                items.send(ExportItem::Rows(batch)).await.map_err(cancelled)?;
+            }
+            task.await.map_err(|e| BackupError::Internal(format!("scan task failed: {e}")))??;
+            scans.extend(ranges.next().map(start_scan));
+        }
+        Ok(ExportSummary {
+            definition: TableDefinition {
+                schema: description.schema,
+                options: description.options,
+                reserved: description.reserved,
+                stream: description.stream.spec,
+            },
+            consistency: Consistency::Fuzzy,
+            stream_position,
+            auto_increment: None,
+        })
+    }
+}
+
+impl RemoteTables {
+    /// The stream's settled end (every change acknowledged before the call lies
+    /// below it), when the endpoint hands out TableSafe positions; `None` otherwise.
+    async fn stream_end(&self, table: &str, stream_id: &str) -> Result<Option<(String, u64)>, BackupError> {
+        let description = match self.client.describe_stream(DescribeStreamRequest::new(stream_id)).await {
+            Ok(description) => description,
+            Err(e) if stream_unreadable(&e) => return Ok(None),
+            Err(e) => return Err(BackupError::remote(table)(e)),
+        };
+        // Positions are defined for a stream of one shard that never splits.
+        let [shard] = description.shards.as_slice() else { return Ok(None) };
+        let request = GetShardIteratorRequest {
+            timestamp: Some(i64::MAX),
+            ..GetShardIteratorRequest::new(stream_id, shard.shard_id.clone())
+        };
+        let iterator = match self.client.get_shard_iterator(request).await {
+            Ok(iterator) => iterator,
+            Err(e) if stream_unreadable(&e) || e.code() == Some(ErrorCode::ParameterInvalid) => return Ok(None),
+            Err(e) => return Err(BackupError::remote(table)(e)),
+        };
+        Ok(ShardIterator::decode(&iterator)
+            .filter(|it| it.stream_id == stream_id && it.end.is_none())
+            .map(|it| (it.stream_id, it.position)))
+    }
+}
+
+/// Errors after which a stream cannot serve the changes asked for: records
+/// trimmed, stream disabled or re-enabled.
+fn stream_unreadable(error: &ClientError) -> bool {
+    matches!(error.code(), Some(ErrorCode::TrimmedDataAccess | ErrorCode::ObjectNotExist))
+}
+
+impl TableSink for RemoteTables {
+    fn destination(&self) -> String {
+        format!("{} instance {}", self.client.endpoint(), self.client.instance())
+    }
+
+    async fn table_exists(&self, table: &str) -> Result<bool, BackupError> {
+        let tables = self.client.list_table().await.map_err(BackupError::remote(table))?;
+        Ok(tables.iter().any(|t| t == table))
+    }
+
+    async fn table_is_empty(&self, table: &str) -> Result<bool, BackupError> {
+        let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
+        let bound = |value: PkValue| {
+            PrimaryKey::new(description.schema.primary_key.iter().map(|c| (c.name.clone(), value.clone())))
+        };
+        let request = GetRangeRequest::new(table, bound(PkValue::InfMin), bound(PkValue::InfMax)).limit(1);
+        let page = self.client.get_range(request).await.map_err(BackupError::remote(table))?;
+        Ok(page.rows.is_empty())
+    }
+
+    async fn create_table(&self, table: &str, definition: &TableDefinition) -> Result<(), BackupError> {
+        let request = CreateTableRequest {
+            schema: renamed(definition, table),
+            options: TableOptions { max_time_deviation: LOADING_DEVIATION, ..definition.options },
+            reserved: definition.reserved,
+            stream: definition.stream.enabled.then(|| definition.stream.clone()),
+        };
+        self.client.create_table(request).await.map_err(BackupError::remote(table))
+    }
+
+    async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
+        let requests: Vec<BatchWriteRowRequest> = rows
+            .chunks(WRITE_BATCH)
+            .map(|chunk| BatchWriteRowRequest {
+                rows: chunk
+                    .iter()
+                    .map(|row| RowWrite::Put(PutRowRequest::new(table, row.primary_key.clone(), row.cells.clone())))
+                    .collect(),
+            })
+            .collect();
+        let client = &self.client;
+        futures::stream::iter(requests)
+            .map(|request| async move {
+                // Rows carry their timestamps, so writing one twice is harmless:
+                // rows that failed are retried a few times before giving up.
+                let mut pending = request;
+                for _ in 0..5 {
+                    let response = client.batch_write_row(pending.clone()).await.map_err(BackupError::remote(table))?;
+                    let failed: Vec<RowWrite> = pending
+                        .rows
+                        .iter()
+                        .zip(&response.rows)
+                        .filter(|(_, result)| result.is_err())
+                        .map(|(row, _)| row.clone())
+                        .collect();
+                    if failed.is_empty() {
+                        return Ok(());
+                    }
+                    pending = BatchWriteRowRequest { rows: failed };
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(BackupError::Internal(format!("table '{table}': rows kept failing to write")))
+            })
+            .buffer_unordered(WRITE_PARALLELISM)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_table(
+        &self,
+        table: &str,
+        definition: &TableDefinition,
+        _auto_increment: Option<i64>,
+    ) -> Result<(), BackupError> {
+        // The Tablestore API cannot set an auto-increment counter; the service
+        // allocates past existing keys on its own.
+        let request = UpdateTableRequest {
+            max_time_deviation: Some(definition.options.max_time_deviation),
+            ..UpdateTableRequest::new(table)
+        };
+        self.client.update_table(request).await.map(drop).map_err(BackupError::remote(table))
+    }
+
+    async fn drop_table(&self, table: &str) -> Result<(), BackupError> {
+        match self.client.delete_table(table).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some(tablesafe_client::ErrorCode::ObjectNotExist) => Ok(()),
+            Err(e) => Err(BackupError::remote(table)(e)),
+        }
+    }
+}
