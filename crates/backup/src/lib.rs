@@ -1,10 +1,11 @@
 //! Table-aware backup, restore and verification over a TableSafe repository.
 //!
-//! Map: `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
+//! Map: `changes` (stream changes: their repository form and replay), `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
 //! implementations), `format` (rows as repository bytes), `digest` (Merkle digests
 //! over key ranges), `snapshot` (manifests and [`backup`]), `restore` ([`restore`]
 //! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data).
 
+pub mod changes;
 pub mod digest;
 mod error;
 pub mod forget;
@@ -21,4 +22,8 @@ pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use read::{snapshot_table, SnapshotRows};
 pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};
 pub use snapshot::{backup, list_snapshots, load_snapshot, NoProgress, Progress, Snapshot, TableSnapshot};
-pub use source::{Consistency, EmbeddedTables, ExportItem, RemoteTables, TableDefinition, TableSink, TableSource};
+pub use changes::{Change, ChangeKind};
+pub use source::{
+    changed_keys, ChangePage, Consistency, EmbeddedTables, ExportItem, RemoteTables, TableDefinition, TableSink,
+    TableSource,
+};

@@ -15,7 +15,7 @@ use tablesafe_repo::{crypto, ChunkId, LockKind, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{DigestBuilder, TableDigest};
-use crate::source::{Consistency, ExportItem, TableDefinition, TableSource};
+use crate::source::{changed_keys, Consistency, ExportItem, TableDefinition, TableSource};
 use crate::{format, BackupError};
 use tablesafe_client::model::{PrimaryKey, Row};
 
@@ -136,13 +136,14 @@ async fn backup_locked<S: TableSource>(
     let mut writer = repo.writer();
     let mut snapshots = Vec::with_capacity(names.len());
     for name in &names {
-        progress.table_started(name, None);
         // The newest earlier copy of this table from the same place, if it can be continued.
         let parent = history
             .iter()
             .rev()
             .filter(|(_, s)| s.origin == origin)
             .find_map(|(id, s)| s.tables.iter().find(|t| t.name == *name).map(|t| (id.clone(), t.clone())));
+        // The last copy's row count is the best guess of this one's, for an ETA.
+        progress.table_started(name, parent.as_ref().map(|(_, p)| p.rows));
         let (tx, mut rx) = mpsc::channel::<ExportItem>(4);
         let export = source.export(name, tx);
         let consume = async {
@@ -155,8 +156,7 @@ async fn backup_locked<S: TableSource>(
                 {
                     match p.stream_position {
                         // Past a fifth of the table, a full copy is as cheap and ends the chain.
-                        Some(from) => source
-                            .changed_keys(name, stream, from, to)
+                        Some(from) => changed_keys(source, name, stream, from, to)
                             .await?
                             .filter(|k| k.len() as u64 <= p.rows / 5 + 1000)
                             .map(|mut keys| {

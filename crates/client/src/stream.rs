@@ -145,6 +145,9 @@ pub struct StreamRecord {
     pub row: Row,
     /// The previous values of the stream's `columns_to_get`, when the service sends them.
     pub origin: Option<Row>,
+    /// The record's position in its stream, when the endpoint is TableSafe (the
+    /// position `tablesafe_proto::stream::ShardIterator` names).
+    pub position: Option<u64>,
 }
 
 impl StreamRecord {
@@ -200,7 +203,7 @@ fn decode_record(
             Some(plainbuffer::decode_row(bytes).map_err(|e| ClientError::decode(action, "origin record", e))?)
         }
     };
-    Ok(StreamRecord { action: kind, row, origin })
+    Ok(StreamRecord { action: kind, row, origin, position: record.tablesafe_position })
 }
 
 impl Client {
@@ -334,6 +337,7 @@ mod tests {
             action_type,
             record: plainbuffer::encode_row(&row),
             origin_record: None,
+            tablesafe_position: None,
         }
     }
 

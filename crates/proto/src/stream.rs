@@ -72,7 +72,19 @@ mod tests {
         assert_eq!(ShardIterator::decode(&open.encode()).unwrap(), open);
         let bounded = ShardIterator { end: Some(0x2000), ..open };
         assert_eq!(ShardIterator::decode(&bounded.encode()).unwrap(), bounded);
-        for bad in ["", "v1", "v1..", "v2.61.1", "v1.6.1", "v1.zz.1", "v1.61.-1", "v1.61.+1", "v1.61.1.1.1", "v1.ff.1", "v1.61.1."] {
+        for bad in [
+            "",
+            "v1",
+            "v1..",
+            "v2.61.1",
+            "v1.6.1",
+            "v1.zz.1",
+            "v1.61.-1",
+            "v1.61.+1",
+            "v1.61.1.1.1",
+            "v1.ff.1",
+            "v1.61.1.",
+        ] {
             assert!(ShardIterator::decode(bad).is_none(), "{bad:?} accepted");
         }
     }

@@ -5,11 +5,14 @@
 use std::sync::Arc;
 
 use tablesafe_client::model::{PkValue, PrimaryKey, Row};
-use tablesafe_engine::{CreateTable, Direction, Engine, EngineError, RangeRequest};
+use tablesafe_engine::{ChangeAction, CreateTable, Direction, Engine, EngineError, RangeRequest};
 use tablesafe_proto::model::ReadOptions;
 use tokio::sync::mpsc;
 
-use super::{renamed, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH};
+use super::{
+    renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH,
+};
+use crate::changes::{Change, ChangeKind};
 use crate::BackupError;
 
 /// The local engine, read from consistent snapshots and written by bulk import.
@@ -85,44 +88,51 @@ impl TableSource for EmbeddedTables {
         .await
     }
 
-    async fn changed_keys(
+    async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| {
+            let Some(stream_id) = engine.table(&name).map_err(BackupError::engine(&name))?.stream_id() else {
+                return Ok(None);
+            };
+            let end = engine.stream_position(&stream_id, Some(i64::MAX)).map_err(BackupError::engine(&name))?;
+            Ok(Some((stream_id, end)))
+        })
+        .await
+    }
+
+    async fn read_changes(
         &self,
         table: &str,
         stream_id: &str,
         from: u64,
-        to: u64,
-    ) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
+        end: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<ChangePage>, BackupError> {
         let (name, stream_id) = (table.to_owned(), stream_id.to_owned());
         self.blocking(move |engine| {
-            EmbeddedTables::read_changed_keys(engine, &stream_id, from, to).map_err(BackupError::engine(&name))
-        })
-        .await
-    }
-}
-
-impl EmbeddedTables {
-    fn read_changed_keys(
-        engine: &Engine,
-        stream_id: &str,
-        from: u64,
-        to: u64,
-    ) -> Result<Option<Vec<PrimaryKey>>, EngineError> {
-        let mut keys = Vec::new();
-        let mut position = from;
-        while position < to {
-            let page = match engine.stream_read(stream_id, position, 1000) {
+            let page = match engine.stream_read(&stream_id, from, limit) {
                 Ok(page) => page,
                 Err(EngineError::StreamTrimmed | EngineError::StreamNotFound { .. }) => return Ok(None),
-                Err(e) => return Err(e),
+                Err(e) => return Err(BackupError::engine(&name)(e)),
             };
-            let done = page.records.is_empty();
-            keys.extend(page.records.into_iter().take_while(|r| r.seq < to).map(|r| r.row.primary_key));
-            if done {
-                break;
+            let end = end.unwrap_or(u64::MAX);
+            let mut next = page.next;
+            let mut changes = Vec::with_capacity(page.records.len());
+            for record in page.records {
+                if record.seq >= end {
+                    next = end;
+                    break;
+                }
+                let kind = match record.action {
+                    ChangeAction::Put => ChangeKind::Put,
+                    ChangeAction::Update => ChangeKind::Update,
+                    ChangeAction::Delete => ChangeKind::Delete,
+                };
+                changes.push(Change { position: record.seq, kind, row: record.row });
             }
-            position = page.next;
-        }
-        Ok(Some(keys))
+            Ok(Some(ChangePage { changes, next: next.min(end) }))
+        })
+        .await
     }
 }
 
@@ -195,4 +205,3 @@ impl TableSink for EmbeddedTables {
         .await
     }
 }
-

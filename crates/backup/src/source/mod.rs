@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tablesafe_client::model::{PrimaryKey, ReservedThroughput, Row, StreamSpec, TableOptions, TableSchema};
 use tokio::sync::mpsc;
 
+use crate::changes::Change;
 use crate::BackupError;
 
 /// Rows handed from a source to the backup in one message.
@@ -87,15 +88,56 @@ pub trait TableSource: Send + Sync {
         table: &str,
         items: mpsc::Sender<ExportItem>,
     ) -> impl Future<Output = Result<ExportSummary, BackupError>> + Send;
-    /// The keys of `table` changed in `[from, to)` of stream `stream_id`, or `None`
-    /// when the source cannot tell (stream gone, records trimmed, no stream access).
-    fn changed_keys(
+    /// The table's stream id and the stream's settled end: every change
+    /// acknowledged before the call lies below that position. `None` for a table
+    /// without a stream, or a source that cannot tell positions.
+    fn stream_end(&self, table: &str) -> impl Future<Output = Result<Option<(String, u64)>, BackupError>> + Send;
+    /// Up to about `limit` changes of `table` from position `from` of stream
+    /// `stream_id`, none at or after `end`. `None` when the source cannot serve
+    /// them: records trimmed, stream disabled or re-enabled, positions unknown.
+    fn read_changes(
         &self,
         table: &str,
         stream_id: &str,
         from: u64,
-        to: u64,
-    ) -> impl Future<Output = Result<Option<Vec<PrimaryKey>>, BackupError>> + Send;
+        end: Option<u64>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<ChangePage>, BackupError>> + Send;
+}
+
+/// Changes read from a stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangePage {
+    /// Changes in position order.
+    pub changes: Vec<Change>,
+    /// Where the next read starts; at the `end` asked for once it is reached.
+    pub next: u64,
+}
+
+/// The keys of `table` changed in `[from, to)` of stream `stream_id`, or `None`
+/// when the source cannot tell.
+pub async fn changed_keys<S: TableSource>(
+    source: &S,
+    table: &str,
+    stream_id: &str,
+    from: u64,
+    to: u64,
+) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
+    let mut keys = Vec::new();
+    let mut position = from;
+    while position < to {
+        let Some(page) = source.read_changes(table, stream_id, position, Some(to), 1000).await? else {
+            return Ok(None);
+        };
+        // `to` is settled, so every change below it is readable: a page that
+        // does not move on means the source cannot say which keys changed.
+        if page.next <= position {
+            return Ok(None);
+        }
+        keys.extend(page.changes.into_iter().map(|c| c.row.primary_key));
+        position = page.next;
+    }
+    Ok(Some(keys))
 }
 
 /// Writes tables.

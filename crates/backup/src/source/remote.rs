@@ -13,12 +13,16 @@ use futures::{StreamExt, TryStreamExt};
 use tablesafe_client::model::{PkValue, PrimaryKey, Row, TableOptions};
 use tablesafe_client::{
     BatchWriteRowRequest, Client, ClientError, CreateTableRequest, DescribeStreamRequest, ErrorCode, GetRangeRequest,
-    GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest, RowWrite, SplitPointsRequest, UpdateTableRequest,
+    GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest, RowWrite, SplitPointsRequest, StreamAction,
+    UpdateTableRequest,
 };
 use tablesafe_proto::stream::ShardIterator;
 use tokio::sync::mpsc;
 
-use super::{renamed, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH};
+use super::{
+    renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH,
+};
+use crate::changes::{Change, ChangeKind};
 use crate::BackupError;
 
 /// Any Tablestore endpoint (TableSafe or Alibaba Cloud) through the Rust client.
@@ -62,45 +66,55 @@ impl TableSource for RemoteTables {
         self.client.list_table().await.map_err(BackupError::remote(""))
     }
 
-    async fn changed_keys(
+    async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
+        let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
+        match description.stream.stream_id.as_deref() {
+            Some(stream_id) if description.stream.spec.enabled => self.settled_end(table, stream_id).await,
+            _ => Ok(None),
+        }
+    }
+
+    async fn read_changes(
         &self,
         table: &str,
         stream_id: &str,
         from: u64,
-        to: u64,
-    ) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
-        let mut keys = Vec::new();
-        let mut position = from;
-        let mut iterator =
-            Some(ShardIterator { stream_id: stream_id.to_owned(), position: from, end: Some(to) }.encode());
-        while let Some(shard_iterator) = iterator {
-            let request = GetStreamRecordRequest { shard_iterator, limit: Some(1000) };
-            let page = match self.client.get_stream_record(request).await {
-                Ok(page) => page,
-                Err(e) if stream_unreadable(&e) => return Ok(None),
-                Err(e) => return Err(BackupError::remote(table)(e)),
+        end: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<ChangePage>, BackupError> {
+        let shard_iterator = ShardIterator { stream_id: stream_id.to_owned(), position: from, end }.encode();
+        let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+        let request = GetStreamRecordRequest { shard_iterator, limit: Some(limit) };
+        let page = match self.client.get_stream_record(request).await {
+            Ok(page) => page,
+            Err(e) if stream_unreadable(&e) => return Ok(None),
+            Err(e) => return Err(BackupError::remote(table)(e)),
+        };
+        let next = match page.next_shard_iterator.as_deref().map(ShardIterator::decode) {
+            Some(Some(next)) => next.position,
+            // A closed shard: a bounded iterator reached its end.
+            None => end.unwrap_or(u64::MAX),
+            Some(None) => return Ok(None),
+        };
+        let mut changes = Vec::with_capacity(page.records.len());
+        for record in page.records {
+            // Without positions, changes cannot be placed in the stream.
+            let Some(position) = record.position else { return Ok(None) };
+            let kind = match record.action {
+                StreamAction::PutRow => ChangeKind::Put,
+                StreamAction::UpdateRow => ChangeKind::Update,
+                StreamAction::DeleteRow => ChangeKind::Delete,
             };
-            let empty = page.records.is_empty();
-            keys.extend(page.records.into_iter().map(|r| r.row.primary_key));
-            iterator = page.next_shard_iterator;
-            if let Some(next) = iterator.as_deref() {
-                // A page without records that does not move on would loop forever:
-                // the endpoint cannot say which keys changed.
-                let Some(next) = ShardIterator::decode(next) else { return Ok(None) };
-                if empty && next.position <= position {
-                    return Ok(None);
-                }
-                position = next.position;
-            }
+            changes.push(Change { position, kind, row: record.row });
         }
-        Ok(Some(keys))
+        Ok(Some(ChangePage { changes, next }))
     }
 
     async fn export(&self, table: &str, items: mpsc::Sender<ExportItem>) -> Result<ExportSummary, BackupError> {
         let cancelled = |_| BackupError::Internal("export cancelled".into());
         let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
         let stream = match description.stream.stream_id.as_deref() {
-            Some(stream_id) if description.stream.spec.enabled => self.stream_end(table, stream_id).await?,
+            Some(stream_id) if description.stream.spec.enabled => self.settled_end(table, stream_id).await?,
             _ => None,
         };
         let (stream_id, stream_position) = stream.unzip();
@@ -154,7 +168,7 @@ impl TableSource for RemoteTables {
 impl RemoteTables {
     /// The stream's settled end (every change acknowledged before the call lies
     /// below it), when the endpoint hands out TableSafe positions; `None` otherwise.
-    async fn stream_end(&self, table: &str, stream_id: &str) -> Result<Option<(String, u64)>, BackupError> {
+    async fn settled_end(&self, table: &str, stream_id: &str) -> Result<Option<(String, u64)>, BackupError> {
         let description = match self.client.describe_stream(DescribeStreamRequest::new(stream_id)).await {
             Ok(description) => description,
             Err(e) if stream_unreadable(&e) => return Ok(None),

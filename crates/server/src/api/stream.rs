@@ -115,6 +115,7 @@ pub(crate) fn get_stream_record(state: &ServerState, body: &[u8]) -> ApiResult<V
                 action_type: action_to_pb(record) as i32,
                 record: encoded,
                 origin_record: None,
+                tablesafe_position: Some(record.seq),
             }
         })
         .collect();
