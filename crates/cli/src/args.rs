@@ -250,8 +250,11 @@ pub struct VerifyRestoreArgs {
     pub output: OutputArgs,
 }
 
+/// A table of a snapshot to read, and the repository that holds it (`get`,
+/// `export`).
 #[derive(Debug, Args)]
-pub struct GetArgs {
+#[group(skip)]
+pub struct SnapshotTableArgs {
     /// Snapshot id, or a unique prefix of it.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
@@ -260,6 +263,12 @@ pub struct GetArgs {
     /// Table of the snapshot.
     #[arg(long, value_name = "TABLE")]
     pub table: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub from: SnapshotTableArgs,
     /// The row's primary key: every key column as name=value, comma-separated, e.g.
     /// `--key source=s1,n=7` (INTEGER as a decimal number, STRING as is, BINARY as
     /// hex).
@@ -271,14 +280,8 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Snapshot id, or a unique prefix of it.
-    #[arg(value_name = "SNAPSHOT")]
-    pub snapshot: String,
     #[command(flatten)]
-    pub repo: RepoArgs,
-    /// Table of the snapshot.
-    #[arg(long, value_name = "TABLE")]
-    pub table: String,
+    pub from: SnapshotTableArgs,
     /// File to write the rows to (default: stdout).
     #[arg(long = "output", short = 'o', value_name = "FILE")]
     pub output_file: Option<PathBuf>,

@@ -155,7 +155,12 @@ pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
     }
     outln!(
         "{:<8}  {:<20}  {:>6}  {:>10}  {:>11}  {:>11}  CONSISTENCY",
-        "ID", "TIME", "TABLES", "ROWS", "SIZE", "ADDED"
+        "ID",
+        "TIME",
+        "TABLES",
+        "ROWS",
+        "SIZE",
+        "ADDED"
     )?;
     for line in &lines {
         let positions: Vec<String> = line.tables.iter().map(TableLine::position).collect();

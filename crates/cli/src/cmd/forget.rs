@@ -35,7 +35,7 @@ impl PruneOutput {
         }
     }
 
-    fn print(&self) {
+    fn print(&self) -> anyhow::Result<()> {
         outln!(
             "pruned repository {}: {} deleted, {} rewritten, {} removed, {} freed",
             self.repository,
@@ -43,7 +43,7 @@ impl PruneOutput {
             count(self.packs_rewritten as usize, "pack", "packs"),
             count(self.chunks_removed as usize, "chunk", "chunks"),
             HumanBytes(self.bytes_freed)
-        )?;
+        )
     }
 }
 
@@ -104,7 +104,7 @@ pub fn run(args: ForgetArgs) -> anyhow::Result<()> {
             (n, _) => outln!("forgot {}", count(n, "snapshot", "snapshots"))?,
         }
         if let Some(pruned) = &pruned {
-            pruned.print();
+            pruned.print()?;
         }
     }
     match prune_error {
@@ -121,6 +121,5 @@ pub fn run_prune(args: PruneArgs) -> anyhow::Result<()> {
     if args.output.json {
         return print_json(&output);
     }
-    output.print();
-    Ok(())
+    output.print()
 }

@@ -142,7 +142,13 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
     }
     outln!(
         "{:<20}  {:<14}  {:<6}  {:>10}  {:>11}  {:<8}  {:<20}  LOCATION",
-        "TIME", "KIND", "RESULT", "ROWS", "BYTES", "SNAPSHOT", "TABLES"
+        "TIME",
+        "KIND",
+        "RESULT",
+        "ROWS",
+        "BYTES",
+        "SNAPSHOT",
+        "TABLES"
     )?;
     for line in &lines {
         let snapshot = match &line.snapshot {

@@ -5,6 +5,14 @@
 //! share (opening repositories and tables), and the hints printed under errors
 //! whose fix is known.
 
+/// `println!` that returns a write error instead of panicking, and that treats a
+/// reader gone away (`tablesafe jobs | head -1`) as no error: see [`write_line`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cmd::write_line(format_args!($($arg)*))
+    };
+}
+
 pub mod backup;
 pub mod forget;
 pub mod jobs;
@@ -15,6 +23,9 @@ pub mod restore;
 pub mod serve;
 
 use std::borrow::Cow;
+use std::io::Write;
+
+use anyhow::Context;
 
 use tablesafe_backup::BackupError;
 use tablesafe_client::{ClientError, ErrorCode};
@@ -52,10 +63,19 @@ pub fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(work)
 }
 
+/// Writes one line on stdout. When stdout is a pipe whose reader has closed it
+/// (as `| head` does once it has its lines), the line is dropped without an error,
+/// so that the command ends as it would have and with its own exit code.
+pub fn write_line(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("cannot write to stdout"),
+    }
+}
+
 /// Prints one JSON document on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    outln!("{}", serde_json::to_string_pretty(value)?)?;
-    Ok(())
+    outln!("{}", serde_json::to_string_pretty(value)?)
 }
 
 /// An error on one line: its message and the causes that add to it, joined by ": ".

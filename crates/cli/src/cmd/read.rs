@@ -22,7 +22,7 @@ use tablesafe_client::model::{PkValue, PrimaryKey, PrimaryKeySchema, PrimaryKeyT
 use tablesafe_repo::{LockKind, Repository};
 
 use super::{block_on, open, print_json, rfc3339, short_id, Failure};
-use crate::args::{ExportArgs, GetArgs};
+use crate::args::{ExportArgs, GetArgs, SnapshotTableArgs};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -195,6 +195,14 @@ fn parse_key(text: &str, table: &str, schema: &[PrimaryKeySchema]) -> anyhow::Re
     Ok(PrimaryKey::new(columns))
 }
 
+/// Opens the repository and finds the table of the snapshot: the snapshot's full
+/// id and the table's manifest.
+async fn open_table(from: &SnapshotTableArgs) -> anyhow::Result<(Repository, String, TableSnapshot)> {
+    let repo = open::repository(&from.repo).await?;
+    let (id, table) = snapshot_table(&repo, &from.snapshot, &from.table).await?;
+    Ok((repo, id, table))
+}
+
 /// Runs `work` under a shared lock of the repository (released on failure too).
 async fn locked<T>(repo: &Repository, work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let lock = repo.lock(LockKind::Shared).await?;
@@ -219,8 +227,7 @@ async fn find_row(repo: &Repository, id: &str, table: &TableSnapshot, key: &Prim
 
 pub fn get(args: GetArgs) -> anyhow::Result<()> {
     let (id, row, key) = block_on(async {
-        let repo = open::repository(&args.repo).await?;
-        let (id, table) = snapshot_table(&repo, &args.snapshot, &args.table).await?;
+        let (repo, id, table) = open_table(&args.from).await?;
         let key = parse_key(&args.key, &table.name, &table.definition.schema.primary_key)?;
         let row = locked(&repo, find_row(&repo, &id, &table, &key)).await?;
         Ok((id, row, key))
@@ -228,7 +235,7 @@ pub fn get(args: GetArgs) -> anyhow::Result<()> {
     let Some(row) = row else {
         let key = RowJson::new(&Row::from_key(key)).key_text();
         return Err(Failure::new(
-            format!("no such row: table '{}' of snapshot {} has no row {key}", args.table, short_id(&id)),
+            format!("no such row: table '{}' of snapshot {} has no row {key}", args.from.table, short_id(&id)),
             "check the key; `tablesafe export` lists the table's rows",
         )
         .into());
@@ -237,7 +244,7 @@ pub fn get(args: GetArgs) -> anyhow::Result<()> {
     if args.output.json {
         return print_json(&row);
     }
-    outln!("row {} of table '{}' in snapshot {}:", row.key_text(), args.table, short_id(&id))?;
+    outln!("row {} of table '{}' in snapshot {}:", row.key_text(), args.from.table, short_id(&id))?;
     for cell in &row.cells {
         let value = value_text(&cell.value, cell.type_name.unwrap_or_default());
         let time = cell.timestamp.map_or_else(|| "-".to_owned(), |ts| rfc3339(ts, true));
@@ -310,8 +317,7 @@ impl Drop for OutputFile<'_> {
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     let (id, written) = block_on(async {
-        let repo = open::repository(&args.repo).await?;
-        let (id, table) = snapshot_table(&repo, &args.snapshot, &args.table).await?;
+        let (repo, id, table) = open_table(&args.from).await?;
         let written = match &args.output_file {
             Some(path) => {
                 let file =
@@ -336,7 +342,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     // The reader of stdout stopped reading: nothing more to say.
     let Some((rows, cells)) = written else { return Ok(()) };
     let file = args.output_file.as_ref().map(|p| p.display().to_string());
-    let output = ExportOutput { snapshot: id, table: args.table.clone(), rows, cells, file };
+    let output = ExportOutput { snapshot: id, table: args.from.table.clone(), rows, cells, file };
     if args.json && output.file.is_some() {
         return print_json(&output);
     }

@@ -115,7 +115,9 @@ pub fn verify(args: VerifyRestoreArgs) -> anyhow::Result<()> {
     } else if report.equal {
         outln!(
             "live table '{}' equals table '{}' of snapshot {snapshot}: {} rows",
-            report.live_table, report.table, report.live_rows
+            report.live_table,
+            report.table,
+            report.live_rows
         )?;
     } else {
         outln!(

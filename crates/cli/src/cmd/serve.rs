@@ -47,7 +47,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
-        announce(&args, &address.to_string(), &access_keys, &source);
+        announce(&args, &address.to_string(), &access_keys, &source)?;
         let state = Arc::new(ServerState {
             engine: Arc::clone(&engine),
             instance: args.instance.clone(),
@@ -62,7 +62,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::AccessKey], source: &KeySource) {
+fn announce(
+    args: &ServeArgs,
+    address: &str,
+    access_keys: &[keys::AccessKey],
+    source: &KeySource,
+) -> anyhow::Result<()> {
     tracing::info!(address, instance = args.instance, data_dir = %args.data_dir.display(), "TableSafe serving");
     outln!("TableSafe is serving the Tablestore API")?;
     outln!("  endpoint:      http://{address}")?;
@@ -80,6 +85,7 @@ fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::AccessKey], so
         KeySource::File(path) => outln!("  access secret: in {}", path.display())?,
         KeySource::Environment => outln!("  access secret: from TABLESAFE_ACCESS_KEY_SECRET")?,
     }
+    Ok(())
 }
 
 async fn shutdown_signal() {
