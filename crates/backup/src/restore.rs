@@ -16,6 +16,7 @@ use tablesafe_repo::{LockKind, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{differences, DifferingRange, DigestBuilder};
+use crate::pitr::PointInTimePlan;
 use crate::read::SnapshotRows;
 use crate::snapshot::{load_snapshot, Progress, TableSnapshot};
 use crate::source::{ExportItem, TableSink, TableSource, ROW_BATCH};
@@ -49,6 +50,12 @@ pub struct RestoreReport {
     pub cells: u64,
     /// The digest of the rows read back equalled the manifest's.
     pub digest: String,
+    /// Archived changes replayed after the snapshot (a restore to a point in time).
+    #[serde(default)]
+    pub changes_replayed: u64,
+    /// The time restored to (µs since the epoch), for a restore to a point in time.
+    #[serde(default)]
+    pub to_time_us: Option<i64>,
 }
 
 pub(crate) fn find_table<'a>(
@@ -72,16 +79,19 @@ pub async fn restore<K: TableSink>(
 ) -> Result<RestoreReport, BackupError> {
     // Prune must not delete chunks while they are being read.
     let lock = repo.lock(LockKind::Shared).await?;
-    let result = restore_locked(repo, snapshot_id, sink, options, progress).await;
+    let result = restore_locked(repo, snapshot_id, sink, options, None, progress).await;
     lock.release().await?;
     result
 }
 
-async fn restore_locked<K: TableSink>(
+/// Restores a snapshot's table and, with a plan, replays archived changes onto it
+/// before the table is finished; the caller holds a shared lock.
+pub(crate) async fn restore_locked<K: TableSink>(
     repo: &Repository,
     snapshot_id: &str,
     sink: &K,
     options: &RestoreOptions,
+    replay: Option<&PointInTimePlan>,
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
     let (snapshot_id, snapshot) = load_snapshot(repo, snapshot_id).await?;
@@ -92,6 +102,7 @@ async fn restore_locked<K: TableSink>(
         table: table.name.clone(),
         target: target.clone(),
         destination: sink.destination(),
+        to_time_us: replay.map(|plan| plan.time_us),
     };
     // An earlier run of this same restore that was interrupted left its marker and
     // a partial target: running again resumes it, as if the target were empty.
@@ -111,7 +122,16 @@ async fn restore_locked<K: TableSink>(
         sink.create_table(&target, &table.definition).await?;
     }
     progress.table_started(&target, Some(table.rows));
-    let result = write_table(repo, &snapshot_id, table, &target, sink, progress).await;
+    let mut result = write_table(repo, &snapshot_id, table, &target, sink, progress).await;
+    if let (Ok(report), Some(plan)) = (&mut result, replay) {
+        match crate::pitr::replay(repo, plan, sink, &target, progress).await {
+            Ok(changes) => {
+                report.changes_replayed = changes;
+                report.to_time_us = Some(plan.time_us);
+            }
+            Err(error) => result = Err(error),
+        }
+    }
     let result = match result {
         Ok(report) => sink.finish_table(&target, &table.definition, table.auto_increment).await.map(|()| report),
         Err(error) => Err(error),
@@ -152,6 +172,9 @@ struct RestoreMarker {
     table: String,
     target: String,
     destination: String,
+    /// For a restore to a point in time, the time (µs).
+    #[serde(default)]
+    to_time_us: Option<i64>,
 }
 
 impl RestoreMarker {
@@ -212,6 +235,8 @@ async fn write_table<K: TableSink>(
         rows: digest.rows,
         cells: digest.cells,
         digest: digest.root,
+        changes_replayed: 0,
+        to_time_us: None,
     })
 }
 

@@ -37,6 +37,10 @@ pub struct TableSnapshot {
     pub stream_id: Option<String>,
     /// Stream position the data is consistent at, for stream-enabled tables.
     pub stream_position: Option<u64>,
+    /// A time (µs) by which every change before `stream_position` was committed:
+    /// the snapshot can start a restore to any later time.
+    #[serde(default)]
+    pub position_time_us: Option<i64>,
     /// For an incremental layer: the snapshot whose table this layer continues.
     pub base: Option<String>,
     /// Layers to read for a restore: 1 for a full copy, n + 1 for an incremental
@@ -229,6 +233,7 @@ async fn backup_locked<S: TableSource>(
             consistency: summary.consistency,
             stream_id,
             stream_position: summary.stream_position,
+            position_time_us: summary.position_time_us,
             base,
             chain,
             auto_increment: summary.auto_increment,

@@ -289,6 +289,25 @@ impl Repository {
         Ok(id)
     }
 
+    /// Stores a sealed manifest under `kind/<id>` with an id of the caller's (hex
+    /// digits and `-` only), for manifests found by name without being opened.
+    /// Ids must not reveal what the repository protects: build them from
+    /// positions and [`name_tag`](Self::name_tag)s.
+    pub async fn save_manifest_as(&self, kind: &str, id: &str, body: &[u8]) -> Result<(), RepoError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(RepoError::Invalid(format!("manifest id {id:?} is not hex digits and '-'")));
+        }
+        let sealed = crypto::seal(&self.secrets.meta_key, body, manifest_aad(kind).as_bytes());
+        self.storage.write(&format!("{kind}/{id}"), sealed).await
+    }
+
+    /// A short tag standing for `name` in object names: the same in every session
+    /// of this repository, meaningless without its keys (keyed BLAKE3, 16 hex).
+    pub fn name_tag(&self, name: &str) -> String {
+        let id = self.secrets.chunk_id(format!("tablesafe name tag\0{name}").as_bytes());
+        crypto::hex(&id[..8])
+    }
+
     /// Reads a manifest saved with [`save_manifest`](Self::save_manifest).
     pub async fn load_manifest(&self, kind: &str, id: &str) -> Result<Vec<u8>, RepoError> {
         let path = format!("{kind}/{id}");

@@ -5,12 +5,16 @@
 use std::sync::Arc;
 
 use tablesafe_client::model::{PkValue, PrimaryKey, Row};
-use tablesafe_engine::{ChangeAction, CreateTable, Direction, Engine, EngineError, RangeRequest};
-use tablesafe_proto::model::ReadOptions;
+use tablesafe_engine::{
+    ChangeAction, CreateTable, Direction, Engine, EngineError, RangeRequest, ReturnContent, RowChange,
+    RowWrite as EngineRowWrite,
+};
+use tablesafe_proto::model::{Condition, ReadOptions};
 use tokio::sync::mpsc;
 
 use super::{
-    renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH,
+    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource,
+    ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
 use crate::BackupError;
@@ -54,7 +58,10 @@ impl TableSource for EmbeddedTables {
             let cancelled = |_| BackupError::Internal("export cancelled".into());
             let stream_id = engine.table(&name).map_err(BackupError::engine(&name))?.stream_id();
             let mut batch = Vec::with_capacity(ROW_BATCH);
-            let started = |stream_position| {
+            let mut position_time_us = None;
+            let started = |stream_position: Option<u64>| {
+                // Taken once the export's snapshot is: every change below the position was committed by now.
+                position_time_us = stream_position.map(|_| now_us());
                 items.blocking_send(ExportItem::Start { stream_id, stream_position }).map_err(cancelled)
             };
             let export = engine.export_table(&name, started, |row| {
@@ -82,6 +89,7 @@ impl TableSource for EmbeddedTables {
                 },
                 consistency: Consistency::Exact,
                 stream_position: export.stream_position,
+                position_time_us,
                 auto_increment: export.auto_increment,
             })
         })
@@ -183,6 +191,37 @@ impl TableSink for EmbeddedTables {
     async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
         let name = table.to_owned();
         self.blocking(move |engine| engine.import_rows(&name, &rows).map_err(BackupError::engine(&name))).await
+    }
+
+    async fn read_rows(&self, table: &str, keys: Vec<PrimaryKey>) -> Result<Vec<Option<Row>>, BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| {
+            let read = ReadOptions { max_versions: Some(i32::MAX), ..ReadOptions::default() };
+            keys.iter()
+                .map(|key| engine.get_row(&name, key, &read).map(|found| found.row).map_err(BackupError::engine(&name)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn delete_rows(&self, table: &str, keys: Vec<PrimaryKey>) -> Result<(), BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| {
+            let writes = keys
+                .into_iter()
+                .map(|key| EngineRowWrite {
+                    table: name.clone(),
+                    change: RowChange::Delete(key),
+                    condition: Condition::default(),
+                    return_content: ReturnContent::None,
+                })
+                .collect();
+            for result in engine.write_rows(writes) {
+                result.map_err(BackupError::engine(&name))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn finish_table(

@@ -18,6 +18,14 @@ use tokio::sync::mpsc;
 use crate::changes::Change;
 use crate::BackupError;
 
+/// Now, µs since the epoch.
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// Rows handed from a source to the backup in one message.
 pub const ROW_BATCH: usize = 1000;
 
@@ -55,6 +63,9 @@ pub struct ExportSummary {
     /// The stream position the export is consistent at (exact) or complete up to
     /// (fuzzy), when known.
     pub stream_position: Option<u64>,
+    /// A time (µs since the epoch, the source's clock where it can be read) by
+    /// which every change before `stream_position` was committed.
+    pub position_time_us: Option<i64>,
     /// The auto-increment counter, when the source can tell.
     pub auto_increment: Option<i64>,
 }
@@ -156,6 +167,14 @@ pub trait TableSink: Send + Sync {
     ) -> impl Future<Output = Result<(), BackupError>> + Send;
     /// Writes rows (each replacing any stored row with its key).
     fn write_rows(&self, table: &str, rows: Vec<Row>) -> impl Future<Output = Result<(), BackupError>> + Send;
+    /// The rows with these keys as stored, every version; `None` where absent.
+    fn read_rows(
+        &self,
+        table: &str,
+        keys: Vec<PrimaryKey>,
+    ) -> impl Future<Output = Result<Vec<Option<Row>>, BackupError>> + Send;
+    /// Deletes the rows with these keys.
+    fn delete_rows(&self, table: &str, keys: Vec<PrimaryKey>) -> impl Future<Output = Result<(), BackupError>> + Send;
     /// Completes a restored table: settings relaxed for loading are put back, the
     /// auto-increment counter raised where the destination allows.
     fn finish_table(

@@ -12,15 +12,16 @@
 use futures::{StreamExt, TryStreamExt};
 use tablesafe_client::model::{PkValue, PrimaryKey, Row, TableOptions};
 use tablesafe_client::{
-    BatchWriteRowRequest, Client, ClientError, CreateTableRequest, DescribeStreamRequest, ErrorCode, GetRangeRequest,
-    GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest, RowWrite, SplitPointsRequest, StreamAction,
-    UpdateTableRequest,
+    BatchGetRowRequest, BatchGetTable, BatchWriteRowRequest, Client, ClientError, CreateTableRequest, DeleteRowRequest,
+    DescribeStreamRequest, ErrorCode, GetRangeRequest, GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest,
+    RowWrite, SplitPointsRequest, StreamAction, UpdateTableRequest,
 };
 use tablesafe_proto::stream::ShardIterator;
 use tokio::sync::mpsc;
 
 use super::{
-    renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource, ROW_BATCH,
+    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource,
+    ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
 use crate::BackupError;
@@ -38,6 +39,8 @@ const SCAN_PARALLELISM: usize = 4;
 const SPLIT_BYTES: i64 = 32 * 1024 * 1024;
 /// BatchWriteRow requests a remote restore keeps in flight.
 const WRITE_PARALLELISM: usize = 4;
+/// Rows per BatchGetRow (the service's limit).
+const READ_BATCH: usize = 100;
 /// Rows per BatchWriteRow (the service's limit).
 const WRITE_BATCH: usize = 200;
 /// Time deviation (seconds) a restored table allows while loading, so that old
@@ -117,6 +120,8 @@ impl TableSource for RemoteTables {
             Some(stream_id) if description.stream.spec.enabled => self.settled_end(table, stream_id).await?,
             _ => None,
         };
+        // Every change below the position was committed by now (up to clock skew).
+        let position_time_us = stream.as_ref().map(|_| now_us());
         let (stream_id, stream_position) = stream.unzip();
         let start = ExportItem::Start { stream_id, stream_position };
         items.send(start).await.map_err(cancelled)?;
@@ -160,6 +165,7 @@ impl TableSource for RemoteTables {
             },
             consistency: Consistency::Fuzzy,
             stream_position,
+            position_time_us,
             auto_increment: None,
         })
     }
@@ -188,6 +194,41 @@ impl RemoteTables {
         Ok(ShardIterator::decode(&iterator)
             .filter(|it| it.stream_id == stream_id && it.end.is_none())
             .map(|it| (it.stream_id, it.position)))
+    }
+}
+
+impl RemoteTables {
+    /// Writes rows of distinct keys with parallel BatchWriteRow requests. Each
+    /// write is idempotent (rows carry their timestamps), so rows that failed are
+    /// retried a few times before giving up.
+    async fn write_all(&self, table: &str, writes: Vec<RowWrite>) -> Result<(), BackupError> {
+        let requests: Vec<BatchWriteRowRequest> =
+            writes.chunks(WRITE_BATCH).map(|chunk| BatchWriteRowRequest { rows: chunk.to_vec() }).collect();
+        let client = &self.client;
+        futures::stream::iter(requests)
+            .map(|request| async move {
+                let mut pending = request;
+                for _ in 0..5 {
+                    let response = client.batch_write_row(pending.clone()).await.map_err(BackupError::remote(table))?;
+                    let failed: Vec<RowWrite> = pending
+                        .rows
+                        .iter()
+                        .zip(&response.rows)
+                        .filter(|(_, result)| result.is_err())
+                        .map(|(row, _)| row.clone())
+                        .collect();
+                    if failed.is_empty() {
+                        return Ok(());
+                    }
+                    pending = BatchWriteRowRequest { rows: failed };
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(BackupError::Internal(format!("table '{table}': rows kept failing to write")))
+            })
+            .buffer_unordered(WRITE_PARALLELISM)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
     }
 }
 
@@ -228,42 +269,35 @@ impl TableSink for RemoteTables {
     }
 
     async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
-        let requests: Vec<BatchWriteRowRequest> = rows
-            .chunks(WRITE_BATCH)
-            .map(|chunk| BatchWriteRowRequest {
-                rows: chunk
-                    .iter()
-                    .map(|row| RowWrite::Put(PutRowRequest::new(table, row.primary_key.clone(), row.cells.clone())))
-                    .collect(),
-            })
-            .collect();
+        let writes =
+            rows.into_iter().map(|row| RowWrite::Put(PutRowRequest::new(table, row.primary_key, row.cells))).collect();
+        self.write_all(table, writes).await
+    }
+
+    async fn read_rows(&self, table: &str, keys: Vec<PrimaryKey>) -> Result<Vec<Option<Row>>, BackupError> {
         let client = &self.client;
-        futures::stream::iter(requests)
-            .map(|request| async move {
-                // Rows carry their timestamps, so writing one twice is harmless:
-                // rows that failed are retried a few times before giving up.
-                let mut pending = request;
-                for _ in 0..5 {
-                    let response = client.batch_write_row(pending.clone()).await.map_err(BackupError::remote(table))?;
-                    let failed: Vec<RowWrite> = pending
-                        .rows
-                        .iter()
-                        .zip(&response.rows)
-                        .filter(|(_, result)| result.is_err())
-                        .map(|(row, _)| row.clone())
-                        .collect();
-                    if failed.is_empty() {
-                        return Ok(());
-                    }
-                    pending = BatchWriteRowRequest { rows: failed };
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(BackupError::Internal(format!("table '{table}': rows kept failing to write")))
+        let pages = futures::stream::iter(keys.chunks(READ_BATCH).map(<[PrimaryKey]>::to_vec))
+            .map(|keys| async move {
+                let request =
+                    BatchGetRowRequest::new().table(BatchGetTable::new(table).keys(keys).max_versions(i32::MAX));
+                let response = client.batch_get_row(request).await.map_err(BackupError::remote(table))?;
+                response
+                    .rows()
+                    .map(|(_, result)| match result {
+                        Ok(found) => Ok(found.row.clone()),
+                        Err(e) => Err(BackupError::Internal(format!("table '{table}': reading a row failed: {e}"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .buffer_unordered(WRITE_PARALLELISM)
-            .try_collect::<Vec<()>>()
+            .buffered(WRITE_PARALLELISM)
+            .try_collect::<Vec<_>>()
             .await?;
-        Ok(())
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    async fn delete_rows(&self, table: &str, keys: Vec<PrimaryKey>) -> Result<(), BackupError> {
+        let writes = keys.into_iter().map(|key| RowWrite::Delete(DeleteRowRequest::new(table, key))).collect();
+        self.write_all(table, writes).await
     }
 
     async fn finish_table(

@@ -1,0 +1,365 @@
+//! Continuous archiving of change streams: change segments in the repository, the
+//! [`Archiver`] that writes them, and reading them back.
+//!
+//! A segment (manifest `changes/<tag>-<from>-<to>`, sealed JSON, where the tag is
+//! the repository's name tag of the source and stream id) holds every change of one
+//! stream with a position in `[from, to)`, serialized as `changes` defines and cut
+//! into chunks like table data.
+//!
+//! Invariants: a segment's chunks are durable before its manifest is written, and
+//! the archived position of a stream is the largest `to` among its segments' names,
+//! so an archiver killed at any moment resumes with no gap and no duplicate. A
+//! stream's segments follow each other (`from` = the previous `to`) unless the
+//! stream lost records before they were archived: a gap, which recovery points
+//! report. Readers skip changes at positions already read, so overlapping segments
+//! (two archivers of one stream) are harmless.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tablesafe_repo::{crypto, LockKind, Repository};
+
+use crate::changes::{encode_change, Change, ChangeDecoder};
+use crate::snapshot::list_snapshots;
+use crate::source::{now_us, Consistency, TableSource};
+use crate::BackupError;
+
+/// Manifest kind of change segments.
+pub const CHANGES: &str = "changes";
+/// Version of the segment manifest layout.
+pub const SEGMENT_VERSION: u32 = 1;
+
+/// One archived run of a stream's changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeSegment {
+    /// [`SEGMENT_VERSION`].
+    pub version: u32,
+    /// Where the changes were read from (as snapshots name it).
+    pub origin: String,
+    /// The table.
+    pub table: String,
+    /// The stream.
+    pub stream_id: String,
+    /// First position covered.
+    pub from: u64,
+    /// Every change of the stream below this position and at or after `from` is here.
+    pub to: u64,
+    /// Changes held.
+    pub changes: u64,
+    /// Commit time of the first change held, µs.
+    pub first_time_us: Option<i64>,
+    /// Commit time of the last change held, µs.
+    pub last_time_us: Option<i64>,
+    /// Every change of the stream committed by this time (µs) lies below `to`.
+    pub complete_until_us: i64,
+    /// Bytes of serialized changes.
+    pub data_bytes: u64,
+    /// Chunks of the serialized changes, in order (hex ids).
+    pub chunks: Vec<String>,
+}
+
+/// A segment as its manifest name tells it, without opening it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentName {
+    /// Manifest id.
+    pub id: String,
+    /// First position covered.
+    pub from: u64,
+    /// End of the positions covered.
+    pub to: u64,
+}
+
+/// The tag of a stream in segment names.
+fn stream_tag(repo: &Repository, origin: &str, stream_id: &str) -> String {
+    repo.name_tag(&format!("{origin}\0{stream_id}"))
+}
+
+fn segment_id(tag: &str, from: u64, to: u64) -> String {
+    format!("{tag}-{from:016x}-{to:016x}")
+}
+
+fn parse_segment_id(id: &str, tag: &str) -> Option<SegmentName> {
+    let rest = id.strip_prefix(tag)?.strip_prefix('-')?;
+    let (from, to) = rest.split_once('-')?;
+    let parse = |hex: &str| (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten();
+    Some(SegmentName { id: id.to_owned(), from: parse(from)?, to: parse(to)? })
+}
+
+/// The segments of a stream archived from `origin`, by position.
+pub async fn list_segments(repo: &Repository, origin: &str, stream_id: &str) -> Result<Vec<SegmentName>, BackupError> {
+    let tag = stream_tag(repo, origin, stream_id);
+    let mut names: Vec<SegmentName> =
+        repo.list_manifests(CHANGES).await?.iter().filter_map(|id| parse_segment_id(id, &tag)).collect();
+    names.sort_by_key(|n| (n.from, n.to));
+    Ok(names)
+}
+
+/// Opens a segment manifest.
+pub async fn load_segment(repo: &Repository, id: &str) -> Result<ChangeSegment, BackupError> {
+    let body = repo.load_manifest(CHANGES, id).await?;
+    serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
+        snapshot: format!("change segment {id}"),
+        table: String::new(),
+        detail: format!("manifest does not decode: {e}"),
+    })
+}
+
+/// The changes of a segment, decoded a chunk at a time.
+pub struct SegmentChanges<'a> {
+    repo: &'a Repository,
+    id: String,
+    segment: ChangeSegment,
+    next_chunk: usize,
+    decoder: ChangeDecoder,
+    changes: VecDeque<Change>,
+}
+
+impl<'a> SegmentChanges<'a> {
+    /// Reads segment `id`.
+    pub fn new(repo: &'a Repository, id: &str, segment: ChangeSegment) -> Self {
+        SegmentChanges {
+            repo,
+            id: id.to_owned(),
+            segment,
+            next_chunk: 0,
+            decoder: ChangeDecoder::default(),
+            changes: VecDeque::new(),
+        }
+    }
+
+    fn corrupt(&self, detail: String) -> BackupError {
+        BackupError::Corrupt {
+            snapshot: format!("change segment {}", self.id),
+            table: self.segment.table.clone(),
+            detail,
+        }
+    }
+
+    /// The next change, or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Change>, BackupError> {
+        while self.changes.is_empty() && self.next_chunk < self.segment.chunks.len() {
+            let hex_id = &self.segment.chunks[self.next_chunk];
+            self.next_chunk += 1;
+            let id = crypto::unhex32(hex_id).ok_or_else(|| self.corrupt(format!("bad chunk id {hex_id}")))?;
+            let chunk = self.repo.read_chunk(&id).await?;
+            let changes = self.decoder.push(&chunk).map_err(|e| self.corrupt(e))?;
+            self.changes.extend(changes);
+        }
+        if self.changes.is_empty() {
+            std::mem::take(&mut self.decoder).finish().map_err(|e| self.corrupt(e))?;
+        }
+        Ok(self.changes.pop_front())
+    }
+}
+
+/// How an [`Archiver`] writes segments.
+#[derive(Clone, Copy, Debug)]
+pub struct ArchiveOptions {
+    /// Most changes in one segment; a busy stream is archived in several.
+    pub max_changes_per_segment: usize,
+    /// An idle stream still gets an (empty) segment this often, so that its
+    /// restorable window reaches the present.
+    pub heartbeat: Duration,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions { max_changes_per_segment: 100_000, heartbeat: Duration::from_secs(60) }
+    }
+}
+
+/// What one pass did for one table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArchivePass {
+    /// The table.
+    pub table: String,
+    /// The segment written, with its id, if any.
+    pub segment: Option<(String, ChangeSegment)>,
+    /// The stream had lost records the archive needed: archiving restarted at
+    /// the stream's end.
+    pub gap: bool,
+}
+
+#[derive(Clone, Debug)]
+struct StreamState {
+    stream_id: String,
+    position: u64,
+    last_write_us: i64,
+}
+
+/// Follows the change streams of a source's tables into a repository.
+pub struct Archiver<S> {
+    source: S,
+    options: ArchiveOptions,
+    streams: HashMap<String, StreamState>,
+}
+
+impl<S: TableSource> Archiver<S> {
+    /// An archiver of `source`'s streams.
+    pub fn new(source: S, options: ArchiveOptions) -> Self {
+        Archiver { source, options, streams: HashMap::new() }
+    }
+
+    /// The source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// One pass over `tables` (every table of the source when empty): whatever
+    /// their streams hold past the archived position goes into new segments.
+    pub async fn pass(&mut self, repo: &Repository, tables: &[String]) -> Result<Vec<ArchivePass>, BackupError> {
+        let names = if tables.is_empty() { self.source.list_tables().await? } else { tables.to_vec() };
+        let mut passes = Vec::new();
+        for table in names {
+            if let Some(pass) = self.pass_table(repo, &table).await? {
+                passes.push(pass);
+            }
+        }
+        Ok(passes)
+    }
+
+    async fn pass_table(&mut self, repo: &Repository, table: &str) -> Result<Option<ArchivePass>, BackupError> {
+        let checked_at = now_us();
+        let Some((stream_id, end)) = self.source.stream_end(table).await? else {
+            self.streams.remove(table);
+            return Ok(None);
+        };
+        let known = self.streams.get(table).filter(|s| s.stream_id == stream_id).cloned();
+        let mut state = match known {
+            Some(state) => state,
+            None => self.resume_point(repo, table, &stream_id, end).await?,
+        };
+        let heartbeat_due = checked_at.saturating_sub(state.last_write_us) >= self.options.heartbeat.as_micros() as i64;
+        let mut gap = false;
+        let segment = match self.read_segment(table, &stream_id, state.position, end, checked_at).await? {
+            Some(segment) => segment,
+            None => {
+                // The changes since the archived position are gone from the
+                // stream: start again at its end, leaving a gap.
+                gap = true;
+                self.read_segment(table, &stream_id, end, end, checked_at)
+                    .await?
+                    .ok_or_else(|| BackupError::Internal(format!("table '{table}': the stream cannot be read")))?
+            }
+        };
+        let written = if segment.0.changes > 0 || heartbeat_due || gap {
+            let written = write_segment(repo, segment).await?;
+            state.position = written.1.to;
+            state.last_write_us = checked_at;
+            Some(written)
+        } else {
+            None
+        };
+        self.streams.insert(table.to_owned(), state);
+        Ok((written.is_some() || gap).then(|| ArchivePass { table: table.to_owned(), segment: written, gap }))
+    }
+
+    /// Where archiving of a stream starts when this archiver has not seen it: after
+    /// the last archived segment; else at the newest snapshot's position, so the
+    /// restorable window starts with it; else at the stream's end.
+    async fn resume_point(
+        &self,
+        repo: &Repository,
+        table: &str,
+        stream_id: &str,
+        end: u64,
+    ) -> Result<StreamState, BackupError> {
+        let origin = self.source.origin();
+        let fresh = |position| StreamState { stream_id: stream_id.to_owned(), position, last_write_us: i64::MIN };
+        if let Some(last) = list_segments(repo, &origin, stream_id).await?.iter().map(|n| n.to).max() {
+            return Ok(fresh(last));
+        }
+        let snapshot_position = list_snapshots(repo)
+            .await?
+            .iter()
+            .rev()
+            .filter(|(_, s)| s.origin == origin)
+            .flat_map(|(_, s)| s.tables.iter())
+            .filter(|t| t.name == table && t.stream_id.as_deref() == Some(stream_id))
+            .filter(|t| t.consistency == Consistency::Exact)
+            .find_map(|t| t.stream_position);
+        Ok(fresh(snapshot_position.unwrap_or(end).min(end)))
+    }
+
+    /// Reads the changes in `[from, end)` (or the first `max_changes_per_segment`
+    /// of them) into a segment and its serialized data; `None` when the stream no
+    /// longer holds them.
+    async fn read_segment(
+        &self,
+        table: &str,
+        stream_id: &str,
+        from: u64,
+        end: u64,
+        checked_at: i64,
+    ) -> Result<Option<(ChangeSegment, Vec<u8>)>, BackupError> {
+        let mut data = Vec::new();
+        let mut segment = ChangeSegment {
+            version: SEGMENT_VERSION,
+            origin: self.source.origin(),
+            table: table.to_owned(),
+            stream_id: stream_id.to_owned(),
+            from,
+            to: from,
+            changes: 0,
+            first_time_us: None,
+            last_time_us: None,
+            complete_until_us: checked_at,
+            data_bytes: 0,
+            chunks: Vec::new(),
+        };
+        let max = self.options.max_changes_per_segment.max(1);
+        while segment.to < end && (segment.changes as usize) < max && data.len() < MAX_SEGMENT_BYTES {
+            let limit = (max - segment.changes as usize).min(1000);
+            let Some(page) = self.source.read_changes(table, stream_id, segment.to, Some(end), limit).await? else {
+                return Ok(None);
+            };
+            if page.next <= segment.to {
+                let at = segment.to;
+                return Err(BackupError::Internal(format!("table '{table}': the stream does not move past {at}")));
+            }
+            for change in &page.changes {
+                segment.first_time_us.get_or_insert(change.time_us());
+                segment.last_time_us = Some(change.time_us());
+                encode_change(change, &mut data);
+            }
+            segment.changes += page.changes.len() as u64;
+            segment.to = page.next;
+        }
+        if segment.to < end {
+            // Stopped early: complete only up to the last change held (its
+            // microsecond may hold more changes, not yet read).
+            segment.complete_until_us = segment.last_time_us.map_or(checked_at, |t| t - 1).min(checked_at);
+        }
+        segment.data_bytes = data.len() as u64;
+        Ok(Some((segment, data)))
+    }
+}
+
+/// Serialized changes one segment holds at most, so an archiver's memory stays bounded.
+const MAX_SEGMENT_BYTES: usize = 64 << 20;
+
+/// Stores a segment: chunks first, under a shared lock, then its manifest.
+async fn write_segment(
+    repo: &Repository,
+    (mut segment, data): (ChangeSegment, Vec<u8>),
+) -> Result<(String, ChangeSegment), BackupError> {
+    let lock = repo.lock(LockKind::Shared).await?;
+    let stored = async {
+        let mut writer = repo.writer();
+        let mut chunker = repo.chunker();
+        let mut chunks = Vec::new();
+        for chunk in chunker.push(&data).into_iter().chain(chunker.finish()) {
+            chunks.push(writer.add(&chunk).await?);
+        }
+        writer.finish().await?;
+        segment.chunks = chunks.iter().map(|c| crypto::hex(c)).collect();
+        let body = serde_json::to_vec(&segment).map_err(|e| BackupError::Internal(format!("segment: {e}")))?;
+        let id = segment_id(&stream_tag(repo, &segment.origin, &segment.stream_id), segment.from, segment.to);
+        repo.save_manifest_as(CHANGES, &id, &body).await?;
+        Ok::<_, BackupError>(id)
+    }
+    .await;
+    lock.release().await?;
+    Ok((stored?, segment))
+}

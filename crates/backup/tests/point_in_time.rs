@@ -1,0 +1,249 @@
+//! Restore to any point in time: a known history of writes runs while the archiver
+//! follows the streams; the content at 20 random instants is recorded, and a
+//! restore to each instant equals it.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tablesafe_backup::archive::{ArchiveOptions, Archiver};
+use tablesafe_backup::{backup, restore_to_time, EmbeddedTables, NoProgress, RestoreOptions};
+use tablesafe_common::SystemClock;
+use tablesafe_engine::{
+    CreateTable, Direction, Engine, EngineOptions, RangeRequest, ReturnContent, RowChange, RowWrite,
+};
+use tablesafe_proto::model::*;
+use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage};
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Time-to-live of the `expiring` table, seconds: cells expire while the test runs.
+const TTL_S: i32 = 4;
+
+fn now_ms() -> i64 {
+    (now_us() / 1000) as i64
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+fn key(id: u64) -> PrimaryKey {
+    PrimaryKey::new([("id", PkValue::Integer(id as i64))])
+}
+
+fn create(engine: &Engine, name: &str, options: TableOptions) {
+    engine
+        .create_table(CreateTable {
+            schema: TableSchema {
+                name: name.into(),
+                primary_key: vec![PrimaryKeySchema {
+                    name: "id".into(),
+                    key_type: PrimaryKeyType::Integer,
+                    auto_increment: false,
+                }],
+                defined_columns: vec![],
+            },
+            options,
+            reserved: ReservedThroughput::default(),
+            stream: StreamSpec { enabled: true, expiration_hours: 1, columns_to_get: vec![] },
+        })
+        .unwrap();
+}
+
+/// One random write: puts with versions, updates that add, replace and delete
+/// versions and columns or increment, and row deletes.
+fn random_write(rng: &mut Rng, table: &str) -> RowWrite {
+    let id = rng.below(120);
+    let now = now_ms();
+    let column = |rng: &mut Rng| format!("c{}", rng.below(4));
+    let change = match rng.below(10) {
+        0..=2 => {
+            let cells = (0..=rng.below(3))
+                .map(|v| {
+                    let value = match rng.below(3) {
+                        0 => Value::Integer(rng.below(1000) as i64),
+                        1 => Value::String(format!("s{}", rng.below(1000))),
+                        _ => Value::Binary(vec![rng.below(256) as u8; rng.below(20) as usize]),
+                    };
+                    Cell::version(column(rng), value, now - 1000 * v as i64)
+                })
+                .collect();
+            RowChange::Put(Row { primary_key: key(id), cells, ..Row::default() })
+        }
+        3..=6 => {
+            let mut cells = vec![Cell::version(
+                column(rng),
+                Value::Double(rng.below(100) as f64 / 3.0),
+                now - rng.below(3) as i64 * 1000,
+            )];
+            match rng.below(4) {
+                0 => cells.push(Cell {
+                    name: column(rng),
+                    value: None,
+                    op: Some(CellOp::DeleteOneVersion),
+                    timestamp: Some(now - rng.below(3) as i64 * 1000),
+                }),
+                1 => cells.push(Cell {
+                    name: column(rng),
+                    value: None,
+                    op: Some(CellOp::DeleteAllVersions),
+                    timestamp: None,
+                }),
+                2 => cells = vec![Cell { op: Some(CellOp::Increment), ..Cell::put("counter", Value::Integer(1)) }],
+                _ => {}
+            }
+            RowChange::Update(Row { primary_key: key(id), cells, ..Row::default() })
+        }
+        _ => RowChange::Delete(key(id)),
+    };
+    RowWrite { table: table.into(), change, condition: Condition::default(), return_content: ReturnContent::None }
+}
+
+/// Every row of `table` with every visible version.
+fn read_all(engine: &Engine, table: &str) -> Vec<Row> {
+    let bound = |v: PkValue| PrimaryKey::new([("id", v)]);
+    let mut rows = Vec::new();
+    let mut start = bound(PkValue::InfMin);
+    loop {
+        let page = engine
+            .get_range(&RangeRequest {
+                table: table.into(),
+                direction: Direction::Forward,
+                start,
+                end: bound(PkValue::InfMax),
+                limit: None,
+                read: ReadOptions { max_versions: Some(i32::MAX), ..ReadOptions::default() },
+            })
+            .unwrap();
+        rows.extend(page.rows);
+        match page.next_start {
+            Some(next) => start = next,
+            None => return rows,
+        }
+    }
+}
+
+/// Rows as a reader at any time after `cutoff_ms + TTL` would see them, when
+/// `ttl`: cells older than the cutoff dropped, and rows left without cells gone.
+fn normalized(rows: Vec<Row>, ttl_cutoff_ms: Option<i64>) -> Vec<Row> {
+    rows.into_iter()
+        .filter_map(|mut row| {
+            row.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
+            let Some(cutoff) = ttl_cutoff_ms else { return Some(row) };
+            if row.cells.is_empty() {
+                return Some(row);
+            }
+            row.cells.retain(|c| c.timestamp.unwrap() >= cutoff);
+            (!row.cells.is_empty()).then_some(row)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restores_to_twenty_instants_equal_the_recorded_content() {
+    let data = tempfile::tempdir().unwrap();
+    let options = EngineOptions { sync_writes: false, ..EngineOptions::default() };
+    let engine = Arc::new(Engine::open(data.path(), options, Arc::new(SystemClock)).unwrap());
+    create(&engine, "history", TableOptions { max_versions: 3, ..TableOptions::default() });
+    create(&engine, "expiring", TableOptions { max_versions: 2, time_to_live: TTL_S, ..TableOptions::default() });
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(
+        Storage::from_url(repo_dir.path().to_str().unwrap()).unwrap(),
+        InitOptions {
+            password: Some("pw".into()),
+            kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+            ..InitOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let repo = Arc::new(repo);
+    let tables = EmbeddedTables::new(Arc::clone(&engine), "pitr engine");
+
+    let mut rng = Rng(2026);
+    let write = |rng: &mut Rng, n: usize| {
+        for _ in 0..n {
+            let table = if rng.below(3) == 0 { "expiring" } else { "history" };
+            for result in engine.write_rows(vec![random_write(rng, table)]) {
+                // Increments of a non-integer column fail as they should; the rest succeed.
+                if let Err(e) = result {
+                    assert!(e.to_string().contains("INTEGER"), "{e}");
+                }
+            }
+        }
+    };
+    write(&mut rng, 300);
+    backup(&repo, &tables, &[], &NoProgress).await.unwrap();
+
+    // The archiver follows both streams while the history is written.
+    let stop = Arc::new(AtomicBool::new(false));
+    let archiving = {
+        let (repo, stop) = (Arc::clone(&repo), Arc::clone(&stop));
+        let source = EmbeddedTables::new(Arc::clone(&engine), "pitr engine");
+        tokio::spawn(async move {
+            let options = ArchiveOptions { max_changes_per_segment: 150, heartbeat: Duration::from_millis(300) };
+            let mut archiver = Archiver::new(source, options);
+            let mut segments = 0;
+            while !stop.load(Ordering::Relaxed) {
+                segments += archiver.pass(&repo, &[]).await.unwrap().iter().filter(|p| p.segment.is_some()).count();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // A last pass once the writes are over, so the archive reaches the present.
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            segments + archiver.pass(&repo, &[]).await.unwrap().len()
+        })
+    };
+    let mut instants = Vec::new();
+    for step in 0..40 {
+        let count = 20 + rng.below(40) as usize;
+        write(&mut rng, count);
+        if step == 20 {
+            // A second snapshot: later instants start from it.
+            backup(&repo, &tables, &[], &NoProgress).await.unwrap();
+        }
+        if step % 2 == 1 {
+            // Writes acknowledged so far were stamped before this instant, later ones after.
+            std::thread::sleep(Duration::from_millis(2));
+            let at = now_us();
+            std::thread::sleep(Duration::from_millis(2));
+            instants.push((at, read_all(&engine, "history"), read_all(&engine, "expiring")));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let segments = archiving.await.unwrap();
+    assert!(segments >= 10, "the history spans many segments: {segments}");
+
+    for (i, (at, history, expiring)) in instants.into_iter().enumerate() {
+        for (table, expected) in [("history", history), ("expiring", expiring)] {
+            let target = format!("{table}_at_{i}");
+            let options =
+                RestoreOptions { table: table.into(), target: Some(target.clone()), ..RestoreOptions::default() };
+            let report = restore_to_time(&repo, &tables, &options, at, None, &NoProgress).await.unwrap();
+            assert_eq!(report.to_time_us, Some(at));
+            // Cells of the expiring table near their end of life are compared by
+            // a cutoff both sides pass through, read within 200 ms of each other.
+            let cutoff = (table == "expiring").then(|| now_ms() - i64::from(TTL_S) * 1000 + 200);
+            let restored = normalized(read_all(&engine, &target), cutoff);
+            let expected = normalized(expected, cutoff);
+            assert!(
+                restored == expected,
+                "instant {i} ({at}), table {table}: {} rows restored, {} expected (report {report:?})",
+                restored.len(),
+                expected.len()
+            );
+        }
+    }
+}
