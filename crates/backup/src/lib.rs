@@ -3,7 +3,7 @@
 //! Map: `archive` (continuous archiving of change streams), `changes` (stream changes: their repository form and replay), `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
 //! implementations), `format` (rows as repository bytes), `digest` (Merkle digests
 //! over key ranges), `snapshot` (manifests and [`backup`]), `restore` ([`restore`]
-//! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data), `pitr` ([`restore_to_time`]).
+//! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data), `pitr` ([`restore_to_time`]), `recovery` ([`recovery_points`]: restorable windows).
 
 pub mod archive;
 pub mod changes;
@@ -14,6 +14,7 @@ pub mod format;
 pub mod jobs;
 pub mod pitr;
 pub mod read;
+pub mod recovery;
 pub mod restore;
 pub mod snapshot;
 pub mod source;
@@ -32,6 +33,7 @@ pub use forget::{check_snapshots, forget, prune, ForgetPolicy, ForgetReport};
 pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use pitr::{plan_point_in_time, restore_to_time, PointInTimePlan};
 pub use read::{snapshot_table, SnapshotRows};
+pub use recovery::{recovery_points, RecoveryGap, RecoveryWindow, RestorableSpan};
 pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};
 pub use snapshot::{backup, list_snapshots, load_snapshot, NoProgress, Progress, Snapshot, TableSnapshot};
 pub use source::{

@@ -32,7 +32,7 @@ impl Rng {
 const TTL_S: i32 = 4;
 
 fn now_ms() -> i64 {
-    (now_us() / 1000) as i64
+    now_us() / 1000
 }
 
 fn now_us() -> i64 {
@@ -225,6 +225,14 @@ async fn restores_to_twenty_instants_equal_the_recorded_content() {
     stop.store(true, Ordering::Relaxed);
     let segments = archiving.await.unwrap();
     assert!(segments >= 10, "the history spans many segments: {segments}");
+
+    // The window runs from the first snapshot to the last archived moment, whole.
+    let windows = tablesafe_backup::recovery_points(&repo, None).await.unwrap();
+    assert_eq!(windows.iter().map(|w| w.table.as_str()).collect::<Vec<_>>(), ["expiring", "history"]);
+    for window in &windows {
+        assert_eq!((window.snapshots, window.spans.len(), window.gaps.len()), (2, 1, 0), "{window:?}");
+        assert!(window.earliest_us.unwrap() < instants[0].0 && window.latest_us.unwrap() > instants[19].0);
+    }
 
     for (i, (at, history, expiring)) in instants.into_iter().enumerate() {
         for (table, expected) in [("history", history), ("expiring", expiring)] {

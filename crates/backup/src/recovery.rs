@@ -1,0 +1,150 @@
+//! Recovery points: for each table, the times it can be restored to. A snapshot
+//! exact at a stream position can be restored as of the time its position was
+//! reached, and, with the archived changes that follow it without a gap, as of any
+//! later time they cover; the union of these intervals is the table's window, and
+//! what lies between them are gaps, each with its cause.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tablesafe_repo::Repository;
+
+use crate::archive::{list_segments, load_segment, ChangeSegment};
+use crate::snapshot::list_snapshots;
+use crate::source::Consistency;
+use crate::BackupError;
+
+/// A span of time a table can be restored to, µs since the epoch (inclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorableSpan {
+    /// First restorable time.
+    pub from_us: i64,
+    /// Last restorable time.
+    pub to_us: i64,
+}
+
+/// A time between spans that cannot be restored to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryGap {
+    /// The gap begins after this time.
+    pub after_us: i64,
+    /// The gap ends before this time.
+    pub before_us: i64,
+    /// Why.
+    pub cause: String,
+}
+
+/// The restorable window of one table from one origin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryWindow {
+    /// The table.
+    pub table: String,
+    /// Where it was backed up from.
+    pub origin: String,
+    /// Snapshots of the table from there.
+    pub snapshots: usize,
+    /// Earliest restorable time, if any.
+    pub earliest_us: Option<i64>,
+    /// Latest restorable time, if any.
+    pub latest_us: Option<i64>,
+    /// Restorable spans, in time order.
+    pub spans: Vec<RestorableSpan>,
+    /// Gaps between the spans.
+    pub gaps: Vec<RecoveryGap>,
+    /// Snapshots that cannot start a restore to a time, and why (fuzzy, no stream).
+    pub notes: Vec<String>,
+}
+
+/// A snapshot's stream, position and the time that position was reached.
+type RestoreStart = (String, u64, i64);
+
+/// The windows of every table (or only `table`), sorted by table and origin.
+pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<Vec<RecoveryWindow>, BackupError> {
+    let mut windows: BTreeMap<(String, String), RecoveryWindow> = BTreeMap::new();
+    // Per (table, origin): the snapshots that can start a restore to a time.
+    let mut starts: BTreeMap<(String, String), Vec<RestoreStart>> = BTreeMap::new();
+    for (id, snapshot) in list_snapshots(repo).await? {
+        for entry in snapshot.tables.iter().filter(|t| table.is_none_or(|name| t.name == name)) {
+            let key = (entry.name.clone(), snapshot.origin.clone());
+            let window = windows.entry(key.clone()).or_insert_with(|| RecoveryWindow {
+                table: entry.name.clone(),
+                origin: snapshot.origin.clone(),
+                snapshots: 0,
+                earliest_us: None,
+                latest_us: None,
+                spans: Vec::new(),
+                gaps: Vec::new(),
+                notes: Vec::new(),
+            });
+            window.snapshots += 1;
+            let short = id.get(..8).unwrap_or(&id);
+            match (&entry.stream_id, entry.stream_position, entry.position_time_us, entry.consistency) {
+                (Some(stream), Some(position), Some(time), Consistency::Exact) => {
+                    starts.entry(key).or_default().push((stream.clone(), position, time));
+                }
+                (None, ..) => window.notes.push(format!(
+                    "snapshot {short}: the table has no stream, so it restores only as the snapshot holds it"
+                )),
+                _ => window.notes.push(format!(
+                    "snapshot {short} is fuzzy (read while writes went on): it restores only as the snapshot holds it"
+                )),
+            }
+        }
+    }
+    let mut segments_of: BTreeMap<(String, String), Vec<ChangeSegment>> = BTreeMap::new();
+    for (key, points) in starts {
+        let mut spans = Vec::new();
+        for (stream, position, time) in points {
+            let segments_key = (key.1.clone(), stream.clone());
+            if !segments_of.contains_key(&segments_key) {
+                let mut loaded = Vec::new();
+                for name in list_segments(repo, &key.1, &stream).await? {
+                    loaded.push(load_segment(repo, &name.id).await?);
+                }
+                segments_of.insert(segments_key.clone(), loaded);
+            }
+            let covered = covered_until(&segments_of[&segments_key], position);
+            spans.push(RestorableSpan { from_us: time, to_us: covered.unwrap_or(time).max(time) });
+        }
+        let window = windows.get_mut(&key).ok_or_else(|| BackupError::Internal("recovery window lost".into()))?;
+        spans.sort_by_key(|s| (s.from_us, s.to_us));
+        for span in spans {
+            match window.spans.last_mut() {
+                Some(last) if span.from_us <= last.to_us => last.to_us = last.to_us.max(span.to_us),
+                _ => window.spans.push(span),
+            }
+        }
+        window.gaps = window
+            .spans
+            .windows(2)
+            .map(|pair| RecoveryGap {
+                after_us: pair[0].to_us,
+                before_us: pair[1].from_us,
+                cause: "no archived changes reach from the earlier point to the next snapshot (the archiver was not \
+                        running, or the stream dropped changes before they were archived)"
+                    .into(),
+            })
+            .collect();
+        window.earliest_us = window.spans.first().map(|s| s.from_us);
+        window.latest_us = window.spans.last().map(|s| s.to_us);
+    }
+    Ok(windows.into_values().collect())
+}
+
+/// How far the archive covers the stream from `position` without a gap: the last
+/// `complete_until_us` of the chain of segments that starts there.
+fn covered_until(segments: &[ChangeSegment], position: u64) -> Option<i64> {
+    let mut at = position;
+    let mut covered = None;
+    for segment in segments {
+        if segment.to < at || (segment.to == at && covered.is_some()) {
+            continue;
+        }
+        if segment.from > at {
+            break;
+        }
+        at = at.max(segment.to);
+        covered = covered.max(Some(segment.complete_until_us));
+    }
+    covered
+}
