@@ -95,6 +95,48 @@ pub async fn list_segments(repo: &Repository, origin: &str, stream_id: &str) -> 
     Ok(names)
 }
 
+/// Every segment of the repository, opened, with its id.
+pub async fn all_segments(repo: &Repository) -> Result<Vec<(String, ChangeSegment)>, BackupError> {
+    let mut out = Vec::new();
+    for id in repo.list_manifests(CHANGES).await? {
+        let segment = load_segment(repo, &id).await?;
+        out.push((id, segment));
+    }
+    Ok(out)
+}
+
+/// Drops the segments no remaining snapshot can use: those of a stream that end
+/// at or before the oldest position a snapshot of that stream starts from, and
+/// those of streams no snapshot holds that ended before the oldest snapshot was
+/// taken. Returns how many were dropped.
+pub(crate) async fn drop_unneeded_segments(repo: &Repository) -> Result<usize, BackupError> {
+    let snapshots = list_snapshots(repo).await?;
+    let Some(oldest_us) = snapshots.iter().map(|(_, s)| s.time_ms.saturating_mul(1000)).min() else {
+        return Ok(0); // Nothing to go by: a first backup may be under way.
+    };
+    let mut first_position: HashMap<(String, String), u64> = HashMap::new();
+    for (_, snapshot) in &snapshots {
+        for table in &snapshot.tables {
+            if let (Some(stream), Some(position)) = (&table.stream_id, table.stream_position) {
+                let entry = first_position.entry((snapshot.origin.clone(), stream.clone())).or_insert(position);
+                *entry = (*entry).min(position);
+            }
+        }
+    }
+    let mut dropped = 0;
+    for (id, segment) in all_segments(repo).await? {
+        let unneeded = match first_position.get(&(segment.origin.clone(), segment.stream_id.clone())) {
+            Some(&position) => segment.to <= position && segment.from < position,
+            None => segment.complete_until_us < oldest_us,
+        };
+        if unneeded {
+            repo.delete_manifest(CHANGES, &id).await?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
 /// Opens a segment manifest.
 pub async fn load_segment(repo: &Repository, id: &str) -> Result<ChangeSegment, BackupError> {
     let body = repo.load_manifest(CHANGES, id).await?;

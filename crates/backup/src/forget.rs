@@ -2,13 +2,16 @@
 //!
 //! Invariant: a snapshot that a kept snapshot builds on (an incremental layer's
 //! base, transitively) is never forgotten, so every kept snapshot stays
-//! restorable; prune keeps every chunk of every layer of every remaining snapshot.
+//! restorable; archived changes are dropped only when no remaining snapshot can
+//! start a replay before them; prune keeps every chunk of every layer of every
+//! remaining snapshot and of every remaining change segment.
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
 
+use crate::archive::{all_segments, drop_unneeded_segments};
 use crate::snapshot::{list_snapshots, SNAPSHOTS};
 use crate::BackupError;
 
@@ -19,6 +22,9 @@ pub struct ForgetReport {
     pub forgotten: Vec<String>,
     /// Snapshots asked for but kept because a kept snapshot builds on them.
     pub kept_as_base: Vec<String>,
+    /// Change segments dropped because no remaining snapshot can use them.
+    #[serde(default)]
+    pub segments_dropped: usize,
 }
 
 /// Which snapshots to forget.
@@ -80,6 +86,8 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
             report.forgotten.push(id.clone());
         }
     }
+    // Archived changes older than the oldest kept snapshot go with it.
+    report.segments_dropped = drop_unneeded_segments(repo).await?;
     Ok(report)
 }
 
@@ -103,6 +111,16 @@ async fn prune_locked(repo: &Repository) -> Result<PruneStats, BackupError> {
                 })?;
                 keep.insert(chunk);
             }
+        }
+    }
+    for (id, segment) in all_segments(repo).await? {
+        for hex_id in &segment.chunks {
+            let chunk = crypto::unhex32(hex_id).ok_or_else(|| BackupError::Corrupt {
+                snapshot: format!("change segment {id}"),
+                table: segment.table.clone(),
+                detail: format!("bad chunk id {hex_id}"),
+            })?;
+            keep.insert(chunk);
         }
     }
     Ok(repo.prune(&keep).await?)
@@ -137,6 +155,19 @@ pub async fn check_snapshots(repo: &Repository) -> Result<Vec<String>, BackupErr
                     ));
                 }
             }
+        }
+    }
+    for (id, segment) in all_segments(repo).await? {
+        let missing = segment
+            .chunks
+            .iter()
+            .filter(|hex_id| crypto::unhex32(hex_id).is_none_or(|chunk| !repo.has_chunk(&chunk)))
+            .count();
+        if missing > 0 {
+            problems.push(format!(
+                "change segment {id}, table '{}': {missing} chunks are missing from the repository",
+                segment.table
+            ));
         }
     }
     Ok(problems)

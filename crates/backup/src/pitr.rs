@@ -116,8 +116,10 @@ async fn archived_changes(
     let mut at = position;
     let mut covered_until = None;
     for name in list_segments(repo, origin, stream_id).await? {
-        if name.to < at || (name.to == at && !chain.is_empty()) {
-            continue; // Already covered.
+        // Wholly before the position. One that ends there may still prove, by its
+        // complete_until, that nothing followed.
+        if name.to < at {
+            continue;
         }
         if name.from > at {
             break; // A gap.

@@ -137,8 +137,8 @@ fn covered_until(segments: &[ChangeSegment], position: u64) -> Option<i64> {
     let mut at = position;
     let mut covered = None;
     for segment in segments {
-        if segment.to < at || (segment.to == at && covered.is_some()) {
-            continue;
+        if segment.to < at {
+            continue; // Before the position: nothing it proves is needed.
         }
         if segment.from > at {
             break;

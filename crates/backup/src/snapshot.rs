@@ -160,14 +160,12 @@ async fn backup_locked<S: TableSource>(
                 {
                     match p.stream_position {
                         // Past a fifth of the table, a full copy is as cheap and ends the chain.
-                        Some(from) => changed_keys(source, name, stream, from, to)
-                            .await?
-                            .filter(|k| k.len() as u64 <= p.rows / 5 + 1000)
-                            .map(|mut keys| {
-                                keys.sort_by(|a, b| a.cmp_values(b));
-                                keys.dedup_by(|a, b| a.cmp_values(b).is_eq());
-                                (parent_id.clone(), p.chain, keys)
-                            }),
+                        Some(from) => {
+                            let max_keys = usize::try_from(p.rows / 5).unwrap_or(usize::MAX);
+                            changed_keys(source, name, stream, (from, to), max_keys)
+                                .await?
+                                .map(|keys| (parent_id.clone(), p.chain, keys))
+                        }
                         None => None,
                     }
                 }

@@ -231,9 +231,10 @@ async fn restores_to_twenty_instants_equal_the_recorded_content() {
     assert_eq!(windows.iter().map(|w| w.table.as_str()).collect::<Vec<_>>(), ["expiring", "history"]);
     for window in &windows {
         assert_eq!((window.snapshots, window.spans.len(), window.gaps.len()), (2, 1, 0), "{window:?}");
-        assert!(window.earliest_us.unwrap() < instants[0].0 && window.latest_us.unwrap() > instants[19].0);
+        assert!(window.earliest_us.unwrap() < instants[0].0 && window.latest_us.unwrap() > instants[19].0, "{window:?} {} {}", instants[0].0, instants[19].0);
     }
 
+    let (first_instant, last_instant) = (instants[0].0, instants[19].0);
     for (i, (at, history, expiring)) in instants.into_iter().enumerate() {
         for (table, expected) in [("history", history), ("expiring", expiring)] {
             let target = format!("{table}_at_{i}");
@@ -254,4 +255,24 @@ async fn restores_to_twenty_instants_equal_the_recorded_content() {
             );
         }
     }
+
+    // Forgetting the first snapshot drops the changes only it could use; prune
+    // keeps the rest, and restores from the second snapshot still work.
+    let before = tablesafe_backup::archive::all_segments(&repo).await.unwrap().len();
+    let report = tablesafe_backup::forget(&repo, &tablesafe_backup::ForgetPolicy::KeepLast(1)).await.unwrap();
+    // Most of these small tables changed, so the second backup is a full copy.
+    assert_eq!(report.forgotten.len(), 1, "{report:?}");
+    assert!(report.segments_dropped > 0, "{report:?}");
+    let after = tablesafe_backup::archive::all_segments(&repo).await.unwrap().len();
+    assert_eq!(after, before - report.segments_dropped);
+    tablesafe_backup::prune(&repo).await.unwrap();
+    assert!(repo.check(true).await.unwrap().is_empty());
+    assert!(tablesafe_backup::check_snapshots(&repo).await.unwrap().is_empty());
+    let options =
+        RestoreOptions { table: "history".into(), target: Some("history_last".into()), ..RestoreOptions::default() };
+    restore_to_time(&repo, &tables, &options, last_instant, None, &NoProgress).await.unwrap();
+    let options =
+        RestoreOptions { table: "history".into(), target: Some("history_first".into()), ..RestoreOptions::default() };
+    let err = restore_to_time(&repo, &tables, &options, first_instant, None, &NoProgress).await.unwrap_err();
+    assert!(err.to_string().contains("snapshot"), "{err}");
 }

@@ -125,16 +125,17 @@ pub struct ChangePage {
     pub next: u64,
 }
 
-/// The keys of `table` changed in `[from, to)` of stream `stream_id`, or `None`
-/// when the source cannot tell.
+/// The distinct keys of `table` changed in `[from, to)` of stream `stream_id`, in
+/// key order; `None` when the source cannot tell, or when more than `max_keys`
+/// changed (memory stays bounded by `max_keys`).
 pub async fn changed_keys<S: TableSource>(
     source: &S,
     table: &str,
     stream_id: &str,
-    from: u64,
-    to: u64,
+    (from, to): (u64, u64),
+    max_keys: usize,
 ) -> Result<Option<Vec<PrimaryKey>>, BackupError> {
-    let mut keys = Vec::new();
+    let mut keys: std::collections::BTreeMap<Vec<u8>, PrimaryKey> = std::collections::BTreeMap::new();
     let mut position = from;
     while position < to {
         let Some(page) = source.read_changes(table, stream_id, position, Some(to), 1000).await? else {
@@ -145,9 +146,17 @@ pub async fn changed_keys<S: TableSource>(
         if page.next <= position {
             return Ok(None);
         }
-        keys.extend(page.changes.into_iter().map(|c| c.row.primary_key));
+        for change in page.changes {
+            let encoded = tablesafe_proto::plainbuffer::encode_primary_key(&change.row.primary_key);
+            keys.entry(encoded).or_insert(change.row.primary_key);
+        }
+        if keys.len() > max_keys {
+            return Ok(None);
+        }
         position = page.next;
     }
+    let mut keys: Vec<PrimaryKey> = keys.into_values().collect();
+    keys.sort_by(|a, b| a.cmp_values(b));
     Ok(Some(keys))
 }
 
