@@ -103,7 +103,7 @@ async fn prune_locked(repo: &Repository) -> Result<PruneStats, BackupError> {
     let mut keep = HashSet::new();
     for (id, snapshot) in list_snapshots(repo).await? {
         for table in &snapshot.tables {
-            for hex_id in &table.chunks {
+            for hex_id in table.all_chunks() {
                 let chunk = crypto::unhex32(hex_id).ok_or_else(|| BackupError::Corrupt {
                     snapshot: id.clone(),
                     table: table.name.clone(),
@@ -135,8 +135,7 @@ pub async fn check_snapshots(repo: &Repository) -> Result<Vec<String>, BackupErr
     for (id, snapshot) in &snapshots {
         for table in &snapshot.tables {
             let missing = table
-                .chunks
-                .iter()
+                .all_chunks()
                 .filter(|hex_id| crypto::unhex32(hex_id).is_none_or(|chunk| !repo.has_chunk(&chunk)))
                 .count();
             if missing > 0 {

@@ -1,12 +1,13 @@
 //! Table-aware backup, restore and verification over a TableSafe repository.
 //!
-//! Map: `archive` (continuous archiving of change streams), `changes` (stream changes: their repository form and replay), `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
+//! Map: `archive` (continuous archiving of change streams), `consistent` (fuzzy exports made exact), `changes` (stream changes: their repository form and replay), `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
 //! implementations), `format` (rows as repository bytes), `digest` (Merkle digests
 //! over key ranges), `snapshot` (manifests and [`backup`]), `restore` ([`restore`]
 //! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data), `pitr` ([`restore_to_time`]), `recovery` ([`recovery_points`]: restorable windows).
 
 pub mod archive;
 pub mod changes;
+pub mod consistent;
 pub mod digest;
 mod error;
 pub mod forget;

@@ -16,32 +16,41 @@ use crate::BackupError;
 struct LayerRows<'a> {
     repo: &'a Repository,
     snapshot: String,
-    table: TableSnapshot,
+    table: String,
+    chunks: Vec<String>,
     next_chunk: usize,
     decoder: RowDecoder,
     rows: VecDeque<Row>,
 }
 
 impl<'a> LayerRows<'a> {
-    fn new(repo: &'a Repository, snapshot: String, table: TableSnapshot) -> Self {
-        LayerRows { repo, snapshot, table, next_chunk: 0, decoder: RowDecoder::default(), rows: VecDeque::new() }
+    fn new(repo: &'a Repository, snapshot: String, table: String, chunks: Vec<String>) -> Self {
+        LayerRows {
+            repo,
+            snapshot,
+            table,
+            chunks,
+            next_chunk: 0,
+            decoder: RowDecoder::default(),
+            rows: VecDeque::new(),
+        }
     }
 
     fn corrupt(&self, detail: String) -> BackupError {
-        BackupError::Corrupt { snapshot: self.snapshot.clone(), table: self.table.name.clone(), detail }
+        BackupError::Corrupt { snapshot: self.snapshot.clone(), table: self.table.clone(), detail }
     }
 
     /// Decodes chunks until a row is ready or the layer is exhausted.
     async fn fill(&mut self) -> Result<(), BackupError> {
-        while self.rows.is_empty() && self.next_chunk < self.table.chunks.len() {
-            let hex_id = &self.table.chunks[self.next_chunk];
+        while self.rows.is_empty() && self.next_chunk < self.chunks.len() {
+            let hex_id = &self.chunks[self.next_chunk];
             self.next_chunk += 1;
             let id = crypto::unhex32(hex_id).ok_or_else(|| self.corrupt(format!("bad chunk id {hex_id}")))?;
             let chunk = self.repo.read_chunk(&id).await?;
             let rows = self.decoder.push(&chunk).map_err(|e| self.corrupt(e))?;
             self.rows.extend(rows);
         }
-        if self.rows.is_empty() && self.next_chunk == self.table.chunks.len() {
+        if self.rows.is_empty() && self.next_chunk == self.chunks.len() {
             std::mem::take(&mut self.decoder).finish().map_err(|e| self.corrupt(e))?;
         }
         Ok(())
@@ -80,7 +89,14 @@ impl<'a> SnapshotRows<'a> {
     /// Opens `table` as stored in snapshot `snapshot_id` (all its layers).
     pub async fn open(repo: &'a Repository, snapshot_id: &str, table: &TableSnapshot) -> Result<Self, BackupError> {
         let chain = layers(repo, snapshot_id, table).await?;
-        let layers = chain.into_iter().map(|(id, t)| LayerRows::new(repo, id, t)).collect();
+        // A layer's fixup is newer than the layer itself, older than the next layer.
+        let layers = chain
+            .into_iter()
+            .flat_map(|(id, t)| {
+                let fixup = t.fixup.map(|f| LayerRows::new(repo, id.clone(), t.name.clone(), f.chunks));
+                std::iter::once(LayerRows::new(repo, id, t.name, t.chunks)).chain(fixup)
+            })
+            .collect();
         Ok(SnapshotRows { layers })
     }
 

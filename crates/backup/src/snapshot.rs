@@ -7,13 +7,15 @@
 //! source is consistent at a position of the same stream, and the stream still
 //! holds the changes since, only the rows changed since (and delete markers for
 //! rows removed) are stored, as a layer over that copy: the backup is incremental.
-//! Every layer's manifest still carries the digest of the whole table. The manifest is saved last, after every chunk
+//! Every layer's manifest still carries the digest of the whole table. A table
+//! read while writes went on is made exact by a fixup layer (`consistent`). The manifest is saved last, after every chunk
 //! it names is durable, so an interrupted backup leaves only unreferenced data.
 
 use serde::{Deserialize, Serialize};
 use tablesafe_repo::{crypto, ChunkId, LockKind, Repository};
 use tokio::sync::mpsc;
 
+use crate::consistent::FixupLayer;
 use crate::digest::{DigestBuilder, TableDigest};
 use crate::source::{changed_keys, Consistency, ExportItem, TableDefinition, TableSource};
 use crate::{format, BackupError};
@@ -58,8 +60,19 @@ pub struct TableSnapshot {
     /// holds every row; an incremental one the rows changed since its base and
     /// delete markers for rows removed since.
     pub chunks: Vec<String>,
-    /// Digest of the rows.
+    /// Digest of the rows (with the fixup applied).
     pub digest: TableDigest,
+    /// For a table read while writes went on (a remote source): its rows replayed
+    /// to `stream_position`, stored over `chunks`, making the table exact there.
+    #[serde(default)]
+    pub fixup: Option<FixupLayer>,
+}
+
+impl TableSnapshot {
+    /// Every chunk this table's entry references: its layer's and its fixup's.
+    pub fn all_chunks(&self) -> impl Iterator<Item = &String> {
+        self.chunks.iter().chain(self.fixup.iter().flat_map(|f| f.chunks.iter()))
+    }
 }
 
 /// A snapshot manifest.
@@ -138,6 +151,8 @@ async fn backup_locked<S: TableSource>(
     let history = list_snapshots(repo).await?;
     let origin = source.origin();
     let mut writer = repo.writer();
+    // Bytes stored by writers finished before the last one.
+    let mut flushed = 0u64;
     let mut snapshots = Vec::with_capacity(names.len());
     for name in &names {
         // The newest earlier copy of this table from the same place, if it can be continued.
@@ -225,7 +240,7 @@ async fn backup_locked<S: TableSource>(
         let (summary, consumed) = tokio::join!(export, consume);
         let summary = summary?;
         let (chunks, digest, data_bytes, stream_id, base, chain) = consumed?;
-        snapshots.push(TableSnapshot {
+        let mut entry = TableSnapshot {
             name: name.clone(),
             definition: summary.definition,
             consistency: summary.consistency,
@@ -240,7 +255,10 @@ async fn backup_locked<S: TableSource>(
             data_bytes,
             chunks: chunks.iter().map(|c| crypto::hex(c)).collect(),
             digest,
-        });
+            fixup: None,
+        };
+        crate::consistent::settle(repo, source, &mut writer, &mut flushed, &mut entry).await?;
+        snapshots.push(entry);
         progress.table_finished(name);
     }
     let stats = writer.finish().await?;
@@ -249,7 +267,7 @@ async fn backup_locked<S: TableSource>(
         time_ms,
         origin: source.origin(),
         tables: snapshots,
-        added_bytes: stats.stored_bytes,
+        added_bytes: flushed + stats.stored_bytes,
     };
     let body = serde_json::to_vec(&snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
     let id = repo.save_manifest(SNAPSHOTS, &body).await?;

@@ -8,6 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
+use tablesafe_backup::archive::{ArchiveOptions, Archiver};
 use tablesafe_backup::{
     backup, forget, prune, restore, verify_table, BackupError, EmbeddedTables, ForgetPolicy, NoProgress, RemoteTables,
     RestoreOptions, TableSink,
@@ -332,10 +333,11 @@ async fn remote_backups_to_s3_are_incremental_and_restore_through_the_protocol()
     let (full, first) = backup(&repo, &remote, &[], &NoProgress).await.unwrap();
     let all_types = first.tables.iter().find(|t| t.name == "all_types").unwrap();
     assert_eq!(all_types.rows, ROWS as u64);
-    assert_eq!(all_types.consistency, tablesafe_backup::Consistency::Fuzzy);
-    assert!(all_types.stream_position.is_some(), "a remote stream position is recorded");
+    assert_eq!(all_types.consistency, tablesafe_backup::Consistency::Exact, "exact at a stream position");
+    assert!(all_types.stream_position.is_some() && all_types.fixup.is_none(), "nothing changed during the scan");
     let counters = first.tables.iter().find(|t| t.name == "counters").unwrap();
     assert_eq!((counters.rows, counters.stream_position), (50, None), "no stream, no position");
+    assert_eq!(counters.consistency, tablesafe_backup::Consistency::Fuzzy);
 
     // 1% of the rows change: new versions for 180, and 20 deleted.
     let now = SystemClock.now_millis();
@@ -373,21 +375,25 @@ async fn remote_backups_to_s3_are_incremental_and_restore_through_the_protocol()
     assert!(verify_table(&repo, &full, "counters", &remote, "counters_copy").await.unwrap().equal);
 }
 
-/// Rows written while a remote backup scans are in that backup or in the next
-/// one: the next incremental backup equals the table once writes stop.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_during_a_remote_backup_reach_the_next_incremental() {
+/// A remote backup taken while writes go on is made exact at the stream position
+/// after its scan: restored and replayed with the archived changes since, it
+/// equals the live table; and the next incremental backup equals it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn remote_backups_under_writes_are_exact_at_a_stream_position() {
     let (_data, engine) = filled_engine();
     let endpoint = serve(&engine).await;
-    let remote = RemoteTables::new(Client::new(&endpoint, "remote", "rk", "rs").unwrap()).with_split_bytes(256 * 1024);
+    let client = || Client::new(&endpoint, "remote", "rk", "rs").unwrap();
+    let remote = RemoteTables::new(client()).with_split_bytes(256 * 1024);
     let repo_dir = tempfile::tempdir().unwrap();
     let repo = new_repo(&repo_dir).await;
     let only = ["all_types".to_string()];
+    let mut archiver = Archiver::new(RemoteTables::new(client()), ArchiveOptions::default());
+    archiver.pass(&repo, &only).await.unwrap();
 
     let writer_engine = Arc::clone(&engine);
     let writer = std::thread::spawn(move || {
         let mut rng = Rng(77);
-        for round in 0..40 {
+        for round in 0..200 {
             let now = SystemClock.now_millis();
             let rows = (0..25).map(|_| row(rng.below(ROWS as u64 * 2) as i64, &mut rng, now)).collect();
             put_all(&writer_engine, "all_types", rows);
@@ -402,13 +408,35 @@ async fn writes_during_a_remote_backup_reach_the_next_incremental() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     });
-    let (first, _) = backup(&repo, &remote, &only, &NoProgress).await.unwrap();
+    let (first, snapshot) = backup(&repo, &remote, &only, &NoProgress).await.unwrap();
+    let table = &snapshot.tables[0];
+    assert_eq!(table.consistency, tablesafe_backup::Consistency::Exact, "made exact after the scan");
+    let fixup = table.fixup.as_ref().expect("writes during the scan are replayed into a fixup layer");
+    assert!(fixup.changes > 0 && fixup.rows > 0, "{fixup:?}");
+    archiver.pass(&repo, &only).await.unwrap();
     writer.join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let now_us = (SystemClock.now_millis() + 1) * 1000;
+    // Let the archive reach the present.
+    let mut caught_up = Archiver::new(
+        RemoteTables::new(client()),
+        ArchiveOptions { heartbeat: std::time::Duration::ZERO, ..ArchiveOptions::default() },
+    );
+    caught_up.pass(&repo, &only).await.unwrap();
+
+    // The snapshot restores (its digest holds) and, replayed to now, equals the table.
+    let embedded = EmbeddedTables::new(Arc::clone(&engine), "test engine");
+    let options = restore_as("all_types", "replayed");
+    let report = tablesafe_backup::restore_to_time(&repo, &remote, &options, now_us, None, &NoProgress).await.unwrap();
+    assert_eq!(report.snapshot, first);
+    assert!(report.changes_replayed > 0);
+    let live = backup(&repo, &embedded, &only, &NoProgress).await.unwrap().0;
+    let report = verify_table(&repo, &live, "all_types", &embedded, "replayed").await.unwrap();
+    assert!(report.equal, "{report:?}");
+
     let (second, snapshot) = backup(&repo, &remote, &only, &NoProgress).await.unwrap();
     assert_eq!(snapshot.tables[0].base.as_deref(), Some(first.as_str()));
-    let embedded = EmbeddedTables::new(Arc::clone(&engine), "test engine");
-    let report = verify_table(&repo, &first, "all_types", &embedded, "all_types").await.unwrap();
-    assert!(!report.equal, "writes went on after the first backup began");
+    assert!(snapshot.tables[0].fixup.is_none(), "no writes during this scan");
     let report = verify_table(&repo, &second, "all_types", &embedded, "all_types").await.unwrap();
     assert!(report.equal, "{report:?}");
 }
