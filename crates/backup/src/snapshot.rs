@@ -23,8 +23,9 @@ use tablesafe_client::model::{PrimaryKey, Row};
 
 /// Manifest kind of snapshots in the repository.
 pub const SNAPSHOTS: &str = "snapshots";
-/// Version of the snapshot manifest layout.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Version of the snapshot manifest layout: 2 added `position_time_us` and
+/// `fixup`; version 1 manifests read as having neither.
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// One table in a snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -284,11 +285,22 @@ pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<(String, Snaps
         _ => return Err(BackupError::NotFound(format!("snapshot id prefix {id} is ambiguous; give more characters"))),
     };
     let body = repo.load_manifest(SNAPSHOTS, &full).await?;
-    let snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
+    let snapshot: Snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
         snapshot: full.clone(),
         table: String::new(),
         detail: format!("manifest does not decode: {e}"),
     })?;
+    if snapshot.version > MANIFEST_VERSION {
+        // A newer layout may hold data this version would restore wrongly.
+        return Err(BackupError::Corrupt {
+            snapshot: full,
+            table: String::new(),
+            detail: format!(
+                "manifest version {} is newer than this TableSafe reads ({MANIFEST_VERSION}); upgrade TableSafe",
+                snapshot.version
+            ),
+        });
+    }
     Ok((full, snapshot))
 }
 
