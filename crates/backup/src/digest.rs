@@ -44,33 +44,63 @@ pub struct TableDigest {
 #[derive(Default)]
 pub struct DigestBuilder {
     leaves: Vec<DigestLeaf>,
-    current: Option<(String, String, u64, blake3::Hasher)>,
+    current: Option<OpenLeaf>,
     rows: u64,
     cells: u64,
 }
 
+/// The leaf being built; keys stay bytes until the leaf closes.
+struct OpenLeaf {
+    first_key: Vec<u8>,
+    last_key: Vec<u8>,
+    rows: u64,
+    hasher: blake3::Hasher,
+}
+
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// Whether cells are in canonical order: by name, then newest version first.
+fn canonical_order(cells: &[tablesafe_proto::model::Cell]) -> bool {
+    cells
+        .windows(2)
+        .all(|w| (&w[0].name, std::cmp::Reverse(w[0].timestamp)) <= (&w[1].name, std::cmp::Reverse(w[1].timestamp)))
 }
 
 impl DigestBuilder {
     /// Adds the next row.
     pub fn add(&mut self, row: &Row) {
-        let mut canonical = Row::from_key(row.primary_key.clone());
-        canonical.cells = row.cells.clone();
-        canonical.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
+        // Rows usually arrive in canonical form already (reads return them so):
+        // then they are encoded as they are, without a copy.
+        let encoded = if canonical_order(&row.cells) && row.seq_info.is_none() && !row.delete_marker {
+            plainbuffer::encode_row(row)
+        } else {
+            let mut canonical = Row::from_key(row.primary_key.clone());
+            canonical.cells = row.cells.clone();
+            canonical.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
+            plainbuffer::encode_row(&canonical)
+        };
         let key = plainbuffer::encode_primary_key(&row.primary_key);
-        let key_hex = hex(&key);
-        let (_, last, rows, hasher) =
-            self.current.get_or_insert_with(|| (key_hex.clone(), String::new(), 0, blake3::Hasher::new()));
-        let encoded = plainbuffer::encode_row(&canonical);
-        hasher.update(&(encoded.len() as u64).to_le_bytes());
-        hasher.update(&encoded);
-        *last = key_hex;
-        *rows += 1;
+        let leaf = self.current.get_or_insert_with(|| OpenLeaf {
+            first_key: key.clone(),
+            last_key: Vec::new(),
+            rows: 0,
+            hasher: blake3::Hasher::new(),
+        });
+        leaf.hasher.update(&(encoded.len() as u64).to_le_bytes());
+        leaf.hasher.update(&encoded);
+        leaf.rows += 1;
         self.rows += 1;
-        self.cells += canonical.cells.len() as u64;
+        self.cells += row.cells.len() as u64;
         let key_hash = blake3::hash(&key);
+        leaf.last_key = key;
         let mut low = [0u8; 8];
         low.copy_from_slice(&key_hash.as_bytes()[..8]);
         if u64::from_le_bytes(low) % LEAF_MODULUS == 0 {
@@ -79,8 +109,13 @@ impl DigestBuilder {
     }
 
     fn close_leaf(&mut self) {
-        if let Some((first_key, last_key, rows, hasher)) = self.current.take() {
-            self.leaves.push(DigestLeaf { first_key, last_key, rows, hash: hasher.finalize().to_hex().to_string() });
+        if let Some(leaf) = self.current.take() {
+            self.leaves.push(DigestLeaf {
+                first_key: hex(&leaf.first_key),
+                last_key: hex(&leaf.last_key),
+                rows: leaf.rows,
+                hash: leaf.hasher.finalize().to_hex().to_string(),
+            });
         }
     }
 
@@ -195,5 +230,48 @@ mod tests {
         let mut fewer = rows(20_000, None);
         fewer.remove(777);
         assert_eq!(differences(&a, &digest(&fewer)).len(), 1);
+    }
+
+    /// The digest as format v1 defines it, written plainly, to hold the fast path to it.
+    fn reference_root(rows: &[Row]) -> String {
+        let mut root = blake3::Hasher::new();
+        let mut leaf = blake3::Hasher::new();
+        let mut open = false;
+        for row in rows {
+            let mut canonical = Row::from_key(row.primary_key.clone());
+            canonical.cells = row.cells.clone();
+            canonical.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
+            let encoded = plainbuffer::encode_row(&canonical);
+            leaf.update(&(encoded.len() as u64).to_le_bytes());
+            leaf.update(&encoded);
+            open = true;
+            let key_hash = blake3::hash(&plainbuffer::encode_primary_key(&row.primary_key));
+            if u64::from_le_bytes(key_hash.as_bytes()[..8].try_into().unwrap()) % LEAF_MODULUS == 0 {
+                root.update(leaf.finalize().to_hex().as_bytes());
+                leaf = blake3::Hasher::new();
+                open = false;
+            }
+        }
+        if open {
+            root.update(leaf.finalize().to_hex().as_bytes());
+        }
+        root.finalize().to_hex().to_string()
+    }
+
+    #[test]
+    fn digests_follow_the_format_whatever_the_cell_order_or_markers() {
+        let mut rows = rows(5_000, None);
+        for (i, row) in rows.iter_mut().enumerate() {
+            row.cells.push(Cell::version("a", Value::String(format!("x{i}")), 3 + (i % 3) as i64));
+            row.cells.push(Cell::version("a", Value::Integer(1), 4));
+            if i % 2 == 0 {
+                row.cells.reverse();
+            }
+            if i % 7 == 0 {
+                row.seq_info = Some(tablesafe_proto::model::SeqInfo { epoch: 0, timestamp: 1, row_index: 0 });
+            }
+        }
+        assert_eq!(digest(&rows).root, reference_root(&rows));
+        assert_eq!(digest(&rows).leaves[0].first_key, hex(&plainbuffer::encode_primary_key(&rows[0].primary_key)));
     }
 }
