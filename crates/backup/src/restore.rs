@@ -12,6 +12,7 @@
 //! wrong table; a failed restore drops the table it created unless asked to keep it.
 
 use serde::{Deserialize, Serialize};
+use tablesafe_proto::model::Row;
 use tablesafe_repo::{LockKind, Repository};
 use tokio::sync::mpsc;
 
@@ -201,33 +202,51 @@ async fn write_table<K: TableSink>(
     sink: &K,
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
-    let mut rows = SnapshotRows::open(repo, snapshot_id, table).await?;
-    let mut digest = DigestBuilder::default();
-    let mut batch = Vec::with_capacity(ROW_BATCH);
-    while let Some(row) = rows.next().await? {
-        digest.add(&row);
-        batch.push(row);
-        if batch.len() >= ROW_BATCH {
-            let rows = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+    // Reading (decrypt, decompress, decode, digest) and writing overlap: the
+    // reader stays at most two batches ahead of the sink.
+    let (tx, mut rx) = mpsc::channel::<Vec<Row>>(2);
+    let read = async move {
+        let mut rows = SnapshotRows::open(repo, snapshot_id, table).await?;
+        let mut digest = DigestBuilder::default();
+        let mut batch = Vec::with_capacity(ROW_BATCH);
+        let stopped = || BackupError::Internal("restore writer stopped".into());
+        while let Some(row) = rows.next().await? {
+            digest.add(&row);
+            batch.push(row);
+            if batch.len() >= ROW_BATCH {
+                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH))).await.map_err(|_| stopped())?;
+            }
+        }
+        let digest = digest.finish();
+        // Checked before the last batch: rows that do not add up are never completed.
+        if digest.root != table.digest.root {
+            return Err(BackupError::Corrupt {
+                snapshot: snapshot_id.to_owned(),
+                table: table.name.clone(),
+                detail: "the rows read back do not match the snapshot's digest".into(),
+            });
+        }
+        if !batch.is_empty() {
+            tx.send(batch).await.map_err(|_| stopped())?;
+        }
+        Ok(digest)
+    };
+    let write = async {
+        while let Some(rows) = rx.recv().await {
             let count = rows.len() as u64;
-            sink.write_rows(target, rows).await?;
+            if let Err(e) = sink.write_rows(target, rows).await {
+                // Dropping the receiver stops the reader too.
+                drop(rx);
+                return Err(e);
+            }
             progress.rows_done(count, 0);
         }
-    }
-    let digest = digest.finish();
-    // Checked before the last batch: rows that do not add up are never completed.
-    if digest.root != table.digest.root {
-        return Err(BackupError::Corrupt {
-            snapshot: snapshot_id.to_owned(),
-            table: table.name.clone(),
-            detail: "the rows read back do not match the snapshot's digest".into(),
-        });
-    }
-    if !batch.is_empty() {
-        let count = batch.len() as u64;
-        sink.write_rows(target, batch).await?;
-        progress.rows_done(count, 0);
-    }
+        Ok(())
+    };
+    let (read, written) = tokio::join!(read, write);
+    // A write error explains a reader that stopped because of it.
+    written?;
+    let digest = read?;
     Ok(RestoreReport {
         snapshot: snapshot_id.to_owned(),
         table: table.name.clone(),
