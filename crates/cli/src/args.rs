@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
@@ -46,7 +47,7 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Check a repository's index and packs; with --read-data, every byte of data.
     Verify(VerifyArgs),
-    /// Restore one table of a snapshot.
+    /// Restore one table of a snapshot, or (--to-time) as it was at a time.
     Restore(RestoreArgs),
     /// Compare a live table with a table of a snapshot (e.g. after a restore).
     VerifyRestore(VerifyRestoreArgs),
@@ -60,6 +61,10 @@ pub enum Command {
     Prune(PruneArgs),
     /// List the jobs run on a repository (backups, restores, checks, forget, prune).
     Jobs(JobsArgs),
+    /// Keep tables' changes in a repository, continuously, for `restore --to-time`.
+    Archive(ArchiveArgs),
+    /// List the times each table can be restored to (`restore --to-time`).
+    RecoveryPoints(RecoveryPointsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,14 +212,27 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Snapshot id, or a unique prefix of it (`tablesafe snapshots` lists them).
-    #[arg(value_name = "SNAPSHOT")]
-    pub snapshot: String,
+    /// Snapshot id, or a unique prefix of it (`tablesafe snapshots` lists them); not
+    /// with --to-time.
+    #[arg(value_name = "SNAPSHOT", required_unless_present = "to_time", conflicts_with = "to_time")]
+    pub snapshot: Option<String>,
     #[command(flatten)]
     pub repo: RepoArgs,
     /// Table of the snapshot to restore.
     #[arg(long, value_name = "TABLE")]
     pub table: String,
+    /// Restore the table as it was at this time instead of a snapshot: RFC 3339
+    /// (e.g. 2026-11-24T20:00:44.123Z) or milliseconds since the epoch. Uses the
+    /// newest exact snapshot before it and the changes `tablesafe archive` kept
+    /// (`tablesafe recovery-points` lists the times that can be restored).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "table")]
+    pub to_time: Option<i64>,
+    /// With --to-time: use only snapshots and archives from this origin (as
+    /// `tablesafe recovery-points` names it).
+    // clap takes a requirement that conflicts with an argument given as met, so
+    // `SNAPSHOT --origin X` needs the conflict spelled out.
+    #[arg(long, value_name = "ORIGIN", requires = "to_time", conflicts_with = "snapshot")]
+    pub origin: Option<String>,
     /// Name of the restored table (default: the original name).
     #[arg(long = "as", value_name = "NEW")]
     pub target: Option<String>,
@@ -325,6 +343,99 @@ pub struct JobsArgs {
     pub output: OutputArgs,
 }
 
+/// Where `archive` reads change streams from: as [`SourceArgs`], with `--from` for
+/// the endpoint (`--endpoint` is accepted too).
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["data_dir", "from"])))]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Tablestore endpoint whose streams to archive, e.g. http://127.0.0.1:8800
+    /// (access key from TABLESAFE_ACCESS_KEY_ID and TABLESAFE_ACCESS_KEY_SECRET).
+    #[arg(long, value_name = "URL", requires = "instance", visible_alias = "endpoint")]
+    pub from: Option<String>,
+    /// Instance name at --from.
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub instance: Option<String>,
+    /// Data directory of a stopped `tablesafe serve` (read directly).
+    #[arg(long, value_name = "DIR", conflicts_with = "instance")]
+    pub data_dir: Option<PathBuf>,
+    /// Table whose stream to archive; may be repeated (default: every table with a
+    /// stream).
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+    /// Time between passes, e.g. 1s, 500ms, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// An idle stream still gets an (empty) segment this often, so that its
+    /// restorable window reaches the present; 0s: every pass.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// Run one pass and exit (non-zero if it fails) instead of running until
+    /// SIGINT or SIGTERM.
+    #[arg(long)]
+    pub once: bool,
+    /// Print one JSON object per line for each segment written (JSON Lines).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ArchiveArgs {
+    /// The source flags as the other commands take them.
+    pub fn source(&self) -> SourceArgs {
+        SourceArgs { data_dir: self.data_dir.clone(), endpoint: self.from.clone(), instance: self.instance.clone() }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RecoveryPointsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Only this table.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// A duration such as `1s`, `500ms`, `1m30s` or `PT1S`. jiff's `SignedDuration`
+/// parses this "friendly" format (and ISO 8601) itself, so no parser of our own is
+/// needed; negative durations are refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration: jiff::SignedDuration =
+        text.trim().parse().map_err(|e| format!("not a duration such as 1s, 500ms or 2m: {e}"))?;
+    Duration::try_from(duration).map_err(|_| "a duration cannot be negative".to_owned())
+}
+
+/// A duration (as [`parse_duration`]) that is more than zero.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err("the interval must be more than zero".to_owned());
+    }
+    Ok(duration)
+}
+
+/// A time as RFC 3339 (with an offset, e.g. `2026-11-24T20:00:44.123Z`) or as
+/// milliseconds since the epoch (a bare integer); returns µs since the epoch.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let timestamp = text
+            .parse::<i64>()
+            .ok()
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .ok_or_else(|| format!("{text} milliseconds since the epoch is out of range"))?;
+        return Ok(timestamp.as_microsecond());
+    }
+    let timestamp: jiff::Timestamp = text.parse().map_err(|e| {
+        format!(
+            "not an RFC 3339 time with an offset (e.g. 2026-11-24T20:00:44.123Z) or milliseconds since the epoch: {e}"
+        )
+    })?;
+    Ok(timestamp.as_microsecond())
+}
+
 pub fn init_logging(args: &LogArgs) {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -332,5 +443,33 @@ pub fn init_logging(args: &LogArgs) {
     match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_in_the_friendly_format() {
+        assert_eq!(super::parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(super::parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(super::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(super::parse_duration("-1s").is_err());
+        assert!(super::parse_duration("soon").is_err());
+        assert!(super::parse_interval("0s").is_err());
+        assert_eq!(super::parse_interval("100ms"), Ok(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn times_parse_as_rfc3339_or_epoch_milliseconds() {
+        assert_eq!(super::parse_time("1795550444123"), Ok(1_795_550_444_123_000));
+        assert_eq!(super::parse_time("2026-11-24T20:00:44.123Z"), Ok(1_795_550_444_123_000));
+        assert_eq!(super::parse_time("2026-11-24T21:00:44.123456+01:00"), Ok(1_795_550_444_123_456));
+        assert_eq!(super::parse_time("0"), Ok(0));
+        assert!(super::parse_time("2026-11-24T20:00:44").is_err(), "no offset");
+        assert!(super::parse_time("99999999999999999999").is_err());
+        assert!(super::parse_time("yesterday").is_err());
     }
 }

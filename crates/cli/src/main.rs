@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         args::Command::Forget(forget) => cmd::forget::run(forget),
         args::Command::Prune(prune) => cmd::forget::run_prune(prune),
         args::Command::Jobs(jobs) => cmd::jobs::list(jobs),
+        args::Command::Archive(archive) => cmd::archive::run(archive),
+        args::Command::RecoveryPoints(points) => cmd::archive::recovery(points),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

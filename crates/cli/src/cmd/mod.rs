@@ -1,5 +1,6 @@
 //! One module per command (`serve`; `repo` for `repo init` and `verify`; `backup`
-//! for `backup` and `snapshots`; `restore` for `restore` and `verify-restore`;
+//! for `backup` and `snapshots`; `archive` for `archive` and `recovery-points`;
+//! `restore` for `restore` (of a snapshot or to a time) and `verify-restore`;
 //! `read` for `get` and `export`; `forget` for `forget` and `prune`; `jobs` for
 //! `jobs` and the job every repository command records), `open` for what they
 //! share (opening repositories and tables), and the hints printed under errors
@@ -13,6 +14,7 @@ macro_rules! outln {
     };
 }
 
+pub mod archive;
 pub mod backup;
 pub mod forget;
 pub mod jobs;
@@ -197,32 +199,79 @@ pub fn short_id(id: &str) -> &str {
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC, e.g. `2026-11-24T20:00:44Z`
-/// (with `.123` milliseconds when `millis`).
+/// (with `.123` milliseconds when `millis`); the fraction is truncated, never
+/// rounded up. Times jiff cannot represent (beyond the years -9999..=9999) are
+/// written as a plain count.
 pub fn rfc3339(ms: i64, millis: bool) -> String {
-    let (secs, ms) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = (day_secs / 3600, day_secs % 3600 / 60, day_secs % 60);
-    let fraction = if millis { format!(".{ms:03}") } else { String::new() };
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(time) if millis => format!("{time:.3}"),
+        // A precision of 0 drops the fraction (truncating it).
+        Ok(time) => format!("{time:.0}"),
+        Err(_) => format!("{ms} ms since the epoch"),
+    }
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC: with milliseconds, or with
+/// microseconds when the time has a fraction of a millisecond (so that it can be
+/// given back to `--to-time` unchanged).
+pub fn rfc3339_us(us: i64) -> String {
+    match jiff::Timestamp::from_microsecond(us) {
+        Ok(time) if us % 1000 == 0 => format!("{time:.3}"),
+        Ok(time) => format!("{time:.6}"),
+        Err(_) => format!("{us} µs since the epoch"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    /// The hand-written conversion `rfc3339` used before jiff (H. Hinnant's civil
+    /// date algorithm), kept as an oracle: the output must not change.
+    fn hinnant(ms: i64, millis: bool) -> String {
+        let (secs, ms) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+        let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (h, m, s) = (day_secs / 3600, day_secs % 3600 / 60, day_secs % 60);
+        let fraction = if millis { format!(".{ms:03}") } else { String::new() };
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
+    }
+
     #[test]
     fn rfc3339_matches_known_instants() {
         assert_eq!(super::rfc3339(0, false), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(951_782_400_123, true), "2000-02-29T00:00:00.123Z");
         assert_eq!(super::rfc3339(1_795_550_444_000, false), "2026-11-24T20:00:44Z");
         assert_eq!(super::rfc3339(-1, true), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn rfc3339_writes_what_the_hand_written_conversion_wrote() {
+        // From 1000 to 9999, in steps that hit every month, leap days and
+        // fractions, and around the epoch.
+        let mut ms = -30_610_224_000_000_i64; // 1000-01-01
+        while ms < 253_402_300_799_000 {
+            for millis in [false, true] {
+                assert_eq!(super::rfc3339(ms, millis), hinnant(ms, millis), "{ms}");
+            }
+            ms += 7_919_999_987;
+        }
+        for ms in -2_000..2_000 {
+            assert_eq!(super::rfc3339(ms, true), hinnant(ms, true), "{ms}");
+            assert_eq!(super::rfc3339(ms, false), hinnant(ms, false), "{ms}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_us_keeps_microseconds_only_when_there_are_some() {
+        assert_eq!(super::rfc3339_us(1_795_550_444_123_000), "2026-11-24T20:00:44.123Z");
+        assert_eq!(super::rfc3339_us(1_795_550_444_123_456), "2026-11-24T20:00:44.123456Z");
+        assert_eq!(super::rfc3339_us(1_795_550_444_000_000), "2026-11-24T20:00:44.000Z");
     }
 }

@@ -1,17 +1,22 @@
-//! `tablesafe restore` (one table of a snapshot into a data directory or through
-//! an endpoint) and `tablesafe verify-restore` (a live table against a snapshot's
-//! digest; fails when they differ, naming the differing key ranges).
+//! `tablesafe restore` (one table of a snapshot, or with `--to-time` one table as
+//! it was at a time, into a data directory or through an endpoint) and
+//! `tablesafe verify-restore` (a live table against a snapshot's digest; fails
+//! when they differ, naming the differing key ranges).
 //!
 //! The library owns the rules (no write into a non-empty table without
 //! `--overwrite`, the digest check of what is read back, dropping a partial
 //! table); this module maps flags to options and prints the reports.
 
-use tablesafe_backup::{restore, snapshot_table, verify_table, JobKind, RestoreOptions, TableSink, VerifyReport};
+use serde::Serialize;
+use tablesafe_backup::{
+    plan_point_in_time, restore, restore_to_time, snapshot_table, verify_table, BackupError, JobKind, Progress,
+    RestoreOptions, RestoreReport, TableSink, VerifyReport,
+};
 use tablesafe_repo::Repository;
 
 use super::jobs::Job;
 use super::open::{self, Tables};
-use super::{block_on, count, print_json, short_id, Failure};
+use super::{block_on, count, print_json, rfc3339_us, short_id, Failure};
 use crate::args::{RestoreArgs, VerifyRestoreArgs};
 use crate::progress;
 
@@ -33,25 +38,33 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
         let repo = open::repository(&args.repo).await?;
         let mut job = Job::start(JobKind::Restore);
         job.record.tables = tables_involved(&args.table, args.target.as_deref());
-        job.record.snapshot = Some(args.snapshot.clone());
+        job.record.snapshot = args.snapshot.clone();
         let result = match Tables::target(&args.target_tables) {
             Ok(tables) => {
-                job.record.location = Some(tables.location());
+                // JobRecord has no field for the time restored to: the location,
+                // free text, carries it.
+                job.record.location = Some(match args.to_time {
+                    Some(time_us) => format!("{}, as of {}", tables.location(), rfc3339_us(time_us)),
+                    None => tables.location(),
+                });
                 let (result, destination) = match &tables {
                     Tables::Embedded { tables, .. } => {
-                        (restore(&repo, &args.snapshot, tables, &options, &*progress).await, tables.destination())
+                        (restore_one(&repo, &args, tables, &options, &*progress).await, tables.destination())
                     }
                     Tables::Remote(tables) => {
-                        (restore(&repo, &args.snapshot, tables, &options, &*progress).await, tables.destination())
+                        (restore_one(&repo, &args, tables, &options, &*progress).await, tables.destination())
                     }
                 };
                 let closed = tables.close();
-                result.map_err(anyhow::Error::from).and_then(|report| closed.map(|()| (report, destination)))
+                result.and_then(|report| closed.map(|()| (report, destination)))
             }
             Err(error) => Err(error),
         };
         let bytes = match &result {
-            Ok((report, _)) => layer_bytes(&repo, &report.snapshot, &report.table).await,
+            Ok((report, _)) => {
+                layer_bytes(&repo, &report.snapshot, &report.table).await
+                    + segment_bytes(&repo, &args, report.to_time_us).await
+            }
             Err(_) => 0,
         };
         job.finish(&repo, result, |(report, _), job| {
@@ -63,7 +76,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     })?;
     drop(progress);
     if args.output.json {
-        return print_json(&report);
+        return print_json(&RestoreLine { to_time: report.to_time_us.map(rfc3339_us), report: &report });
     }
     outln!(
         "restored table '{}' of snapshot {} as '{}' in {}: {} rows, {} cell versions",
@@ -75,7 +88,54 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
         report.cells
     )?;
     outln!("  the rows read back match the snapshot's digest {}", report.digest)?;
+    if let Some(time_us) = report.to_time_us {
+        outln!(
+            "  replayed {} up to {}",
+            count(usize::try_from(report.changes_replayed).unwrap_or(usize::MAX), "change", "changes"),
+            rfc3339_us(time_us)
+        )?;
+    }
     Ok(())
+}
+
+/// A restore's report as `--json` prints it: the library's, and for a restore to a
+/// time, that time as RFC 3339.
+#[derive(Serialize)]
+struct RestoreLine<'a> {
+    #[serde(flatten)]
+    report: &'a RestoreReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_time: Option<String>,
+}
+
+/// Restores the snapshot given, or the table as of `--to-time`.
+async fn restore_one<K: TableSink>(
+    repo: &Repository,
+    args: &RestoreArgs,
+    sink: &K,
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<RestoreReport> {
+    Ok(match (args.to_time, &args.snapshot) {
+        (Some(time_us), _) => {
+            match restore_to_time(repo, sink, options, time_us, args.origin.as_deref(), progress).await {
+                Ok(report) => report,
+                // No snapshot and archive reach the time: point at the listing of
+                // the times that can be restored (unless the message already does).
+                Err(BackupError::NotFound(message)) if !message.contains("recovery-points") => {
+                    return Err(Failure::new(
+                        message,
+                        "`tablesafe recovery-points` lists the times each table can be restored to",
+                    )
+                    .into())
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        (None, Some(snapshot)) => restore(repo, snapshot, sink, options, progress).await?,
+        // clap requires one of the two.
+        (None, None) => return Err(Failure::plain("give a SNAPSHOT or --to-time").into()),
+    })
 }
 
 pub fn verify(args: VerifyRestoreArgs) -> anyhow::Result<()> {
@@ -154,6 +214,17 @@ fn tables_involved(table: &str, other: Option<&str>) -> Vec<String> {
     let mut tables = vec![table.to_owned()];
     tables.extend(other.filter(|other| *other != table).map(str::to_owned));
     tables
+}
+
+/// Bytes of archived changes a restore to a time read: the serialized changes of
+/// the segments its plan replays (0 for a restore of a snapshot, or when the plan
+/// cannot be made again; only the job record uses it).
+async fn segment_bytes(repo: &Repository, args: &RestoreArgs, to_time_us: Option<i64>) -> u64 {
+    let Some(time_us) = to_time_us else { return 0 };
+    match plan_point_in_time(repo, &args.table, time_us, args.origin.as_deref()).await {
+        Ok(plan) => plan.segments.iter().map(|(_, segment)| segment.data_bytes).sum(),
+        Err(_) => 0,
+    }
 }
 
 /// Bytes of table data a restore of `table` read: the serialized data of every
