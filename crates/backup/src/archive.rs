@@ -2,7 +2,7 @@
 //! [`Archiver`] that writes them, and reading them back.
 //!
 //! A segment (manifest `changes/<tag>-<from>-<to>`, sealed JSON, where the tag is
-//! the repository's name tag of the source and stream id) holds every change of one
+//! the repository's name tag of the stream id) holds every change of one
 //! stream with a position in `[from, to)`, serialized as `changes` defines and cut
 //! into chunks like table data.
 //!
@@ -70,9 +70,11 @@ pub struct SegmentName {
     pub to: u64,
 }
 
-/// The tag of a stream in segment names.
-fn stream_tag(repo: &Repository, origin: &str, stream_id: &str) -> String {
-    repo.name_tag(&format!("{origin}\0{stream_id}"))
+/// The tag of a stream in segment names. A stream id names one generation of one
+/// table's stream (`<table>_<enable time>`), whichever way it is reached (a data
+/// directory, or an endpoint by any address), so the stream id alone is the key.
+fn stream_tag(repo: &Repository, stream_id: &str) -> String {
+    repo.name_tag(&format!("stream\0{stream_id}"))
 }
 
 fn segment_id(tag: &str, from: u64, to: u64) -> String {
@@ -86,9 +88,9 @@ fn parse_segment_id(id: &str, tag: &str) -> Option<SegmentName> {
     Some(SegmentName { id: id.to_owned(), from: parse(from)?, to: parse(to)? })
 }
 
-/// The segments of a stream archived from `origin`, by position.
-pub async fn list_segments(repo: &Repository, origin: &str, stream_id: &str) -> Result<Vec<SegmentName>, BackupError> {
-    let tag = stream_tag(repo, origin, stream_id);
+/// The segments of a stream, by position.
+pub async fn list_segments(repo: &Repository, stream_id: &str) -> Result<Vec<SegmentName>, BackupError> {
+    let tag = stream_tag(repo, stream_id);
     let mut names: Vec<SegmentName> =
         repo.list_manifests(CHANGES).await?.iter().filter_map(|id| parse_segment_id(id, &tag)).collect();
     names.sort_by_key(|n| (n.from, n.to));
@@ -114,18 +116,18 @@ pub(crate) async fn drop_unneeded_segments(repo: &Repository) -> Result<usize, B
     let Some(oldest_us) = snapshots.iter().map(|(_, s)| s.time_ms.saturating_mul(1000)).min() else {
         return Ok(0); // Nothing to go by: a first backup may be under way.
     };
-    let mut first_position: HashMap<(String, String), u64> = HashMap::new();
+    let mut first_position: HashMap<String, u64> = HashMap::new();
     for (_, snapshot) in &snapshots {
         for table in &snapshot.tables {
             if let (Some(stream), Some(position)) = (&table.stream_id, table.stream_position) {
-                let entry = first_position.entry((snapshot.origin.clone(), stream.clone())).or_insert(position);
+                let entry = first_position.entry(stream.clone()).or_insert(position);
                 *entry = (*entry).min(position);
             }
         }
     }
     let mut dropped = 0;
     for (id, segment) in all_segments(repo).await? {
-        let unneeded = match first_position.get(&(segment.origin.clone(), segment.stream_id.clone())) {
+        let unneeded = match first_position.get(&segment.stream_id) {
             Some(&position) => segment.to <= position && segment.from < position,
             None => segment.complete_until_us < oldest_us,
         };
@@ -307,16 +309,14 @@ impl<S: TableSource> Archiver<S> {
         stream_id: &str,
         end: u64,
     ) -> Result<StreamState, BackupError> {
-        let origin = self.source.origin();
         let fresh = |position| StreamState { stream_id: stream_id.to_owned(), position, last_write_us: i64::MIN };
-        if let Some(last) = list_segments(repo, &origin, stream_id).await?.iter().map(|n| n.to).max() {
+        if let Some(last) = list_segments(repo, stream_id).await?.iter().map(|n| n.to).max() {
             return Ok(fresh(last));
         }
         let snapshot_position = list_snapshots(repo)
             .await?
             .iter()
             .rev()
-            .filter(|(_, s)| s.origin == origin)
             .flat_map(|(_, s)| s.tables.iter())
             .filter(|t| t.name == table && t.stream_id.as_deref() == Some(stream_id))
             .filter(|t| t.consistency == Consistency::Exact)
@@ -397,11 +397,15 @@ async fn write_segment(
         writer.finish().await?;
         segment.chunks = chunks.iter().map(|c| crypto::hex(c)).collect();
         let body = serde_json::to_vec(&segment).map_err(|e| BackupError::Internal(format!("segment: {e}")))?;
-        let id = segment_id(&stream_tag(repo, &segment.origin, &segment.stream_id), segment.from, segment.to);
+        let id = segment_id(&stream_tag(repo, &segment.stream_id), segment.from, segment.to);
         repo.save_manifest_as(CHANGES, &id, &body).await?;
         Ok::<_, BackupError>(id)
     }
     .await;
-    lock.release().await?;
+    if let Err(error) = lock.release().await {
+        // The segment is stored either way; failing here would make the next
+        // pass write it again. A lock left behind goes stale on its own.
+        tracing::warn!(%error, "could not release the repository lock after archiving");
+    }
     Ok((stored?, segment))
 }

@@ -12,7 +12,7 @@ pub enum BackupError {
     #[error(transparent)]
     Repo(#[from] RepoError),
     /// The local engine failed.
-    #[error("table '{table}': {source}")]
+    #[error("{}{source}", table_prefix(table))]
     Engine {
         /// Table involved.
         table: String,
@@ -21,7 +21,7 @@ pub enum BackupError {
         source: EngineError,
     },
     /// A remote endpoint failed.
-    #[error("table '{table}': {source}")]
+    #[error("{}{source}", table_prefix(table))]
     Remote {
         /// Table involved.
         table: String,
@@ -48,6 +48,15 @@ pub enum BackupError {
     /// A background task failed.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// `table 'name': ` before a message about one table; nothing otherwise.
+fn table_prefix(table: &str) -> String {
+    if table.is_empty() {
+        String::new()
+    } else {
+        format!("table '{table}': ")
+    }
 }
 
 impl BackupError {

@@ -55,13 +55,13 @@ pub async fn plan_point_in_time(
         .filter(|(_, s)| origin.is_none_or(|o| s.origin == o))
         .filter_map(|(id, s)| {
             let entry = s.tables.into_iter().find(|t| t.name == table)?;
-            Some((id, s.origin, entry))
+            Some((id, entry))
         })
         .collect();
     if candidates.is_empty() {
         return Err(BackupError::NotFound(format!("no snapshot holds table '{table}'")));
     }
-    candidates.retain(|(_, _, t)| {
+    candidates.retain(|(_, t)| {
         t.consistency == Consistency::Exact && t.stream_id.is_some() && t.stream_position.is_some()
     });
     if candidates.is_empty() {
@@ -70,13 +70,13 @@ pub async fn plan_point_in_time(
              table needs a stream)"
         )));
     }
-    let earliest = candidates.iter().filter_map(|(_, _, t)| t.position_time_us).min();
-    candidates.retain(|(_, _, t)| t.position_time_us.is_some_and(|p| p <= time_us));
-    candidates.sort_by_key(|(_, _, t)| std::cmp::Reverse(t.position_time_us));
+    let earliest = candidates.iter().filter_map(|(_, t)| t.position_time_us).min();
+    candidates.retain(|(_, t)| t.position_time_us.is_some_and(|p| p <= time_us));
+    candidates.sort_by_key(|(_, t)| std::cmp::Reverse(t.position_time_us));
     let mut reach = None;
-    for (id, origin, entry) in candidates {
+    for (id, entry) in candidates {
         let (Some(stream_id), Some(position)) = (entry.stream_id.as_deref(), entry.stream_position) else { continue };
-        match archived_changes(repo, &origin, stream_id, position, time_us).await? {
+        match archived_changes(repo, stream_id, position, time_us).await? {
             Ok(segments) => {
                 return Ok(PointInTimePlan {
                     snapshot: id,
@@ -107,7 +107,6 @@ pub async fn plan_point_in_time(
 /// the archive reaches (as a time) when it does not get there.
 async fn archived_changes(
     repo: &Repository,
-    origin: &str,
     stream_id: &str,
     position: u64,
     time_us: i64,
@@ -115,7 +114,7 @@ async fn archived_changes(
     let mut chain = Vec::new();
     let mut at = position;
     let mut covered_until = None;
-    for name in list_segments(repo, origin, stream_id).await? {
+    for name in list_segments(repo, stream_id).await? {
         // Wholly before the position. One that ends there may still prove, by its
         // complete_until, that nothing followed.
         if name.to < at {

@@ -91,19 +91,18 @@ pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<V
             }
         }
     }
-    let mut segments_of: BTreeMap<(String, String), Vec<ChangeSegment>> = BTreeMap::new();
+    let mut segments_of: BTreeMap<String, Vec<ChangeSegment>> = BTreeMap::new();
     for (key, points) in starts {
         let mut spans = Vec::new();
         for (stream, position, time) in points {
-            let segments_key = (key.1.clone(), stream.clone());
-            if !segments_of.contains_key(&segments_key) {
+            if !segments_of.contains_key(&stream) {
                 let mut loaded = Vec::new();
-                for name in list_segments(repo, &key.1, &stream).await? {
+                for name in list_segments(repo, &stream).await? {
                     loaded.push(load_segment(repo, &name.id).await?);
                 }
-                segments_of.insert(segments_key.clone(), loaded);
+                segments_of.insert(stream.clone(), loaded);
             }
-            let covered = covered_until(&segments_of[&segments_key], position);
+            let covered = covered_until(&segments_of[&stream], position);
             spans.push(RestorableSpan { from_us: time, to_us: covered.unwrap_or(time).max(time) });
         }
         let window = windows.get_mut(&key).ok_or_else(|| BackupError::Internal("recovery window lost".into()))?;

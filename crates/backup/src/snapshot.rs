@@ -156,20 +156,31 @@ async fn backup_locked<S: TableSource>(
     let mut flushed = 0u64;
     let mut snapshots = Vec::with_capacity(names.len());
     for name in &names {
-        // The newest earlier copy of this table from the same place, if it can be continued.
-        let parent = history
+        // The newest earlier copy of this table from the same place.
+        let previous = history
             .iter()
             .rev()
             .filter(|(_, s)| s.origin == origin)
             .find_map(|(id, s)| s.tables.iter().find(|t| t.name == *name).map(|t| (id.clone(), t.clone())));
+        // The newest copy of the same stream, reached from here or another way (a
+        // data directory and the endpoint serving it share their streams).
+        let same_stream = |stream: &str| {
+            history.iter().rev().find_map(|(id, s)| {
+                s.tables
+                    .iter()
+                    .find(|t| t.name == *name && t.stream_id.as_deref() == Some(stream))
+                    .map(|t| (id.clone(), t.clone()))
+            })
+        };
         // The last copy's row count is the best guess of this one's, for an ETA.
-        progress.table_started(name, parent.as_ref().map(|(_, p)| p.rows));
+        progress.table_started(name, previous.map(|(_, p)| p.rows));
         let (tx, mut rx) = mpsc::channel::<ExportItem>(4);
         let export = source.export(name, tx);
         let consume = async {
             let Some(ExportItem::Start { stream_id, stream_position }) = rx.recv().await else {
                 return Err(BackupError::Internal(format!("export of '{name}' sent no start")));
             };
+            let parent = stream_id.as_deref().and_then(same_stream);
             let layer = match (&parent, &stream_id, stream_position) {
                 (Some((parent_id, p)), Some(stream), Some(to))
                     if p.stream_id.as_deref() == Some(stream.as_str()) && p.chain < MAX_CHAIN =>

@@ -430,12 +430,15 @@ async fn remote_backups_under_writes_are_exact_at_a_stream_position() {
     let report = tablesafe_backup::restore_to_time(&repo, &remote, &options, now_us, None, &NoProgress).await.unwrap();
     assert_eq!(report.snapshot, first);
     assert!(report.changes_replayed > 0);
-    let live = backup(&repo, &embedded, &only, &NoProgress).await.unwrap().0;
+    let (live, live_snapshot) = backup(&repo, &embedded, &only, &NoProgress).await.unwrap();
     let report = verify_table(&repo, &live, "all_types", &embedded, "replayed").await.unwrap();
     assert!(report.equal, "{report:?}");
+    // The data directory and its endpoint share the stream: the engine's copy
+    // continues the remote one, and the next remote copy continues it in turn.
+    assert_eq!(live_snapshot.tables[0].base.as_deref(), Some(first.as_str()));
 
     let (second, snapshot) = backup(&repo, &remote, &only, &NoProgress).await.unwrap();
-    assert_eq!(snapshot.tables[0].base.as_deref(), Some(first.as_str()));
+    assert_eq!(snapshot.tables[0].base.as_deref(), Some(live.as_str()));
     assert!(snapshot.tables[0].fixup.is_none(), "no writes during this scan");
     let report = verify_table(&repo, &second, "all_types", &embedded, "all_types").await.unwrap();
     assert!(report.equal, "{report:?}");
