@@ -86,6 +86,33 @@ pub struct ServeArgs {
     /// power failure, never on a process crash).
     #[arg(long)]
     pub no_fsync: bool,
+    /// Keep every stream-enabled table's changes in this repository as they happen,
+    /// for `restore --to-time` (see `tablesafe backup --help` for URLs). Opened
+    /// with TABLESAFE_PASSWORD, --password-file or --identity-file.
+    #[arg(long, value_name = "URL", env = "TABLESAFE_ARCHIVE_TO", hide_env_values = true)]
+    pub archive_to: Option<String>,
+    /// Time between archiver passes: about the most recent writes a crash of the
+    /// whole machine could cost the archive.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub archive_interval: Duration,
+    /// File whose first line is the archive repository's password (instead of
+    /// TABLESAFE_PASSWORD).
+    #[arg(long, value_name = "PATH", env = "TABLESAFE_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// File of age identities that open the archive repository; may be repeated.
+    #[arg(long, value_name = "PATH", env = "TABLESAFE_IDENTITY_FILE")]
+    pub identity_file: Vec<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The archive repository, when one is given.
+    pub fn archive_repo(&self) -> Option<RepoArgs> {
+        self.archive_to.as_ref().map(|url| RepoArgs {
+            repo: url.clone(),
+            password_file: self.password_file.clone(),
+            identity_file: self.identity_file.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -675,6 +675,53 @@ async fn restore_to_a_time_of_a_table_served_by_an_endpoint() {
     server.stop();
 }
 
+/// `tablesafe serve --archive-to` archives while it serves and makes a last pass
+/// when stopped: a restore to an instant just before the stop is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_archives_while_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, repo) = (dir.path().join("data"), dir.path().join("repo"));
+    let repo = path(&repo);
+    quick_repository(repo).await;
+    let archive = ["--archive-to", repo, "--archive-interval", "200ms"];
+    let server = Server::start_with(&data, &archive).await;
+    let client = &server.client;
+    create_table(client, "t").await;
+    write(client, (0..200).map(|id| put("t", id, format!("first {id}"))).collect()).await;
+    let endpoint = server.endpoint.clone();
+    succeeded(&with_password(&["backup", "--repo", repo, "--endpoint", &endpoint, "--instance", INSTANCE]));
+    let mut changes: Vec<RowWrite> = (200..300).map(|id| put("t", id, format!("second {id}"))).collect();
+    changes.extend((0..50).map(|id| set_n("t", id, id * 7)));
+    changes.extend((50..80).map(|id| delete("t", id)));
+    for batch in changes.chunks(40) {
+        write(client, batch.to_vec()).await;
+    }
+    let at = instant_ms();
+    let expected = dump(client, "t").await;
+    // Stopped at once: the last pass after the stop archives what the interval had not.
+    server.terminate();
+
+    let server = Server::start(&data).await;
+    let restored = succeeded(&with_password(&[
+        "restore",
+        "--repo",
+        repo,
+        "--table",
+        "t",
+        "--to-time",
+        &at.to_string(),
+        "--as",
+        "t_at",
+        "--to",
+        &server.endpoint,
+        "--instance",
+        INSTANCE,
+    ]));
+    assert!(restored.contains("replayed 180 changes"), "{restored}");
+    assert_eq!(dump(&server.client, "t_at").await, expected);
+    server.stop();
+}
+
 /// Checks a failure with exit code 1 and an `error:` line; returns stderr.
 #[track_caller]
 fn failed(out: &std::process::Output) -> String {

@@ -118,6 +118,46 @@ async fn follow<S: TableSource>(
     Ok(())
 }
 
+/// The archiver inside `tablesafe serve`: a pass every `interval` until `stop`
+/// turns true, then one last pass, so that the archive reaches the moment the
+/// server stopped taking writes. Failures are logged and retried with backoff;
+/// the server keeps serving either way.
+pub async fn in_server<S: TableSource>(
+    repo: Repository,
+    mut archiver: Archiver<S>,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let stopping = *stop.borrow();
+        let wait = match archiver.pass(&repo, &[]).await {
+            Ok(passes) => {
+                failures = 0;
+                for pass in passes.iter().filter(|p| p.gap) {
+                    tracing::warn!(table = pass.table, "the stream lost changes before they were archived");
+                }
+                interval
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let wait = backoff(interval, failures);
+                let error = anyhow::Error::from(error);
+                tracing::warn!(error = one_line(&error), retry_in = seconds(wait), "archiving failed");
+                wait
+            }
+        };
+        if stopping {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    tracing::info!("archiver stopped");
+}
+
 /// The wait before the next pass after `failures` failed passes in a row: the
 /// interval, doubled with each further failure, at most [`MAX_BACKOFF`] (or the
 /// interval, when that is longer).

@@ -1,5 +1,7 @@
 //! `tablesafe serve`: open the engine, find or create access keys, serve until
 //! SIGINT/SIGTERM, let in-flight requests finish, then close the engine cleanly.
+//! With `--archive-to`, an archiver follows every stream-enabled table into that
+//! repository meanwhile, and makes a last pass after the server stops.
 
 use std::sync::Arc;
 
@@ -9,6 +11,10 @@ use tablesafe_engine::{Engine, EngineOptions};
 use tablesafe_server::keys::{self, KeySource};
 use tablesafe_server::ServerState;
 
+use tablesafe_backup::archive::{ArchiveOptions, Archiver};
+use tablesafe_backup::EmbeddedTables;
+
+use super::{archive, open};
 use crate::args::ServeArgs;
 
 fn check_instance_name(name: &str) -> anyhow::Result<()> {
@@ -54,7 +60,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             keys: access_keys,
             clock,
         });
-        tablesafe_server::run(listener, state, shutdown_signal()).await?;
+        let archiving = match args.archive_repo() {
+            Some(repo_args) => {
+                let repo = open::repository(&repo_args)
+                    .await
+                    .with_context(|| format!("cannot open the archive repository {}", repo_args.repo))?;
+                let origin = std::fs::canonicalize(&args.data_dir)
+                    .unwrap_or_else(|_| args.data_dir.clone())
+                    .display()
+                    .to_string();
+                let source = EmbeddedTables::new(Arc::clone(&engine), origin);
+                let archiver = Archiver::new(source, ArchiveOptions::default());
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                outln!("  archiving to:  {} (every {:?})", repo_args.repo, args.archive_interval)?;
+                Some((stop, tokio::spawn(archive::in_server(repo, archiver, args.archive_interval, stopped))))
+            }
+            None => None,
+        };
+        let served = tablesafe_server::run(listener, state, shutdown_signal()).await;
+        if let Some((stop, task)) = archiving {
+            // One last pass once writes have stopped: the archive reaches the shutdown.
+            let _ = stop.send(true);
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "the archiver task failed");
+            }
+        }
+        served?;
         anyhow::Ok(())
     })?;
     tracing::info!("server stopped; closing the engine");

@@ -94,12 +94,20 @@ pub struct Server {
 
 impl Server {
     pub async fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[]).await
+    }
+
+    /// Starts `tablesafe serve` with extra arguments (and the repository password
+    /// in its environment).
+    pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_tablesafe"))
             .args(["serve", "--data-dir", path(data_dir), "--instance", INSTANCE])
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .env("TABLESAFE_ACCESS_KEY_ID", KEY_ID)
             .env("TABLESAFE_ACCESS_KEY_SECRET", SECRET)
+            .env("TABLESAFE_PASSWORD", PASSWORD)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -122,6 +130,14 @@ impl Server {
     pub fn stop(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Stops the server with SIGTERM, as an operator would, and checks it exits 0.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "tablesafe serve exited with {status:?}");
     }
 }
 
