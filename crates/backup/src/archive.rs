@@ -14,13 +14,14 @@
 //! report. Readers skip changes at positions already read, so overlapping segments
 //! (two archivers of one stream) are harmless.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tablesafe_repo::{crypto, LockKind, Repository};
 
 use crate::changes::{encode_change, Change, ChangeDecoder};
+use crate::records::ChunkRecords;
 use crate::snapshot::list_snapshots;
 use crate::source::{now_us, Consistency, TableSource};
 use crate::BackupError;
@@ -151,49 +152,19 @@ pub async fn load_segment(repo: &Repository, id: &str) -> Result<ChangeSegment, 
 
 /// The changes of a segment, decoded a chunk at a time.
 pub struct SegmentChanges<'a> {
-    repo: &'a Repository,
-    id: String,
-    segment: ChangeSegment,
-    next_chunk: usize,
-    decoder: ChangeDecoder,
-    changes: VecDeque<Change>,
+    records: ChunkRecords<'a, ChangeDecoder>,
 }
 
 impl<'a> SegmentChanges<'a> {
     /// Reads segment `id`.
     pub fn new(repo: &'a Repository, id: &str, segment: ChangeSegment) -> Self {
-        SegmentChanges {
-            repo,
-            id: id.to_owned(),
-            segment,
-            next_chunk: 0,
-            decoder: ChangeDecoder::default(),
-            changes: VecDeque::new(),
-        }
-    }
-
-    fn corrupt(&self, detail: String) -> BackupError {
-        BackupError::Corrupt {
-            snapshot: format!("change segment {}", self.id),
-            table: self.segment.table.clone(),
-            detail,
-        }
+        let owner = format!("change segment {id}");
+        SegmentChanges { records: ChunkRecords::new(repo, segment.chunks, owner, segment.table) }
     }
 
     /// The next change, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<Change>, BackupError> {
-        while self.changes.is_empty() && self.next_chunk < self.segment.chunks.len() {
-            let hex_id = &self.segment.chunks[self.next_chunk];
-            self.next_chunk += 1;
-            let id = crypto::unhex32(hex_id).ok_or_else(|| self.corrupt(format!("bad chunk id {hex_id}")))?;
-            let chunk = self.repo.read_chunk(&id).await?;
-            let changes = self.decoder.push(&chunk).map_err(|e| self.corrupt(e))?;
-            self.changes.extend(changes);
-        }
-        if self.changes.is_empty() {
-            std::mem::take(&mut self.decoder).finish().map_err(|e| self.corrupt(e))?;
-        }
-        Ok(self.changes.pop_front())
+        self.records.next().await
     }
 }
 

@@ -78,6 +78,18 @@ pub struct ChangeDecoder {
     pending: Vec<u8>,
 }
 
+impl crate::records::RecordDecoder for ChangeDecoder {
+    type Record = Change;
+
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<Change>, String> {
+        ChangeDecoder::push(self, chunk)
+    }
+
+    fn finish(self) -> Result<(), String> {
+        ChangeDecoder::finish(self)
+    }
+}
+
 impl ChangeDecoder {
     /// Adds a chunk; returns the changes it completes.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Change>, String> {

@@ -126,6 +126,11 @@ async fn prune_locked(repo: &Repository) -> Result<PruneStats, BackupError> {
     Ok(repo.prune(&keep).await?)
 }
 
+/// How many of these chunks (hex ids) the repository does not hold.
+fn missing_chunks<'s>(repo: &Repository, chunks: impl Iterator<Item = &'s String>) -> usize {
+    chunks.filter(|hex_id| crypto::unhex32(hex_id).is_none_or(|chunk| !repo.has_chunk(&chunk))).count()
+}
+
 /// Checks what snapshots reference: every chunk of every layer is in the
 /// repository's index, and every base an incremental layer builds on exists.
 /// Returns one line per problem, naming the snapshot and table.
@@ -134,10 +139,7 @@ pub async fn check_snapshots(repo: &Repository) -> Result<Vec<String>, BackupErr
     let snapshots = list_snapshots(repo).await?;
     for (id, snapshot) in &snapshots {
         for table in &snapshot.tables {
-            let missing = table
-                .all_chunks()
-                .filter(|hex_id| crypto::unhex32(hex_id).is_none_or(|chunk| !repo.has_chunk(&chunk)))
-                .count();
+            let missing = missing_chunks(repo, table.all_chunks());
             if missing > 0 {
                 problems.push(format!(
                     "snapshot {id}, table '{}': {missing} chunks are missing from the repository",
@@ -157,11 +159,7 @@ pub async fn check_snapshots(repo: &Repository) -> Result<Vec<String>, BackupErr
         }
     }
     for (id, segment) in all_segments(repo).await? {
-        let missing = segment
-            .chunks
-            .iter()
-            .filter(|hex_id| crypto::unhex32(hex_id).is_none_or(|chunk| !repo.has_chunk(&chunk)))
-            .count();
+        let missing = missing_chunks(repo, segment.chunks.iter());
         if missing > 0 {
             problems.push(format!(
                 "change segment {id}, table '{}': {missing} chunks are missing from the repository",

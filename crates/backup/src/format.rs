@@ -23,6 +23,18 @@ pub struct RowDecoder {
     pending: Vec<u8>,
 }
 
+impl crate::records::RecordDecoder for RowDecoder {
+    type Record = Row;
+
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<Row>, String> {
+        RowDecoder::push(self, chunk)
+    }
+
+    fn finish(self) -> Result<(), String> {
+        RowDecoder::finish(self)
+    }
+}
+
 impl RowDecoder {
     /// Adds a chunk; returns the rows it completes.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Row>, String> {

@@ -15,6 +15,7 @@ pub mod format;
 pub mod jobs;
 pub mod pitr;
 pub mod read;
+mod records;
 pub mod recovery;
 pub mod restore;
 pub mod snapshot;

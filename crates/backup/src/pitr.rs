@@ -17,7 +17,7 @@ use tablesafe_proto::plainbuffer;
 use tablesafe_repo::{LockKind, Repository};
 
 use crate::archive::{list_segments, load_segment, ChangeSegment, SegmentChanges};
-use crate::changes::{apply, Change};
+use crate::changes::{apply, Change, ChangeKind};
 use crate::restore::{restore_locked, RestoreOptions, RestoreReport};
 use crate::snapshot::{list_snapshots, Progress};
 use crate::source::{Consistency, TableSink};
@@ -61,9 +61,8 @@ pub async fn plan_point_in_time(
     if candidates.is_empty() {
         return Err(BackupError::NotFound(format!("no snapshot holds table '{table}'")));
     }
-    candidates.retain(|(_, t)| {
-        t.consistency == Consistency::Exact && t.stream_id.is_some() && t.stream_position.is_some()
-    });
+    candidates
+        .retain(|(_, t)| t.consistency == Consistency::Exact && t.stream_id.is_some() && t.stream_position.is_some());
     if candidates.is_empty() {
         return Err(BackupError::NotFound(format!(
             "no snapshot of table '{table}' is exact at a stream position; a restore to a time needs one (the \
@@ -204,16 +203,24 @@ async fn apply_window<K: TableSink>(
     }
     let mut order: Vec<(Vec<u8>, PrimaryKey)> = Vec::new();
     let mut rows: HashMap<Vec<u8>, Option<Row>> = HashMap::new();
+    // Only a row whose first change here is an update needs its stored state: a
+    // put or a delete decides the row without it.
+    let mut to_read: Vec<(Vec<u8>, PrimaryKey)> = Vec::new();
     for change in &changes {
         let key = plainbuffer::encode_primary_key(&change.row.primary_key);
         if !rows.contains_key(&key) {
             rows.insert(key.clone(), None);
+            if change.kind == ChangeKind::Update {
+                to_read.push((key.clone(), change.row.primary_key.clone()));
+            }
             order.push((key, change.row.primary_key.clone()));
         }
     }
-    let current = sink.read_rows(target, order.iter().map(|(_, k)| k.clone()).collect()).await?;
-    for ((key, _), row) in order.iter().zip(current) {
-        rows.insert(key.clone(), row);
+    if !to_read.is_empty() {
+        let current = sink.read_rows(target, to_read.iter().map(|(_, k)| k.clone()).collect()).await?;
+        for ((key, _), row) in to_read.into_iter().zip(current) {
+            rows.insert(key, row);
+        }
     }
     for change in &changes {
         let key = plainbuffer::encode_primary_key(&change.row.primary_key);
@@ -232,7 +239,11 @@ async fn apply_window<K: TableSink>(
             None => deletes.push(primary_key),
         }
     }
-    sink.write_rows(target, writes).await?;
-    sink.delete_rows(target, deletes).await?;
+    if !writes.is_empty() {
+        sink.write_rows(target, writes).await?;
+    }
+    if !deletes.is_empty() {
+        sink.delete_rows(target, deletes).await?;
+    }
     Ok(changes.len() as u64)
 }

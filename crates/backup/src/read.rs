@@ -2,60 +2,17 @@
 //! merged by key (the newest layer wins, delete markers drop rows), decoded one
 //! chunk at a time per layer, so memory does not grow with the table.
 
-use std::collections::VecDeque;
-
 use tablesafe_client::model::{PrimaryKey, Row};
-use tablesafe_repo::{crypto, Repository};
+use tablesafe_repo::Repository;
 
 use crate::format::RowDecoder;
+use crate::records::ChunkRecords;
 use crate::restore::find_table;
 use crate::snapshot::{load_snapshot, TableSnapshot};
 use crate::BackupError;
 
-/// The rows of one layer, decoded a chunk at a time.
-struct LayerRows<'a> {
-    repo: &'a Repository,
-    snapshot: String,
-    table: String,
-    chunks: Vec<String>,
-    next_chunk: usize,
-    decoder: RowDecoder,
-    rows: VecDeque<Row>,
-}
-
-impl<'a> LayerRows<'a> {
-    fn new(repo: &'a Repository, snapshot: String, table: String, chunks: Vec<String>) -> Self {
-        LayerRows {
-            repo,
-            snapshot,
-            table,
-            chunks,
-            next_chunk: 0,
-            decoder: RowDecoder::default(),
-            rows: VecDeque::new(),
-        }
-    }
-
-    fn corrupt(&self, detail: String) -> BackupError {
-        BackupError::Corrupt { snapshot: self.snapshot.clone(), table: self.table.clone(), detail }
-    }
-
-    /// Decodes chunks until a row is ready or the layer is exhausted.
-    async fn fill(&mut self) -> Result<(), BackupError> {
-        while self.rows.is_empty() && self.next_chunk < self.chunks.len() {
-            let hex_id = &self.chunks[self.next_chunk];
-            self.next_chunk += 1;
-            let id = crypto::unhex32(hex_id).ok_or_else(|| self.corrupt(format!("bad chunk id {hex_id}")))?;
-            let chunk = self.repo.read_chunk(&id).await?;
-            let rows = self.decoder.push(&chunk).map_err(|e| self.corrupt(e))?;
-            self.rows.extend(rows);
-        }
-        if self.rows.is_empty() && self.next_chunk == self.chunks.len() {
-            std::mem::take(&mut self.decoder).finish().map_err(|e| self.corrupt(e))?;
-        }
-        Ok(())
-    }
-}
+/// The rows of one layer (or fixup), decoded a chunk at a time.
+type LayerRows<'a> = ChunkRecords<'a, RowDecoder>;
 
 /// The layers of a table in a snapshot, oldest (the full copy) first.
 pub(crate) async fn layers(
@@ -93,8 +50,8 @@ impl<'a> SnapshotRows<'a> {
         let layers = chain
             .into_iter()
             .flat_map(|(id, t)| {
-                let fixup = t.fixup.map(|f| LayerRows::new(repo, id.clone(), t.name.clone(), f.chunks));
-                std::iter::once(LayerRows::new(repo, id, t.name, t.chunks)).chain(fixup)
+                let fixup = t.fixup.map(|f| LayerRows::new(repo, f.chunks, id.clone(), t.name.clone()));
+                std::iter::once(LayerRows::new(repo, t.chunks, id, t.name)).chain(fixup)
             })
             .collect();
         Ok(SnapshotRows { layers })
@@ -106,7 +63,7 @@ impl<'a> SnapshotRows<'a> {
             let mut smallest: Option<PrimaryKey> = None;
             for layer in self.layers.iter_mut() {
                 layer.fill().await?;
-                if let Some(row) = layer.rows.front() {
+                if let Some(row) = layer.front() {
                     if smallest.as_ref().is_none_or(|s| row.primary_key.cmp_values(s).is_lt()) {
                         smallest = Some(row.primary_key.clone());
                     }
@@ -115,8 +72,8 @@ impl<'a> SnapshotRows<'a> {
             let Some(key) = smallest else { return Ok(None) };
             let mut winner = None;
             for layer in self.layers.iter_mut() {
-                if layer.rows.front().is_some_and(|row| row.primary_key.cmp_values(&key).is_eq()) {
-                    winner = layer.rows.pop_front();
+                if layer.front().is_some_and(|row| row.primary_key.cmp_values(&key).is_eq()) {
+                    winner = layer.pop();
                 }
             }
             if let Some(row) = winner.filter(|row| !row.delete_marker) {
