@@ -3,8 +3,10 @@
 //! a restore to a point in time replays archived changes. One run, markdown tables
 //! on stdout, progress on stderr.
 //!
-//! Run: `bench/archiver.sh` or `cargo bench --workspace --bench archiver` (see
-//! `bench/README.md`).
+//! Run: `bench/archiver.sh`, i.e. `cargo bench --workspace --bench archiver` with
+//! the shared `CARGO_TARGET_DIR`. Settings (environment): `BENCH_SECONDS` (30),
+//! `BENCH_RATE` (5000 writes/s), `BENCH_WRITERS` (16 threads), `BENCH_PRELOAD`
+//! (100,000 rows), `BENCH_INTERVALS_MS` (100,1000), `TMPDIR`. About 1.5 minutes.
 //!
 //! For each archiver pass interval (`BENCH_INTERVALS_MS`, default 100 and 1000 ms):
 //! a fresh stream-enabled table is preloaded and snapshotted into a fresh local
@@ -37,8 +39,8 @@ use tablesafe_backup::{
 use tablesafe_common::SystemClock;
 use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
 use tablesafe_proto::model::{
-    Cell, Condition, PkValue, PrimaryKey, PrimaryKeySchema, PrimaryKeyType, ReservedThroughput, Row, StreamSpec,
-    TableOptions, TableSchema, Value,
+    Cell, Condition, PkValue, PrimaryKey, PrimaryKeySchema, PrimaryKeyType, ReadOptions, ReservedThroughput, Row,
+    StreamSpec, TableOptions, TableSchema, Value,
 };
 use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage, Unlock};
 
@@ -404,6 +406,8 @@ struct Window {
     covered_until_us: i64,
     index_files: usize,
     open_seconds: f64,
+    /// Reading every archived change back (`SegmentChanges`), seconds.
+    read_back_seconds: f64,
 }
 
 async fn init_repo(dir: &Path) -> Res<Repository> {
@@ -474,6 +478,7 @@ fn run_window(
     let mut lag_commit_us = Vec::with_capacity(seen.len());
     let mut expected_from = None;
     let mut covered_until_us = i64::MIN;
+    let read_back = Instant::now();
     rt.block_on(async {
         for (id, segment, durable_us) in &archive.segments {
             if expected_from.is_some_and(|to| to != segment.from) {
@@ -502,6 +507,7 @@ fn run_window(
         }
         Ok::<(), Error>(())
     })?;
+    let read_back_seconds = read_back.elapsed().as_secs_f64();
     if let Some(missing) = seen.iter().position(|s| !s) {
         return Err(fail(format!("write {missing} was never archived")));
     }
@@ -532,6 +538,7 @@ fn run_window(
         covered_until_us,
         index_files,
         open_seconds,
+        read_back_seconds,
     })
 }
 
@@ -635,6 +642,18 @@ fn run_restores(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, window: &Win
     })
 }
 
+/// Point reads of every write's key, one at a time with every version, as
+/// replay's `read_rows` reads the rows its changes touch.
+fn time_get_rows(engine: &Engine, table: &str, settings: &Settings) -> Res<f64> {
+    let read = ReadOptions { max_versions: Some(i32::MAX), ..ReadOptions::default() };
+    let started = Instant::now();
+    for i in 0..settings.writes() {
+        let key = PrimaryKey::new([("id", PkValue::Integer(key_of(i, settings.preload)))]);
+        engine.get_row(table, &key, &read)?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 // ------------------------------------------------------------------ main
 
 fn run() -> Res<()> {
@@ -666,6 +685,7 @@ fn run() -> Res<()> {
     let write_rows_seconds = write_batched(&engine, "baseline_write_rows", changes, Some(settings.preload), false)?;
     create_table(&engine, "baseline_import_rows", true)?;
     let import_rows_seconds = write_batched(&engine, "baseline_import_rows", changes, Some(settings.preload), true)?;
+    let get_rows_seconds = time_get_rows(&engine, "baseline_import_rows", &settings)?;
 
     let mut lag = String::new();
     for w in &windows {
@@ -745,6 +765,24 @@ fn run() -> Res<()> {
         group(changes as f64),
         import_rows_seconds,
         group(changes as f64 / import_rows_seconds),
+    )?;
+    if let Some(w) = windows.first() {
+        writeln!(
+            replay,
+            "| component: reading the {} ms window's archive back (`SegmentChanges`: read, open, decompress, decode) | {} changes | {:.2} s | {} changes/s | {} segments; the first step of replay |",
+            w.interval_ms,
+            group(w.lag_ack_us.len() as f64),
+            w.read_back_seconds,
+            group(w.lag_ack_us.len() as f64 / w.read_back_seconds),
+            w.archive.segments.len(),
+        )?;
+    }
+    writeln!(
+        replay,
+        "| component: `Engine::get_row` of each change's key, one at a time, every version | {} reads | {:.2} s | {} reads/s | what replay's `read_rows` costs when every change is an update (puts and deletes need no read) |",
+        group(changes as f64),
+        get_rows_seconds,
+        group(changes as f64 / get_rows_seconds),
     )?;
 
     let mut env_settings = String::new();
