@@ -6,7 +6,8 @@
 //!   empty, no leading or trailing '/', no empty, `.` or `..` segment, and not under the reserved `.tmp/`.
 //!   They are checked, so that a bad key cannot escape a local root.
 //! - [`Storage::write`] is all-or-nothing for readers: object stores get one PUT; the local backend writes a
-//!   temporary file under `<root>/.tmp/` and renames it over the target (same file system, so atomic).
+//!   temporary file under `<root>/.tmp/` and renames it over the target (same file system, so atomic),
+//!   then syncs the target's directory, so an object reported written survives a power loss.
 //!   [`Storage::list`] never shows `.tmp/`, so leftovers of a crash stay invisible.
 //! - [`Storage::write_if_absent`] is race-free where the backend can do it (local: hard link; S3, OSS, GCS,
 //!   Azure: conditional PUT with `If-None-Match: *`) and documents the race where it cannot.
@@ -137,7 +138,11 @@ impl Storage {
     /// Writes an object whole: a reader sees the old content, the new content, or (before) nothing.
     pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
         check_path(path)?;
-        self.op.write(path, bytes).await.map(drop).map_err(|e| RepoError::storage("write", path, e))
+        self.op.write(path, bytes).await.map(drop).map_err(|e| RepoError::storage("write", path, e))?;
+        if let Some(root) = &self.fs_root {
+            sync_parent(root.clone(), path.to_owned()).await?;
+        }
+        Ok(())
     }
 
     /// Creates an object only if none exists at `path` (used for lock files). Returns `false` if an object
@@ -338,6 +343,19 @@ fn object_store(scheme: &str, bucket: &str, root: &str, params: &[(String, Strin
     op.map_err(|e| format!("cannot configure {scheme}: {e}"))
 }
 
+/// Makes a local write's rename (or link) durable: the file's data is synced before
+/// it is renamed into place, but the new directory entry is only on disk once its
+/// directory is synced. Without this a power loss could drop an object already
+/// reported written, and a manifest could outlive the pack it names.
+async fn sync_parent(root: PathBuf, path: String) -> Result<(), RepoError> {
+    let task = tokio::task::spawn_blocking(move || {
+        let target = root.join(&path);
+        let dir = target.parent().unwrap_or(&root).to_owned();
+        std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|source| RepoError::Io { path: dir, source })
+    });
+    task.await.map_err(|e| RepoError::Io { path: PathBuf::from(FS_TMP_DIR), source: std::io::Error::other(e) })?
+}
+
 /// The local `write_if_absent`: `Some(created)`, or `None` where the file system has no hard links.
 async fn link_if_absent(root: PathBuf, path: String, bytes: Buffer) -> Result<Option<bool>, RepoError> {
     use std::io::{ErrorKind as Io, Write};
@@ -360,7 +378,11 @@ async fn link_if_absent(root: PathBuf, path: String, bytes: Buffer) -> Result<Op
         // Best effort: a leftover in .tmp/ is never listed.
         let _ = std::fs::remove_file(&tmp);
         match linked? {
-            Ok(()) => Ok(Some(true)),
+            Ok(()) => {
+                let dir = target.parent().unwrap_or(&root);
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+                Ok(Some(true))
+            }
             Err(e) if e.kind() == Io::AlreadyExists => Ok(Some(false)),
             // Linux reports EPERM on file systems without hard links (FAT, some network mounts).
             Err(e) if matches!(e.kind(), Io::Unsupported | Io::PermissionDenied) => Ok(None),
