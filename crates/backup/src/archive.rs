@@ -58,6 +58,37 @@ pub struct ChangeSegment {
     pub data_bytes: u64,
     /// Chunks of the serialized changes, in order (hex ids).
     pub chunks: Vec<String>,
+    /// A small segment's serialized changes, zstd-compressed and base64-encoded,
+    /// kept inside its (sealed) manifest instead of in packs: one object a pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
+}
+
+/// Serialized changes a segment keeps inside its manifest rather than in packs.
+const INLINE_BYTES: usize = 256 << 10;
+
+fn inline_encode(data: &[u8]) -> Result<String, BackupError> {
+    use base64::Engine as _;
+    let packed = zstd::bulk::compress(data, 3).map_err(|e| BackupError::Internal(format!("compress changes: {e}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(packed))
+}
+
+fn inline_decode(id: &str, segment: &ChangeSegment, text: &str) -> Result<Vec<u8>, BackupError> {
+    use base64::Engine as _;
+    let corrupt = |detail: String| BackupError::Corrupt {
+        snapshot: format!("change segment {id}"),
+        table: segment.table.clone(),
+        detail,
+    };
+    let packed =
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| corrupt(format!("inline data: {e}")))?;
+    // The manifest says how many bytes to expect; a little slack for its own rounding.
+    let limit = usize::try_from(segment.data_bytes).unwrap_or(usize::MAX).max(1);
+    let data = zstd::bulk::decompress(&packed, limit).map_err(|e| corrupt(format!("inline data: {e}")))?;
+    if data.len() as u64 != segment.data_bytes {
+        return Err(corrupt(format!("inline data holds {} bytes, not {}", data.len(), segment.data_bytes)));
+    }
+    Ok(data)
 }
 
 /// A segment as its manifest name tells it, without opening it.
@@ -153,17 +184,36 @@ pub async fn load_segment(repo: &Repository, id: &str) -> Result<ChangeSegment, 
 /// The changes of a segment, decoded a chunk at a time.
 pub struct SegmentChanges<'a> {
     records: ChunkRecords<'a, ChangeDecoder>,
+    /// An inline segment's id and data, decoded at the first read.
+    inline: Option<(String, ChangeSegment)>,
+    decoded: std::collections::VecDeque<Change>,
 }
 
 impl<'a> SegmentChanges<'a> {
     /// Reads segment `id`.
     pub fn new(repo: &'a Repository, id: &str, segment: ChangeSegment) -> Self {
         let owner = format!("change segment {id}");
-        SegmentChanges { records: ChunkRecords::new(repo, segment.chunks, owner, segment.table) }
+        let records = ChunkRecords::new(repo, segment.chunks.clone(), owner, segment.table.clone());
+        let inline = segment.inline.is_some().then(|| (id.to_owned(), segment));
+        SegmentChanges { records, inline, decoded: std::collections::VecDeque::new() }
     }
 
     /// The next change, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<Change>, BackupError> {
+        if let Some((id, segment)) = self.inline.take() {
+            let data = inline_decode(&id, &segment, segment.inline.as_deref().unwrap_or_default())?;
+            let mut decoder = ChangeDecoder::default();
+            let corrupt = |detail: String| BackupError::Corrupt {
+                snapshot: format!("change segment {id}"),
+                table: segment.table.clone(),
+                detail,
+            };
+            self.decoded.extend(decoder.push(&data).map_err(corrupt)?);
+            decoder.finish().map_err(corrupt)?;
+        }
+        if let Some(change) = self.decoded.pop_front() {
+            return Ok(Some(change));
+        }
         self.records.next().await
     }
 }
@@ -176,13 +226,20 @@ pub struct ArchiveOptions {
     /// An idle stream still gets an (empty) segment this often, so that its
     /// restorable window reaches the present.
     pub heartbeat: Duration,
+    /// Small segments (kept inside their manifests) are merged into one packed
+    /// segment once this many follow each other, so that the repository does not
+    /// collect an object per pass forever.
+    pub compact_after: usize,
 }
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
-        ArchiveOptions { max_changes_per_segment: 100_000, heartbeat: Duration::from_secs(60) }
+        ArchiveOptions { max_changes_per_segment: 100_000, heartbeat: Duration::from_secs(60), compact_after: 600 }
     }
 }
+
+/// Inline data (base64) the archiver holds for compaction at most, per table.
+const COMPACT_BYTES: usize = 16 << 20;
 
 /// What one pass did for one table.
 #[derive(Clone, Debug, PartialEq)]
@@ -201,6 +258,8 @@ struct StreamState {
     stream_id: String,
     position: u64,
     last_write_us: i64,
+    /// Small segments written since the last compaction, in order.
+    small: Vec<(String, ChangeSegment)>,
 }
 
 /// Follows the change streams of a source's tables into a repository.
@@ -259,9 +318,18 @@ impl<S: TableSource> Archiver<S> {
             }
         };
         let written = if segment.0.changes > 0 || heartbeat_due || gap {
-            let written = write_segment(repo, segment).await?;
+            let written = write_segment(repo, segment, true).await?;
             state.position = written.1.to;
             state.last_write_us = checked_at;
+            if written.1.inline.is_some() && !gap {
+                state.small.push(written.clone());
+            } else {
+                state.small.clear();
+            }
+            let held: usize = state.small.iter().filter_map(|(_, s)| s.inline.as_ref().map(String::len)).sum();
+            if state.small.len() >= self.options.compact_after.max(2) || held >= COMPACT_BYTES {
+                compact(repo, std::mem::take(&mut state.small)).await?;
+            }
             Some(written)
         } else {
             None
@@ -280,7 +348,12 @@ impl<S: TableSource> Archiver<S> {
         stream_id: &str,
         end: u64,
     ) -> Result<StreamState, BackupError> {
-        let fresh = |position| StreamState { stream_id: stream_id.to_owned(), position, last_write_us: i64::MIN };
+        let fresh = |position| StreamState {
+            stream_id: stream_id.to_owned(),
+            position,
+            last_write_us: i64::MIN,
+            small: Vec::new(),
+        };
         if let Some(last) = list_segments(repo, stream_id).await?.iter().map(|n| n.to).max() {
             return Ok(fresh(last));
         }
@@ -320,6 +393,7 @@ impl<S: TableSource> Archiver<S> {
             complete_until_us: checked_at,
             data_bytes: 0,
             chunks: Vec::new(),
+            inline: None,
         };
         let max = self.options.max_changes_per_segment.max(1);
         while segment.to < end && (segment.changes as usize) < max && data.len() < MAX_SEGMENT_BYTES {
@@ -352,11 +426,23 @@ impl<S: TableSource> Archiver<S> {
 /// Serialized changes one segment holds at most, so an archiver's memory stays bounded.
 const MAX_SEGMENT_BYTES: usize = 64 << 20;
 
-/// Stores a segment: chunks first, under a shared lock, then its manifest.
+/// Stores a segment: small ones (when `inline_allowed`) as one manifest holding
+/// their data; others as chunks first, under a shared lock, then the manifest.
 async fn write_segment(
     repo: &Repository,
     (mut segment, data): (ChangeSegment, Vec<u8>),
+    inline_allowed: bool,
 ) -> Result<(String, ChangeSegment), BackupError> {
+    let id = segment_id(&stream_tag(repo, &segment.stream_id), segment.from, segment.to);
+    let save = |segment: &ChangeSegment| {
+        serde_json::to_vec(segment).map_err(|e| BackupError::Internal(format!("segment: {e}")))
+    };
+    if inline_allowed && data.len() <= INLINE_BYTES {
+        // No chunks, so nothing prune could take away meanwhile: no lock needed.
+        segment.inline = Some(inline_encode(&data)?);
+        repo.save_manifest_as(CHANGES, &id, &save(&segment)?).await?;
+        return Ok((id, segment));
+    }
     let lock = repo.lock(LockKind::Shared).await?;
     let stored = async {
         let mut writer = repo.writer();
@@ -367,10 +453,9 @@ async fn write_segment(
         }
         writer.finish().await?;
         segment.chunks = chunks.iter().map(|c| crypto::hex(c)).collect();
-        let body = serde_json::to_vec(&segment).map_err(|e| BackupError::Internal(format!("segment: {e}")))?;
-        let id = segment_id(&stream_tag(repo, &segment.stream_id), segment.from, segment.to);
-        repo.save_manifest_as(CHANGES, &id, &body).await?;
-        Ok::<_, BackupError>(id)
+        segment.inline = None;
+        repo.save_manifest_as(CHANGES, &id, &save(&segment)?).await?;
+        Ok::<_, BackupError>(())
     }
     .await;
     if let Err(error) = lock.release().await {
@@ -378,5 +463,39 @@ async fn write_segment(
         // pass write it again. A lock left behind goes stale on its own.
         tracing::warn!(%error, "could not release the repository lock after archiving");
     }
-    Ok((stored?, segment))
+    stored?;
+    Ok((id, segment))
+}
+
+/// Merges consecutive small segments into one packed segment: the merged manifest
+/// is written first, then the small ones are deleted, so a crash in between leaves
+/// overlapping segments, which readers skip through.
+async fn compact(repo: &Repository, small: Vec<(String, ChangeSegment)>) -> Result<(), BackupError> {
+    let (Some((_, first)), Some((_, last))) = (small.first(), small.last()) else { return Ok(()) };
+    if small.len() < 2 || small.windows(2).any(|w| w[1].1.from != w[0].1.to) {
+        return Ok(());
+    }
+    let mut data = Vec::new();
+    for (id, segment) in &small {
+        data.extend(inline_decode(id, segment, segment.inline.as_deref().unwrap_or_default())?);
+    }
+    let merged = ChangeSegment {
+        from: first.from,
+        to: last.to,
+        changes: small.iter().map(|(_, s)| s.changes).sum(),
+        first_time_us: small.iter().find_map(|(_, s)| s.first_time_us),
+        last_time_us: small.iter().rev().find_map(|(_, s)| s.last_time_us),
+        complete_until_us: last.complete_until_us,
+        data_bytes: data.len() as u64,
+        chunks: Vec::new(),
+        inline: None,
+        ..first.clone()
+    };
+    let (merged_id, _) = write_segment(repo, (merged, data), false).await?;
+    for (id, _) in &small {
+        if *id != merged_id {
+            repo.delete_manifest(CHANGES, id).await?;
+        }
+    }
+    Ok(())
 }
