@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
 
 use crate::archive::{all_segments, drop_unneeded_segments};
+use crate::retention::Retention;
 use crate::snapshot::{list_snapshots, SNAPSHOTS};
 use crate::BackupError;
 
@@ -34,6 +35,8 @@ pub enum ForgetPolicy {
     Ids(Vec<String>),
     /// All but the newest `n`.
     KeepLast(usize),
+    /// All that a retention policy does not keep, with calendar buckets in a time zone.
+    Retention(Retention, jiff::tz::TimeZone),
 }
 
 /// Forgets snapshots (their data stays until [`prune`]).
@@ -61,6 +64,11 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
             chosen
         }
         ForgetPolicy::KeepLast(n) => all.iter().rev().skip(*n).map(|(id, _)| id.clone()).collect(),
+        ForgetPolicy::Retention(policy, tz) => {
+            let times: Vec<(String, i64)> = all.iter().map(|(id, s)| (id.clone(), s.time_ms)).collect();
+            let keep = policy.keep(&times, tz);
+            all.iter().map(|(id, _)| id).filter(|id| !keep.contains(*id)).cloned().collect()
+        }
     };
     // Bases of kept snapshots stay, transitively.
     let mut needed: HashSet<String> = HashSet::new();

@@ -3,7 +3,7 @@
 //! Map: `archive` (continuous archiving of change streams), `consistent` (fuzzy exports made exact), `changes` (stream changes: their repository form and replay), `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
 //! implementations), `format` (rows as repository bytes), `digest` (Merkle digests
 //! over key ranges), `snapshot` (manifests and [`backup`]), `restore` ([`restore`]
-//! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data), `pitr` ([`restore_to_time`]), `recovery` ([`recovery_points`]: restorable windows).
+//! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data), `pitr` ([`restore_to_time`]), `recovery` ([`recovery_points`]: restorable windows), `retention` (which snapshots a policy keeps).
 
 pub mod archive;
 pub mod changes;
@@ -18,6 +18,7 @@ pub mod read;
 mod records;
 pub mod recovery;
 pub mod restore;
+pub mod retention;
 pub mod snapshot;
 pub mod source;
 
@@ -37,6 +38,7 @@ pub use pitr::{plan_point_in_time, restore_to_time, PointInTimePlan};
 pub use read::{snapshot_table, SnapshotRows};
 pub use recovery::{recovery_points, RecoveryGap, RecoveryWindow, RestorableSpan};
 pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};
+pub use retention::Retention;
 pub use snapshot::{backup, list_snapshots, load_snapshot, NoProgress, Progress, Snapshot, TableSnapshot};
 pub use source::{
     changed_keys, ChangePage, Consistency, EmbeddedTables, ExportItem, RemoteTables, TableDefinition, TableSink,
