@@ -78,10 +78,15 @@ pub struct ServeArgs {
     /// Instance name clients must use (3-16 letters, digits or '-').
     #[arg(long, env = "TABLESAFE_INSTANCE", default_value = "tablesafe")]
     pub instance: String,
-    /// TOML file with `[[access_keys]]` entries (id, secret) to accept instead of the
-    /// data directory's key file.
+    /// TOML file with `[[access_keys]]` entries (id, secret, and optionally role:
+    /// admin, read-write, read-only or backup-operator; admin by default) to accept
+    /// instead of the data directory's key file.
     #[arg(long, env = "TABLESAFE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve the Prometheus metrics (GET /metrics) on this address instead of on
+    /// the API listener.
+    #[arg(long, value_name = "ADDR", env = "TABLESAFE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Acknowledge writes before the WAL is fsynced (faster; loses recent writes on
     /// power failure, never on a process crash).
     #[arg(long)]

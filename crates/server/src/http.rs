@@ -1,19 +1,24 @@
-//! The HTTP face of the server: one route that takes `POST /<Action>`, checks the
-//! request the way the service does (method, size, headers, date, MD5, access key,
-//! instance, signature), runs the action on a blocking thread, and answers with the
-//! headers and response signature the official SDKs verify.
+//! The HTTP face of the server: `POST /<Action>` checks the request the way the
+//! service does (method, size, headers, date, MD5, access key, instance,
+//! signature), checks that the key's role allows the action, runs the action on a
+//! blocking thread, and answers with the headers and response signature the
+//! official SDKs verify. `GET /metrics` renders the metrics registry; every other
+//! method or path on `/metrics` is handled as a Tablestore request.
 //!
-//! Invariants: no request reaches an action before its signature is verified; every
-//! response after a verified signature is signed with the same key; the engine is
-//! only called from blocking tasks, so a slow disk never stalls the async workers;
-//! a panic inside an action becomes a 500, never a dead server.
+//! Invariants: no request reaches an action before its signature is verified and
+//! its key's role is checked (before the body is decoded); every response after a
+//! verified signature is signed with the same key; the engine is only called from
+//! blocking tasks, so a slow disk never stalls the async workers; a panic inside an
+//! action becomes a 500, never a dead server; every request is counted in the
+//! metrics under a served action's name or `other`.
 
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
+use axum::routing::get;
 use axum::Router;
 use prost::Message;
 use tablesafe_proto::pb;
@@ -21,16 +26,49 @@ use tablesafe_proto::sign::{self, SigningKey};
 use tablesafe_proto::ErrorCode;
 
 use crate::error::ApiError;
-use crate::ServerState;
+use crate::metrics::{self, Metrics};
+use crate::roles::{self, KeyRoles, ACTIONS};
+use crate::{ServeOptions, ServerState};
 
 /// Largest request body the service accepts.
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// Largest distance between the client's x-ots-date and the server clock.
 const MAX_CLOCK_SKEW_MS: i64 = 15 * 60 * 1000;
 
-/// The router serving the Tablestore API.
+/// What the handlers share: the state, the key roles and the metrics.
+struct App {
+    state: Arc<ServerState>,
+    roles: KeyRoles,
+    metrics: Arc<Metrics>,
+}
+
+/// The router serving the Tablestore API with every key admin, and `/metrics`.
 pub fn router(state: Arc<ServerState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    router_with(state, ServeOptions::default())
+}
+
+/// The router serving the Tablestore API with `options`.
+pub fn router_with(state: Arc<ServerState>, options: ServeOptions) -> Router {
+    let app = Arc::new(App { state, roles: options.roles, metrics: options.metrics });
+    let router = Router::new();
+    let router =
+        if options.metrics_route { router.route("/metrics", get(serve_metrics).fallback(handle)) } else { router };
+    router.fallback(handle).with_state(app)
+}
+
+/// A router answering only `GET /metrics` (404 elsewhere), for a metrics listener.
+pub fn metrics_router(state: Arc<ServerState>, metrics: Arc<Metrics>) -> Router {
+    let app = Arc::new(App { state, roles: KeyRoles::default(), metrics });
+    Router::new().route("/metrics", get(serve_metrics)).with_state(app)
+}
+
+async fn serve_metrics(State(app): State<Arc<App>>) -> Response {
+    // Engine figures cheap enough to take at every scrape (in-memory catalog).
+    app.metrics.describe("tablesafe_tables", "Tables in the engine.");
+    app.metrics.set_gauge("tablesafe_tables", &[], app.state.engine.list_tables().len() as f64);
+    let mut response = Response::new(Body::from(app.metrics.render()));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
+    response
 }
 
 struct Verified {
@@ -38,15 +76,12 @@ struct Verified {
     access_key_id: String,
 }
 
-async fn handle(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let state = &app.state;
+    let _in_flight = app.metrics.request_started();
     let request_id = uuid::Uuid::new_v4().to_string();
     let action = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+    let action_index = roles::action_index(&action);
     let started = std::time::Instant::now();
     let mut verified = None;
     let result = async {
@@ -61,33 +96,33 @@ async fn handle(
             message: format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
         })?;
         let header_list = header_pairs(&headers);
-        verified = Some(authenticate(&state, &action, &header_list, &body)?);
-        let handler = crate::api::handler_for(&action)
-            .ok_or_else(|| ApiError::invalid(format!("Unsupported operation: {action}.")))?;
-        let task_state = Arc::clone(&state);
+        let key = verified.insert(authenticate(state, &action, &header_list, &body)?);
+        let unsupported = || ApiError::invalid(format!("Unsupported operation: {action}."));
+        // An action without a permission class is never run, even with a handler.
+        let permission = action_index.map(|i| ACTIONS[i].1).ok_or_else(unsupported)?;
+        let role = app.roles.role_of(&key.access_key_id);
+        roles::authorize(role, &key.access_key_id, &action, permission)?;
+        let handler = crate::api::handler_for(&action).ok_or_else(unsupported)?;
+        let task_state = Arc::clone(state);
         tokio::task::spawn_blocking(move || handler(&task_state, &body))
             .await
             .unwrap_or_else(|_| Err(ApiError::internal("action panicked")))
     }
     .await;
-    let (status, body) = match result {
-        Ok(body) => (StatusCode::OK, body),
+    let (status, body, code) = match result {
+        Ok(body) => (StatusCode::OK, body, metrics::OK),
         Err(error) => {
             let (code, message) = error.to_wire();
             tracing::debug!(action, code = code.as_str(), message, "request failed");
             let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = pb::Error { code: code.as_str().to_owned(), message: Some(message), access_denied_detail: None };
-            (status, body.encode_to_vec())
+            (status, body.encode_to_vec(), code.as_str())
         }
     };
-    tracing::info!(
-        action,
-        status = status.as_u16(),
-        elapsed_us = started.elapsed().as_micros() as u64,
-        request_id,
-        "request"
-    );
-    respond(&state, status, body, &action, verified.as_ref(), &request_id)
+    let elapsed = started.elapsed();
+    app.metrics.observe_request(action_index, code, elapsed);
+    tracing::info!(action, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, request_id, "request");
+    respond(state, status, body, &action, verified.as_ref(), &request_id)
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {

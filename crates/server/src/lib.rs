@@ -1,14 +1,18 @@
 //! TableSafe's server: the Tablestore wire protocol over HTTP on top of the engine.
 //!
 //! Shape (after mini-redis): [`run`] takes a bound listener and a shutdown future, so
-//! tests bind port 0; `http.rs` authenticates and frames requests; `api/` holds one
-//! module per action family; `error.rs` is the single mapping from failures to
-//! Tablestore error codes; `keys.rs` finds or creates the access keys.
+//! tests bind port 0; `http.rs` authenticates, authorizes and frames requests and
+//! serves `GET /metrics`; `api/` holds one module per action family; `error.rs` is
+//! the single mapping from failures to Tablestore error codes; `keys.rs` finds or
+//! creates the access keys; `roles.rs` says which role may run which action;
+//! `metrics.rs` is the registry behind `/metrics`.
 
 mod api;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
+pub mod roles;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,7 +20,9 @@ use std::sync::Arc;
 use tablesafe_common::Clock;
 use tablesafe_engine::Engine;
 
-pub use keys::{AccessKey, KeySource};
+pub use keys::{AccessKey, KeyEntry, KeySource};
+pub use metrics::Metrics;
+pub use roles::{KeyRoles, Permission, Role};
 
 /// What every request needs: the engine, the instance name and the accepted keys.
 #[derive(Debug)]
@@ -31,12 +37,54 @@ pub struct ServerState {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Serves the Tablestore API on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish before returning.
+/// How the API is served beyond [`ServerState`]: the role of each key and where
+/// requests are counted.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The role of each access key; keys not listed are `admin`.
+    pub roles: KeyRoles,
+    /// The registry requests are recorded in and `/metrics` renders; share it to
+    /// add gauges ([`Metrics::set_gauge`]).
+    pub metrics: Arc<Metrics>,
+    /// Whether the API listener also answers `GET /metrics` (unauthenticated);
+    /// `false` when metrics have their own listener ([`run_metrics`]).
+    pub metrics_route: bool,
+}
+
+impl Default for ServeOptions {
+    /// Every key admin, a fresh registry, `/metrics` beside the API.
+    fn default() -> Self {
+        ServeOptions { roles: KeyRoles::default(), metrics: Arc::new(Metrics::new()), metrics_route: true }
+    }
+}
+
+/// Serves the Tablestore API on `listener` with every key admin (see [`run_with`])
+/// until `shutdown` completes, then lets in-flight requests finish before returning.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await
+    run_with(listener, state, ServeOptions::default(), shutdown).await
+}
+
+/// Serves the Tablestore API on `listener` with `options` until `shutdown`
+/// completes, then lets in-flight requests finish before returning.
+pub async fn run_with(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router_with(state, options)).with_graceful_shutdown(shutdown).await
+}
+
+/// Serves only `GET /metrics` on `listener` until `shutdown` completes.
+pub async fn run_metrics(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::metrics_router(state, metrics)).with_graceful_shutdown(shutdown).await
 }

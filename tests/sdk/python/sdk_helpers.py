@@ -62,7 +62,7 @@ class TableSafeServer:
     """One `tablesafe serve` process on a loopback port with its own data dir."""
 
     def __init__(self, data_dir, log_path, port=None, instance=INSTANCE,
-                 access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET):
+                 access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, extra_args=()):
         self.binary = server_binary()
         self.data_dir = str(data_dir)
         self.log_path = str(log_path)
@@ -70,6 +70,7 @@ class TableSafeServer:
         self.instance = instance
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
+        self.extra_args = list(extra_args)  # e.g. ["--config", path]
         self.proc = None
         self._log = None
 
@@ -119,7 +120,8 @@ class TableSafeServer:
         self._log.flush()
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--data-dir", self.data_dir,
-             "--listen", "127.0.0.1:%d" % self.port, "--instance", self.instance],
+             "--listen", "127.0.0.1:%d" % self.port, "--instance", self.instance]
+            + self.extra_args,
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
 
     def _wait_ready(self, timeout):

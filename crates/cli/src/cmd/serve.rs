@@ -1,7 +1,9 @@
-//! `tablesafe serve`: open the engine, find or create access keys, serve until
-//! SIGINT/SIGTERM, let in-flight requests finish, then close the engine cleanly.
-//! With `--archive-to`, an archiver follows every stream-enabled table into that
-//! repository meanwhile, and makes a last pass after the server stops.
+//! `tablesafe serve`: open the engine, find or create access keys (with their
+//! roles), serve until SIGINT/SIGTERM, let in-flight requests finish, then close the
+//! engine cleanly. Metrics are served at `/metrics`, on the API listener or on
+//! `--metrics-listen`. With `--archive-to`, an archiver follows every
+//! stream-enabled table into that repository meanwhile, and makes a last pass after
+//! the server stops.
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use anyhow::{bail, Context};
 use tablesafe_common::{Clock, SystemClock};
 use tablesafe_engine::{Engine, EngineOptions};
 use tablesafe_server::keys::{self, KeySource};
-use tablesafe_server::ServerState;
+use tablesafe_server::{Metrics, ServeOptions, ServerState};
 
 use tablesafe_backup::archive::{ArchiveOptions, Archiver};
 use tablesafe_backup::EmbeddedTables;
@@ -53,12 +55,40 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
+        let metrics_listener = match args.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
+        let metrics_address = match &metrics_listener {
+            Some(listener) => listener.local_addr()?,
+            None => address,
+        };
         announce(&args, &address.to_string(), &access_keys, &source)?;
+        outln!("  metrics:       http://{metrics_address}/metrics")?;
         let state = Arc::new(ServerState {
             engine: Arc::clone(&engine),
             instance: args.instance.clone(),
-            keys: access_keys,
+            keys: keys::access_keys(&access_keys),
             clock,
+        });
+        let metrics = Arc::new(Metrics::new());
+        metrics.describe("tablesafe_build_info", "The running TableSafe version.");
+        metrics.set_gauge("tablesafe_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+        let options = ServeOptions {
+            roles: keys::key_roles(&access_keys),
+            metrics: Arc::clone(&metrics),
+            metrics_route: metrics_listener.is_none(),
+        };
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_task = metrics_listener.map(|listener| {
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            tokio::spawn(tablesafe_server::run_metrics(listener, Arc::clone(&state), metrics, stopped))
         });
         let archiving = match args.archive_repo() {
             Some(repo_args) => {
@@ -77,7 +107,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let served = tablesafe_server::run(listener, state, shutdown_signal()).await;
+        let served = tablesafe_server::run_with(listener, state, options, shutdown_signal()).await;
+        let _ = metrics_stop.send(());
+        if let Some(task) = metrics_task {
+            match task.await {
+                Ok(Err(error)) => tracing::warn!(%error, "the metrics listener failed"),
+                Err(error) => tracing::warn!(%error, "the metrics task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         if let Some((stop, task)) = archiving {
             // One last pass once writes have stopped: the archive reaches the shutdown.
             let _ = stop.send(true);
@@ -93,18 +131,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn announce(
-    args: &ServeArgs,
-    address: &str,
-    access_keys: &[keys::AccessKey],
-    source: &KeySource,
-) -> anyhow::Result<()> {
+fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::KeyEntry], source: &KeySource) -> anyhow::Result<()> {
     tracing::info!(address, instance = args.instance, data_dir = %args.data_dir.display(), "TableSafe serving");
     outln!("TableSafe is serving the Tablestore API")?;
     outln!("  endpoint:      http://{address}")?;
     outln!("  instance:      {}", args.instance)?;
     for key in access_keys {
-        outln!("  access key id: {}", key.id)?;
+        outln!("  access key id: {} ({})", key.id, key.role)?;
     }
     match source {
         KeySource::Created(path) => {

@@ -11,7 +11,7 @@ use tablesafe_client::model::{PkValue, PrimaryKey};
 use tablesafe_client::{Client, ClientBuilder, RetryPolicy};
 use tablesafe_common::{Clock, SystemClock};
 use tablesafe_engine::{Engine, EngineOptions};
-use tablesafe_server::{AccessKey, ServerState};
+use tablesafe_server::{AccessKey, KeyRoles, Role, ServeOptions, ServerState};
 
 pub const KEY_ID: &str = "clientTestKey";
 pub const SECRET: &str = "clientTestSecret";
@@ -32,6 +32,17 @@ impl TestServer {
 
     /// Serves on an already bound listener (tests that pick the port first).
     pub async fn start_on(listener: tokio::net::TcpListener) -> TestServer {
+        TestServer::start_with(listener, &[]).await
+    }
+
+    /// A server that also accepts the `(id, secret, role)` keys (the test key stays
+    /// admin).
+    pub async fn start_with_keys(keys: &[(&str, &str, Role)]) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestServer::start_with(listener, keys).await
+    }
+
+    async fn start_with(listener: tokio::net::TcpListener, extra: &[(&str, &str, Role)]) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let options = EngineOptions { sync_writes: false, ..Default::default() };
@@ -39,12 +50,18 @@ impl TestServer {
         let state = Arc::new(ServerState {
             engine: Arc::new(engine),
             instance: INSTANCE.into(),
-            keys: vec![AccessKey { id: KEY_ID.into(), secret: SECRET.into() }],
+            keys: std::iter::once(AccessKey { id: KEY_ID.into(), secret: SECRET.into() })
+                .chain(extra.iter().map(|(id, secret, _)| AccessKey { id: (*id).into(), secret: (*secret).into() }))
+                .collect(),
             clock,
         });
+        let options = ServeOptions {
+            roles: KeyRoles::new(extra.iter().map(|(id, _, role)| ((*id).to_owned(), *role))),
+            ..ServeOptions::default()
+        };
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(tablesafe_server::run(listener, state, async move {
+        tokio::spawn(tablesafe_server::run_with(listener, state, options, async move {
             let _ = rx.await;
         }));
         TestServer { addr, endpoint: format!("http://{addr}"), shutdown: Some(tx), _dir: dir }
@@ -57,6 +74,16 @@ impl TestServer {
 
     pub fn builder(&self) -> ClientBuilder {
         builder_for(&self.endpoint)
+    }
+
+    /// A client without retries signing with another key.
+    pub fn client_as(&self, key_id: &str, secret: &str) -> Client {
+        Client::builder(&self.endpoint, INSTANCE, key_id, secret)
+            .retry_policy(RetryPolicy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .request_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
     }
 }
 

@@ -12,6 +12,7 @@ mod proxy;
 mod range;
 mod requests;
 mod retry;
+mod roles;
 mod rows;
 mod stream_follow;
 mod stream_smoke;

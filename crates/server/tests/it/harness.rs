@@ -1,4 +1,5 @@
-//! A signed in-process client for the router, over a real engine in a temp dir.
+//! A signed in-process client for the router, over a real engine in a temp dir,
+//! with keys of any roles and the router's metrics registry at hand.
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use prost::Message;
 use tablesafe_common::{Clock, SystemClock};
 use tablesafe_engine::{Engine, EngineOptions};
 use tablesafe_proto::{pb, sign};
-use tablesafe_server::{http::router, AccessKey, ServerState};
+use tablesafe_server::http::router_with;
+use tablesafe_server::{AccessKey, KeyRoles, Metrics, Role, ServeOptions, ServerState};
 use tower::ServiceExt;
 
 pub const KEY_ID: &str = "testKeyId";
@@ -18,6 +20,8 @@ pub const INSTANCE: &str = "itest";
 
 pub struct Harness {
     pub state: Arc<ServerState>,
+    pub metrics: Arc<Metrics>,
+    router: axum::Router,
     _dir: tempfile::TempDir,
 }
 
@@ -37,6 +41,11 @@ impl Reply {
 
 impl Harness {
     pub fn new() -> Harness {
+        Harness::with_keys(&[(KEY_ID, SECRET, Role::Admin)])
+    }
+
+    /// A server accepting `(id, secret, role)` keys.
+    pub fn with_keys(keys: &[(&str, &str, Role)]) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let engine =
@@ -45,18 +54,30 @@ impl Harness {
         let state = Arc::new(ServerState {
             engine: Arc::new(engine),
             instance: INSTANCE.into(),
-            keys: vec![AccessKey { id: KEY_ID.into(), secret: SECRET.into() }],
+            keys: keys.iter().map(|(id, secret, _)| AccessKey { id: (*id).into(), secret: (*secret).into() }).collect(),
             clock,
         });
-        Harness { state, _dir: dir }
+        let metrics = Arc::new(Metrics::new());
+        let options = ServeOptions {
+            roles: KeyRoles::new(keys.iter().map(|(id, _, role)| ((*id).to_owned(), *role))),
+            metrics: Arc::clone(&metrics),
+            metrics_route: true,
+        };
+        let router = router_with(Arc::clone(&state), options);
+        Harness { state, metrics, router, _dir: dir }
     }
 
     /// The headers a V2-signing SDK sends, signed with `secret`.
     pub fn signed_headers(action: &str, body: &[u8], secret: &str) -> Vec<(String, String)> {
+        Self::signed_headers_as(KEY_ID, secret, action, body)
+    }
+
+    /// The headers a V2-signing SDK sends for the key `key_id`.
+    pub fn signed_headers_as(key_id: &str, secret: &str, action: &str, body: &[u8]) -> Vec<(String, String)> {
         let mut headers = vec![
             ("x-ots-date".to_owned(), sign::format_ots_date(SystemClock.now_micros())),
             ("x-ots-apiversion".to_owned(), "2015-12-31".to_owned()),
-            ("x-ots-accesskeyid".to_owned(), KEY_ID.to_owned()),
+            ("x-ots-accesskeyid".to_owned(), key_id.to_owned()),
             ("x-ots-instancename".to_owned(), INSTANCE.to_owned()),
             ("x-ots-contentmd5".to_owned(), sign::content_md5(body)),
         ];
@@ -70,7 +91,7 @@ impl Harness {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let response = router(Arc::clone(&self.state)).oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let response = self.router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
         let status = response.status();
         let headers = response
             .headers()
@@ -82,7 +103,12 @@ impl Harness {
     }
 
     pub async fn call(&self, action: &str, body: Vec<u8>) -> Reply {
-        let headers = Self::signed_headers(action, &body, SECRET);
+        self.call_as(KEY_ID, SECRET, action, body).await
+    }
+
+    /// A signed call with the key `key_id`.
+    pub async fn call_as(&self, key_id: &str, secret: &str, action: &str, body: Vec<u8>) -> Reply {
+        let headers = Self::signed_headers_as(key_id, secret, action, &body);
         self.send_raw("POST", action, &headers, body).await
     }
 }
