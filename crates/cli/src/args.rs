@@ -342,16 +342,42 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("which").required(true).args(["snapshots", "keep_last"])))]
+#[command(group(
+    ArgGroup::new("which")
+        .required(true)
+        .multiple(true)
+        .args(["snapshots", "keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"])
+))]
 pub struct ForgetArgs {
-    /// Snapshot ids (or unique prefixes) to forget.
-    #[arg(value_name = "SNAPSHOT")]
+    /// Snapshot ids (or unique prefixes) to forget; or let --keep-* rules choose.
+    #[arg(
+        value_name = "SNAPSHOT",
+        conflicts_with_all = ["keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"]
+    )]
     pub snapshots: Vec<String>,
     #[command(flatten)]
     pub repo: RepoArgs,
-    /// Forget all but the newest N snapshots (N >= 1).
+    /// Keep the newest N snapshots (N >= 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_last: Option<u32>,
+    /// Keep every snapshot taken within this long of the newest one (72h, 30d, 1w).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub keep_within: Option<Duration>,
+    /// Keep the newest snapshot of each of the last N hours that have one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days that have one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months that have one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_monthly: Option<u32>,
+    /// Time zone the hours, days, weeks and months are counted in (IANA name).
+    #[arg(long, value_name = "TZ", default_value = "UTC")]
+    pub timezone: String,
     /// Run `prune` afterwards, deleting the data of the forgotten snapshots.
     #[arg(long)]
     pub prune: bool,
@@ -437,6 +463,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration: jiff::SignedDuration =
         text.trim().parse().map_err(|e| format!("not a duration such as 1s, 500ms or 2m: {e}"))?;
     Duration::try_from(duration).map_err(|_| "a duration cannot be negative".to_owned())
+}
+
+/// An age such as `72h`, `30d` or `2w`: a duration as [`parse_duration`] takes,
+/// or a span with days and weeks, counted as 24 and 168 hours.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    if let Ok(duration) = parse_duration(text) {
+        return Ok(duration);
+    }
+    let span: jiff::Span = text.trim().parse().map_err(|e| format!("not an age such as 72h, 30d or 2w: {e}"))?;
+    let seconds = span
+        .total((jiff::Unit::Second, jiff::SpanRelativeTo::days_are_24_hours()))
+        .map_err(|e| format!("not an age such as 72h, 30d or 2w: {e}"))?;
+    if !(0.0..=1e12).contains(&seconds) {
+        return Err("an age cannot be negative".to_owned());
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// A duration (as [`parse_duration`]) that is more than zero.

@@ -221,6 +221,13 @@ async fn forget_and_prune_remove_old_data_and_jobs_list_every_run() {
     assert!(lines[0].starts_with("TIME") && lines[0].contains("RESULT"), "{listing}");
     assert!(listing.contains("  failed: table 'plain' already exists"), "{listing}");
     assert_eq!(lines.iter().filter(|l| l.contains(" restore ") && l.contains(" failed ")).count(), 1, "{listing}");
+
+    // Retention rules keep what any of them keeps; the one snapshot left is the
+    // newest of today and within a day of itself.
+    let kept = json(&with_password(&["forget", "--keep-within", "1d", "--keep-daily", "1", "--repo", repo, "--json"]));
+    assert_eq!(kept["forgotten"], serde_json::json!([]), "{kept}");
+    let bad_zone = with_password(&["forget", "--keep-daily", "1", "--timezone", "Mars/Olympus", "--repo", repo]);
+    assert!(failed_with_hint(&bad_zone).contains("Mars/Olympus"));
 }
 
 #[test]
@@ -230,5 +237,7 @@ fn forget_needs_snapshots_or_keep_last() {
     assert_eq!(with_password(&["forget", "--repo", repo]).status.code(), Some(2));
     assert_eq!(with_password(&["forget", "abc", "--keep-last", "1", "--repo", repo]).status.code(), Some(2));
     assert_eq!(with_password(&["forget", "--keep-last", "0", "--repo", repo]).status.code(), Some(2));
+    assert_eq!(with_password(&["forget", "abc", "--keep-daily", "1", "--repo", repo]).status.code(), Some(2));
+    assert_eq!(with_password(&["forget", "--keep-within", "soon", "--repo", repo]).status.code(), Some(2));
     assert_eq!(with_password(&["get", "abc", "--repo", repo, "--table", "t"]).status.code(), Some(2), "--key");
 }

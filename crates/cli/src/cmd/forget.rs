@@ -7,11 +7,11 @@
 
 use indicatif::HumanBytes;
 use serde::Serialize;
-use tablesafe_backup::{forget, prune, ForgetPolicy, ForgetReport, JobKind};
+use tablesafe_backup::{forget, prune, ForgetPolicy, ForgetReport, JobKind, Retention};
 use tablesafe_repo::{PruneStats, Repository};
 
 use super::jobs::Job;
-use super::{block_on, count, open, print_json};
+use super::{block_on, count, open, print_json, Failure};
 use crate::args::{ForgetArgs, PruneArgs};
 
 /// What a prune did, as printed.
@@ -63,9 +63,25 @@ struct ForgetOutput {
 }
 
 pub fn run(args: ForgetArgs) -> anyhow::Result<()> {
-    let policy = match args.keep_last {
-        Some(n) => ForgetPolicy::KeepLast(n as usize),
-        None => ForgetPolicy::Ids(args.snapshots.clone()),
+    let retention = Retention {
+        keep_last: args.keep_last.map(|n| n as usize),
+        keep_within_ms: args.keep_within.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        keep_hourly: args.keep_hourly.map(|n| n as usize),
+        keep_daily: args.keep_daily.map(|n| n as usize),
+        keep_weekly: args.keep_weekly.map(|n| n as usize),
+        keep_monthly: args.keep_monthly.map(|n| n as usize),
+    };
+    let policy = if retention.is_empty() {
+        ForgetPolicy::Ids(args.snapshots.clone())
+    } else {
+        // clap refuses snapshot ids together with rules.
+        let tz = jiff::tz::TimeZone::get(&args.timezone).map_err(|e| {
+            Failure::new(
+                format!("unknown time zone '{}': {e}", args.timezone),
+                "give an IANA name such as UTC or Asia/Shanghai",
+            )
+        })?;
+        ForgetPolicy::Retention(retention, tz)
     };
     let (report, pruned) = block_on(async {
         let repo = open::repository(&args.repo).await?;
