@@ -89,7 +89,8 @@ pub enum ErrorCode {
     OutOfRowSizeLimit,
     /// 403 signature, key, instance, MD5 or clock problems.
     AuthFailed,
-    /// 403 the key's role does not allow the action.
+    /// 403 the service's answer to an access policy that denies an action
+    /// (TableSafe answers a role that does not allow an action with `AuthFailed`).
     NoPermissionAccess,
     /// 403 a write condition did not hold.
     ConditionCheckFail,
