@@ -653,21 +653,7 @@ async fn restore_to_a_time_of_a_table_served_by_an_endpoint() {
     assert!(window["latest_us"].as_i64().unwrap() >= at * 1000, "{window}");
     assert_eq!(window["gaps"], serde_json::json!([]), "{window}");
 
-    let restored = succeeded(&with_password(&[
-        "restore",
-        "--repo",
-        repo,
-        "--table",
-        "t",
-        "--to-time",
-        &rfc3339_ms(at),
-        "--as",
-        "t_at",
-        "--to",
-        endpoint,
-        "--instance",
-        INSTANCE,
-    ]));
+    let restored = restore_through(endpoint, repo, "t", &rfc3339_ms(at), "t_at");
     assert!(restored.contains("of snapshot ") && restored.contains(&backup["id"].as_str().unwrap()[..8]), "{restored}");
     assert!(restored.contains(&format!("replayed 250 changes up to {}", rfc3339_ms(at))), "{restored}");
     assert_eq!(dump(client, "t_at").await, expected);
@@ -702,24 +688,16 @@ async fn serve_archives_while_it_serves() {
     server.terminate();
 
     let server = Server::start(&data).await;
-    let restored = succeeded(&with_password(&[
-        "restore",
-        "--repo",
-        repo,
-        "--table",
-        "t",
-        "--to-time",
-        &at.to_string(),
-        "--as",
-        "t_at",
-        "--to",
-        &server.endpoint,
-        "--instance",
-        INSTANCE,
-    ]));
+    let restored = restore_through(&server.endpoint, repo, "t", &at.to_string(), "t_at");
     assert!(restored.contains("replayed 180 changes"), "{restored}");
     assert_eq!(dump(&server.client, "t_at").await, expected);
     server.stop();
+}
+
+/// `tablesafe restore --to-time` of `table` as `target` through `endpoint`; its output.
+fn restore_through(endpoint: &str, repo: &str, table: &str, at: &str, target: &str) -> String {
+    let args = ["restore", "--repo", repo, "--table", table, "--to-time", at, "--as", target, "--to", endpoint];
+    succeeded(&with_password(&[&args[..], &["--instance", INSTANCE]].concat()))
 }
 
 /// Checks a failure with exit code 1 and an `error:` line; returns stderr.
