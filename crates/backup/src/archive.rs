@@ -281,16 +281,27 @@ impl<S: TableSource> Archiver<S> {
     }
 
     /// One pass over `tables` (every table of the source when empty): whatever
-    /// their streams hold past the archived position goes into new segments.
+    /// their streams hold past the archived position goes into new segments. A
+    /// table that fails does not hold up the others: the first failure is
+    /// returned once every table has had its turn.
     pub async fn pass(&mut self, repo: &Repository, tables: &[String]) -> Result<Vec<ArchivePass>, BackupError> {
         let names = if tables.is_empty() { self.source.list_tables().await? } else { tables.to_vec() };
         let mut passes = Vec::new();
+        let mut failure = None;
         for table in names {
-            if let Some(pass) = self.pass_table(repo, &table).await? {
-                passes.push(pass);
+            match self.pass_table(repo, &table).await {
+                Ok(Some(pass)) => passes.push(pass),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(table, %error, "archiving a table failed");
+                    failure.get_or_insert(error);
+                }
             }
         }
-        Ok(passes)
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(passes),
+        }
     }
 
     async fn pass_table(&mut self, repo: &Repository, table: &str) -> Result<Option<ArchivePass>, BackupError> {
