@@ -172,8 +172,13 @@ async fn backup_locked<S: TableSource>(
                     .map(|t| (id.clone(), t.clone()))
             })
         };
-        // The last copy's row count is the best guess of this one's, for an ETA.
-        progress.table_started(name, previous.map(|(_, p)| p.rows));
+        // The last copy's row count is the best guess of this one's, for an ETA;
+        // the source's own estimate for a first copy.
+        let rows_hint = match previous {
+            Some((_, p)) => Some(p.rows),
+            None => source.estimate_rows(name).await,
+        };
+        progress.table_started(name, rows_hint);
         let (tx, mut rx) = mpsc::channel::<ExportItem>(4);
         let export = source.export(name, tx);
         let consume = async {

@@ -96,6 +96,11 @@ impl TableSource for EmbeddedTables {
         .await
     }
 
+    async fn estimate_rows(&self, table: &str) -> Option<u64> {
+        let name = table.to_owned();
+        self.blocking(move |engine| Ok(engine.estimate_rows(&name).ok().flatten())).await.ok().flatten()
+    }
+
     async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
         let name = table.to_owned();
         self.blocking(move |engine| {

@@ -99,6 +99,9 @@ pub trait TableSource: Send + Sync {
         table: &str,
         items: mpsc::Sender<ExportItem>,
     ) -> impl Future<Output = Result<ExportSummary, BackupError>> + Send;
+    /// A rough count of `table`'s rows, when the source can tell one without
+    /// reading them (for progress estimates only).
+    fn estimate_rows(&self, table: &str) -> impl Future<Output = Option<u64>> + Send;
     /// The table's stream id and the stream's settled end: every change
     /// acknowledged before the call lies below that position. `None` for a table
     /// without a stream, or a source that cannot tell positions.

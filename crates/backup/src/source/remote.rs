@@ -69,6 +69,10 @@ impl TableSource for RemoteTables {
         self.client.list_table().await.map_err(BackupError::remote(""))
     }
 
+    async fn estimate_rows(&self, _table: &str) -> Option<u64> {
+        None // The Tablestore API tells sizes (split points), not row counts.
+    }
+
     async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
         let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
         match description.stream.stream_id.as_deref() {

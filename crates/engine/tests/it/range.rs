@@ -116,3 +116,24 @@ fn pages_stop_at_five_thousand_rows() {
     assert!(!points.is_empty());
     assert!(points.windows(2).all(|w| w[0].cmp_values(&w[1]) == std::cmp::Ordering::Less));
 }
+
+#[test]
+fn row_estimates_follow_each_tables_share_of_the_data() {
+    let f = Fixture::new();
+    for name in ["big", "small"] {
+        create(&f.engine, name, pk_schema(&[("id", PrimaryKeyType::Integer)]), TableOptions::default());
+    }
+    let value = || vec![Cell::put("v", Value::String("x".repeat(100)))];
+    for id in 0..20_000 {
+        put(&f.engine, "big", int_pk(id), value());
+    }
+    for id in 0..2_000 {
+        put(&f.engine, "small", int_pk(id), value());
+    }
+    f.engine.flush().unwrap();
+    let big = f.engine.estimate_rows("big").unwrap().unwrap();
+    let small = f.engine.estimate_rows("small").unwrap().unwrap();
+    assert!((10_000..=40_000).contains(&big), "{big}");
+    assert!((500..=6_000).contains(&small), "{small}");
+    assert!(f.engine.estimate_rows("missing").is_err());
+}
