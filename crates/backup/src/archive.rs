@@ -22,7 +22,7 @@ use tablesafe_repo::{crypto, LockKind, Repository};
 
 use crate::changes::{encode_change, Change, ChangeDecoder};
 use crate::records::ChunkRecords;
-use crate::snapshot::list_snapshots;
+use crate::snapshot::{list_snapshots, Snapshot};
 use crate::source::{now_us, Consistency, TableSource};
 use crate::BackupError;
 
@@ -143,13 +143,15 @@ pub async fn all_segments(repo: &Repository) -> Result<Vec<(String, ChangeSegmen
 /// at or before the oldest position a snapshot of that stream starts from, and
 /// those of streams no snapshot holds that ended before the oldest snapshot was
 /// taken. Returns how many were dropped.
-pub(crate) async fn drop_unneeded_segments(repo: &Repository) -> Result<usize, BackupError> {
-    let snapshots = list_snapshots(repo).await?;
+pub(crate) async fn drop_unneeded_segments(
+    repo: &Repository,
+    snapshots: &[(String, Snapshot)],
+) -> Result<usize, BackupError> {
     let Some(oldest_us) = snapshots.iter().map(|(_, s)| s.time_ms.saturating_mul(1000)).min() else {
         return Ok(0); // Nothing to go by: a first backup may be under way.
     };
     let mut first_position: HashMap<String, u64> = HashMap::new();
-    for (_, snapshot) in &snapshots {
+    for (_, snapshot) in snapshots {
         for table in &snapshot.tables {
             if let (Some(stream), Some(position)) = (&table.stream_id, table.stream_position) {
                 let entry = first_position.entry(stream.clone()).or_insert(position);

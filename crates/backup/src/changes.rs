@@ -123,6 +123,21 @@ impl ChangeDecoder {
     }
 }
 
+/// [`apply`] for a replay of stored changes onto `table`: a change that cannot
+/// be applied is damaged data, reported with its position.
+pub(crate) fn apply_stored(
+    current: Option<Row>,
+    change: &Change,
+    max_versions: i32,
+    table: &str,
+) -> Result<Option<Row>, crate::BackupError> {
+    apply(current, change, max_versions).map_err(|detail| crate::BackupError::Corrupt {
+        snapshot: format!("change at position {}", change.position),
+        table: table.to_owned(),
+        detail,
+    })
+}
+
 /// The row after `change`, given the row before it (`None`: absent) and the
 /// table's max versions. Cells come out sorted by name, newest version first, as
 /// a read returns them. Fails on an increment, which a change never holds.

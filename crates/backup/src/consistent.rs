@@ -20,7 +20,7 @@ use tablesafe_proto::model::{PrimaryKey, Row};
 use tablesafe_proto::plainbuffer;
 use tablesafe_repo::{crypto, ChunkWriter, Repository};
 
-use crate::changes::{apply, Change};
+use crate::changes::{apply_stored, Change};
 use crate::digest::DigestBuilder;
 use crate::read::SnapshotRows;
 use crate::snapshot::TableSnapshot;
@@ -102,14 +102,8 @@ pub(crate) async fn settle<'r, S: TableSource>(
     }
     by_key.sort_by(|a, b| a.0.cmp_values(&b.0));
     let max_versions = entry.definition.options.max_versions;
-    let replayed = |row: Option<Row>, changes: &[Change]| -> Result<Option<Row>, BackupError> {
-        changes.iter().try_fold(row, |row, change| {
-            apply(row, change, max_versions).map_err(|detail| BackupError::Corrupt {
-                snapshot: format!("change at position {}", change.position),
-                table: entry.name.clone(),
-                detail,
-            })
-        })
+    let replayed = |row: Option<Row>, changes: &[Change]| {
+        changes.iter().try_fold(row, |row, change| apply_stored(row, change, max_versions, &entry.name))
     };
 
     let mut rows = SnapshotRows::open(repo, "(this backup)", entry).await?;

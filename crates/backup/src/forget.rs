@@ -95,7 +95,8 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
         }
     }
     // Archived changes older than the oldest kept snapshot go with it.
-    report.segments_dropped = drop_unneeded_segments(repo).await?;
+    let remaining: Vec<_> = all.into_iter().filter(|(id, _)| !report.forgotten.contains(id)).collect();
+    report.segments_dropped = drop_unneeded_segments(repo, &remaining).await?;
     Ok(report)
 }
 

@@ -17,7 +17,7 @@ use tablesafe_proto::plainbuffer;
 use tablesafe_repo::{LockKind, Repository};
 
 use crate::archive::{list_segments, load_segment, ChangeSegment, SegmentChanges};
-use crate::changes::{apply, Change, ChangeKind};
+use crate::changes::{apply_stored, Change, ChangeKind};
 use crate::restore::{restore_locked, RestoreOptions, RestoreReport};
 use crate::snapshot::{list_snapshots, Progress};
 use crate::source::{Consistency, TableSink};
@@ -225,12 +225,7 @@ async fn apply_window<K: TableSink>(
     for change in &changes {
         let key = plainbuffer::encode_primary_key(&change.row.primary_key);
         let before = rows.remove(&key).flatten();
-        let after = apply(before, change, max_versions).map_err(|detail| BackupError::Corrupt {
-            snapshot: format!("change at position {}", change.position),
-            table: target.to_owned(),
-            detail,
-        })?;
-        rows.insert(key, after);
+        rows.insert(key, apply_stored(before, change, max_versions, target)?);
     }
     let (mut writes, mut deletes) = (Vec::new(), Vec::new());
     for (key, primary_key) in order {

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::consistent::FixupLayer;
 use crate::digest::{DigestBuilder, TableDigest};
-use crate::source::{changed_keys, Consistency, ExportItem, TableDefinition, TableSource};
+use crate::source::{changed_keys, now_us, Consistency, ExportItem, TableDefinition, TableSource};
 use crate::{format, BackupError};
 use tablesafe_client::model::{PrimaryKey, Row};
 
@@ -117,13 +117,6 @@ fn delete_marker(key: &PrimaryKey) -> Row {
     Row { primary_key: key.clone(), delete_marker: true, ..Row::default() }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Backs up `tables` (all tables when empty) from `source` into `repo`; returns the
 /// snapshot id and manifest.
 pub async fn backup<S: TableSource>(
@@ -145,7 +138,7 @@ async fn backup_locked<S: TableSource>(
     tables: &[String],
     progress: &dyn Progress,
 ) -> Result<(String, Snapshot), BackupError> {
-    let time_ms = now_ms();
+    let time_ms = now_us() / 1000;
     let mut names = if tables.is_empty() { source.list_tables().await? } else { tables.to_vec() };
     names.sort();
     names.dedup();
