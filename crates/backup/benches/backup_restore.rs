@@ -26,7 +26,9 @@ use futures::TryStreamExt;
 use serde_json::{json, Value as Json};
 use tablesafe_backup::digest::{DigestBuilder, TableDigest};
 use tablesafe_backup::format::{encode_row, RowDecoder};
-use tablesafe_backup::{backup, restore, verify_table, EmbeddedTables, RemoteTables, RestoreOptions};
+use tablesafe_backup::{
+    backup, restore, verify_table, EmbeddedTables, RemoteTables, RestoreOptions, TableSink, TableSource,
+};
 use tablesafe_client::{Client, GetRangeRequest};
 use tablesafe_common::{Clock, SystemClock};
 use tablesafe_engine::{CreateTable, Engine, EngineError, EngineOptions, ReturnContent, RowChange, RowWrite};
@@ -400,32 +402,49 @@ fn phase_limits(args: &Args) -> Res<Json> {
     }))
 }
 
+/// A backup of the table from `tables` into a new repository, with its memory,
+/// time and timeline measured.
+async fn measured_backup<S: TableSource>(args: &Args, tables: &S) -> Res<Json> {
+    let repo = init_repo(arg(args, "repo")?).await?;
+    let memory = PhaseMemory::start()?;
+    let timeline = Timeline::new();
+    let (id, snapshot) = backup(&repo, tables, &[TABLE.into()], &timeline).await?;
+    let measured = memory.finish()?;
+    let measured = merge(timeline.json(f(&measured, "seconds")?), measured);
+    let table = &snapshot.tables[0];
+    Ok(merge(
+        measured,
+        json!({
+            "snapshot": id,
+            "rows": table.rows,
+            "cells": table.cells,
+            "data_bytes": table.data_bytes,
+            "chunks": table.chunks.len(),
+            "digest": table.digest.root,
+            "added_bytes": snapshot.added_bytes,
+        }),
+    ))
+}
+
+/// A restore of the snapshot into `tables`, with its memory, time and timeline
+/// measured; returns them, the report and the repository.
+async fn measured_restore<K: TableSink>(
+    args: &Args,
+    tables: &K,
+) -> Res<(Json, tablesafe_backup::RestoreReport, Repository)> {
+    let (snapshot, target) = (arg(args, "snapshot")?, arg(args, "target")?);
+    let repo = open_repo(arg(args, "repo")?).await?;
+    let memory = PhaseMemory::start()?;
+    let timeline = Timeline::new();
+    let report = restore(&repo, snapshot, tables, &restore_as(target), &timeline).await?;
+    let measured = memory.finish()?;
+    Ok((merge(timeline.json(f(&measured, "seconds")?), measured), report, repo))
+}
+
 fn phase_embedded_backup(args: &Args) -> Res<Json> {
     let data = arg(args, "data")?;
     let engine = open_engine(Path::new(data), true)?;
-    let rt = runtime()?;
-    rt.block_on(async {
-        let repo = init_repo(arg(args, "repo")?).await?;
-        let tables = EmbeddedTables::new(engine, data);
-        let memory = PhaseMemory::start()?;
-        let timeline = Timeline::new();
-        let (id, snapshot) = backup(&repo, &tables, &[TABLE.into()], &timeline).await?;
-        let measured = memory.finish()?;
-        let measured = merge(timeline.json(f(&measured, "seconds")?), measured);
-        let table = &snapshot.tables[0];
-        Ok(merge(
-            measured,
-            json!({
-                "snapshot": id,
-                "rows": table.rows,
-                "cells": table.cells,
-                "data_bytes": table.data_bytes,
-                "chunks": table.chunks.len(),
-                "digest": table.digest.root,
-                "added_bytes": snapshot.added_bytes,
-            }),
-        ))
-    })
+    runtime()?.block_on(measured_backup(args, &EmbeddedTables::new(engine, data)))
 }
 
 fn phase_embedded_restore(args: &Args) -> Res<Json> {
@@ -435,13 +454,8 @@ fn phase_embedded_restore(args: &Args) -> Res<Json> {
     let engine = open_engine(Path::new(data), args.get("sync").is_none_or(|v| v != "0"))?;
     let rt = runtime()?;
     let result = rt.block_on(async {
-        let repo = open_repo(arg(args, "repo")?).await?;
         let tables = EmbeddedTables::new(Arc::clone(&engine), data);
-        let memory = PhaseMemory::start()?;
-        let timeline = Timeline::new();
-        let report = restore(&repo, snapshot, &tables, &restore_as(target), &timeline).await?;
-        let measured = memory.finish()?;
-        let measured = merge(timeline.json(f(&measured, "seconds")?), measured);
+        let (measured, report, repo) = measured_restore(args, &tables).await?;
         let started = Instant::now();
         let verify = verify_table(&repo, snapshot, TABLE, &tables, target).await?;
         if !verify.equal {
@@ -459,38 +473,13 @@ fn phase_embedded_restore(args: &Args) -> Res<Json> {
 
 fn phase_remote_backup(args: &Args) -> Res<Json> {
     let tables = remote(arg(args, "endpoint")?)?;
-    runtime()?.block_on(async {
-        let repo = init_repo(arg(args, "repo")?).await?;
-        let memory = PhaseMemory::start()?;
-        let timeline = Timeline::new();
-        let (id, snapshot) = backup(&repo, &tables, &[TABLE.into()], &timeline).await?;
-        let measured = memory.finish()?;
-        let measured = merge(timeline.json(f(&measured, "seconds")?), measured);
-        let table = &snapshot.tables[0];
-        Ok(merge(
-            measured,
-            json!({
-                "snapshot": id,
-                "rows": table.rows,
-                "data_bytes": table.data_bytes,
-                "chunks": table.chunks.len(),
-                "digest": table.digest.root,
-                "added_bytes": snapshot.added_bytes,
-            }),
-        ))
-    })
+    runtime()?.block_on(measured_backup(args, &tables))
 }
 
 fn phase_remote_restore(args: &Args) -> Res<Json> {
     let tables = remote(arg(args, "endpoint")?)?;
-    let (snapshot, target) = (arg(args, "snapshot")?, arg(args, "target")?);
     runtime()?.block_on(async {
-        let repo = open_repo(arg(args, "repo")?).await?;
-        let memory = PhaseMemory::start()?;
-        let timeline = Timeline::new();
-        let report = restore(&repo, snapshot, &tables, &restore_as(target), &timeline).await?;
-        let measured = memory.finish()?;
-        let measured = merge(timeline.json(f(&measured, "seconds")?), measured);
+        let (measured, report, _) = measured_restore(args, &tables).await?;
         Ok(merge(measured, json!({ "rows": report.rows })))
     })
 }
