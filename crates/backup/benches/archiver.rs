@@ -44,27 +44,12 @@ use tablesafe_proto::model::{
 };
 use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage, Unlock};
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
-type Res<T> = Result<T, Error>;
+mod support;
+use support::*;
 
 const PASSWORD: &str = "bench repository password";
 /// Rows per engine call while preloading and in the baselines.
 const BATCH: usize = 1000;
-/// Linux reports CPU time in ticks of USER_HZ (100).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-fn fail(message: impl Into<String>) -> Error {
-    message.into().into()
-}
-
-/// A numeric setting (`_` and `,` allowed as separators); a value that does not
-/// parse aborts the run rather than silently measuring the default.
-fn env_u64(name: &str, default: u64) -> Res<u64> {
-    match std::env::var(name) {
-        Ok(v) => v.replace(['_', ','], "").parse().map_err(|_| fail(format!("{name}={v} is not a number"))),
-        Err(_) => Ok(default),
-    }
-}
 
 fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
@@ -110,50 +95,8 @@ impl Settings {
 
 // ------------------------------------------------------------------ measurement helpers
 
-/// User + system CPU seconds of this process (all its threads).
-fn cpu_seconds() -> Res<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let after = stat.rsplit_once(") ").map(|(_, r)| r).ok_or_else(|| fail("bad /proc/self/stat"))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| fail("bad stat field"));
-    Ok((ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SECOND)
-}
-
-fn dir_bytes(path: &Path) -> Res<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
-    }
-    Ok(total)
-}
-
 fn files_in(path: &Path) -> usize {
     std::fs::read_dir(path).map_or(0, |d| d.count())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn filesystem_of(path: &Path) -> String {
-    let Ok(path) = path.canonicalize() else { return "unknown filesystem".into() };
-    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else { return "unknown filesystem".into() };
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let parts: Vec<&str> = l.split_whitespace().collect();
-            (parts.len() >= 3 && path.starts_with(parts[1]))
-                .then(|| (parts[1].len(), format!("{} on {}", parts[2], parts[0])))
-        })
-        .max()
-        .map_or_else(|| "unknown filesystem".into(), |(_, fs)| fs)
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -447,7 +390,7 @@ fn run_window(
         settings.rate, settings.seconds, settings.writers
     );
     let target = Arc::new(AtomicU64::new(u64::MAX));
-    let cpu_start = cpu_seconds()?;
+    let cpu_start = cpu_seconds("self")?;
     let started = Instant::now();
     let archiving = rt.spawn(archive_loop(
         archiver,
@@ -469,7 +412,7 @@ fn run_window(
         .block_on(async { tokio::time::timeout(catch_up, archiving).await })
         .map_err(|_| fail("the archiver did not catch up within 2 minutes of the last write"))???;
     let window_seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = cpu_seconds()? - cpu_start;
+    let cpu_seconds = cpu_seconds("self")? - cpu_start;
     let repo_growth = dir_bytes(&repo_dir)? - repo_before;
 
     eprintln!("[{table}] reading back {} segments", archive.segments.len());

@@ -38,8 +38,8 @@ use tablesafe_proto::model::{
 };
 use tablesafe_repo::{Chunker, ChunkerParams, InitOptions, Repository, Storage, Unlock};
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
-type Res<T> = Result<T, Error>;
+mod support;
+use support::*;
 
 const TABLE: &str = "bench";
 const INSTANCE: &str = "bench";
@@ -50,22 +50,6 @@ const PASSWORD: &str = "bench repository password";
 const LOAD_BATCH: usize = 1000;
 /// Piece size of the physical-limit measurements (the chunker's average chunk).
 const PIECE: usize = 256 * 1024;
-/// Linux reports CPU time in ticks of USER_HZ, which is 100 on every architecture
-/// Rust's std supports on Linux except alpha.
-const TICKS_PER_SECOND: f64 = 100.0;
-
-fn fail(message: impl Into<String>) -> Error {
-    message.into().into()
-}
-
-/// A numeric setting (`_` and `,` allowed as separators); a value that does not
-/// parse aborts the run rather than silently measuring the default.
-fn env_u64(name: &str, default: u64) -> Res<u64> {
-    match std::env::var(name) {
-        Ok(v) => v.replace(['_', ','], "").parse().map_err(|_| fail(format!("{name}={v} is not a number"))),
-        Err(_) => Ok(default),
-    }
-}
 
 // ------------------------------------------------------------------ measurement
 
@@ -77,15 +61,6 @@ fn status_kib(pid: &str, field: &str) -> Res<u64> {
         .find_map(|l| l.strip_prefix(field).and_then(|r| r.trim_start_matches(':').trim().strip_suffix("kB")))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| fail(format!("no {field} in /proc/{pid}/status")))
-}
-
-/// User + system CPU seconds of a process (all its threads).
-fn cpu_seconds(pid: &str) -> Res<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(") ").map(|(_, r)| r).ok_or_else(|| fail("bad /proc/pid/stat"))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| fail("bad stat field"));
-    Ok((ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SECOND)
 }
 
 /// Marks the end of a phase's setup: remembers the peak so far and resets it, so
@@ -528,25 +503,6 @@ fn s<'a>(json: &'a Json, key: &str) -> Res<&'a str> {
     json.get(key).and_then(Json::as_str).ok_or_else(|| fail(format!("result field {key} missing: {json}")))
 }
 
-fn dir_bytes(path: &Path) -> Res<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
-    }
-    Ok(total)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 fn mem_total_gib() -> f64 {
     status_like("/proc/meminfo", "MemTotal").map_or(0.0, |k| k as f64 / (1024.0 * 1024.0))
 }
@@ -555,21 +511,6 @@ fn status_like(path: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse().ok())
-}
-
-fn filesystem_of(path: &Path) -> String {
-    let Ok(path) = path.canonicalize() else { return "unknown filesystem".into() };
-    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else { return "unknown filesystem".into() };
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let parts: Vec<&str> = l.split_whitespace().collect();
-            (parts.len() >= 3 && path.starts_with(parts[1]))
-                .then(|| (parts[1].len(), format!("{} on {}", parts[2], parts[0])))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, fs)| fs)
-        .unwrap_or_else(|| "unknown filesystem".into())
 }
 
 fn has_command(name: &str) -> bool {
