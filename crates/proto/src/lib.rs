@@ -12,7 +12,9 @@
 //! - [`sign`]: V2/V4 request signatures and the response signature SDKs verify.
 //! - [`stream`]: TableSafe shard iterators (stream positions) shared by server and tools.
 //! - [`error`]: this crate's error type and the Tablestore error-code table.
+//! - [`backup_api`]: the JSON messages of TableSafe's backup management actions.
 
+pub mod backup_api;
 pub mod convert;
 pub mod error;
 pub mod filter;
