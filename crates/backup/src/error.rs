@@ -45,6 +45,12 @@ pub enum BackupError {
         /// What is wrong.
         detail: String,
     },
+    /// A request or plan is not valid (a bad name, duration, cron expression...).
+    #[error("{0}")]
+    Invalid(String),
+    /// What a request would create exists already, or a job of the plan is running.
+    #[error("{0}")]
+    Conflict(String),
     /// A background task failed.
     #[error("internal error: {0}")]
     Internal(String),

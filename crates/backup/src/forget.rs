@@ -1,8 +1,10 @@
 //! Forgetting snapshots and pruning the data no snapshot needs.
 //!
-//! Invariant: a snapshot that a kept snapshot builds on (an incremental layer's
-//! base, transitively) is never forgotten, so every kept snapshot stays
-//! restorable; archived changes are dropped only when no remaining snapshot can
+//! Invariant: every kept snapshot stays restorable. A snapshot that a kept
+//! snapshot builds on (an incremental layer's base, transitively) is either kept
+//! too, or, under a plan's retention, the kept layer is first rewritten as a full
+//! copy of the same rows (its layers merged, the digest checked equal), so that
+//! the plan keeps exactly what its rules say; archived changes are dropped only when no remaining snapshot can
 //! start a replay before them; prune keeps every chunk of every layer of every
 //! remaining snapshot and of every remaining change segment.
 
@@ -26,6 +28,9 @@ pub struct ForgetReport {
     /// Change segments dropped because no remaining snapshot can use them.
     #[serde(default)]
     pub segments_dropped: usize,
+    /// Kept snapshots rewritten as full copies because what they built on was forgotten.
+    #[serde(default)]
+    pub rewritten_as_full: Vec<String>,
 }
 
 /// Which snapshots to forget.
@@ -37,6 +42,16 @@ pub enum ForgetPolicy {
     KeepLast(usize),
     /// All that a retention policy does not keep, with calendar buckets in a time zone.
     Retention(Retention, jiff::tz::TimeZone),
+    /// A plan's snapshots that its retention does not keep; kept snapshots that
+    /// build on one of them are rewritten as full copies instead of keeping it.
+    Plan {
+        /// The plan's name (snapshots of other plans and by hand are never chosen).
+        plan: String,
+        /// What the plan keeps.
+        retention: Retention,
+        /// The time zone of calendar buckets.
+        timezone: jiff::tz::TimeZone,
+    },
 }
 
 /// Forgets snapshots (their data stays until [`prune`]).
@@ -69,7 +84,36 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
             let keep = policy.keep(&times, tz);
             all.iter().map(|(id, _)| id).filter(|id| !keep.contains(*id)).cloned().collect()
         }
+        ForgetPolicy::Plan { plan, retention, timezone } => {
+            let own: Vec<(String, i64)> = all
+                .iter()
+                .filter(|(_, s)| s.plan.as_deref() == Some(plan.as_str()))
+                .map(|(id, s)| (id.clone(), s.time_ms))
+                .collect();
+            let keep = retention.keep(&own, timezone);
+            own.into_iter().map(|(id, _)| id).filter(|id| !keep.contains(id)).collect()
+        }
     };
+    let mut all = all;
+    let mut report = ForgetReport::default();
+    if matches!(policy, ForgetPolicy::Plan { .. }) {
+        // Oldest first: a layer is read through its bases before any is deleted.
+        for (id, snapshot) in all.iter_mut().filter(|(id, _)| !chosen.contains(id)) {
+            let mut rewritten = false;
+            for table in snapshot.tables.iter_mut() {
+                if table.base.as_ref().is_some_and(|base| chosen.contains(base)) {
+                    crate::snapshot::rewrite_as_full(repo, id, table).await?;
+                    rewritten = true;
+                }
+            }
+            if rewritten {
+                let body =
+                    serde_json::to_vec(&*snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
+                repo.save_manifest_as(SNAPSHOTS, id, &body).await?;
+                report.rewritten_as_full.push(id.clone());
+            }
+        }
+    }
     // Bases of kept snapshots stay, transitively.
     let mut needed: HashSet<String> = HashSet::new();
     let mut frontier: Vec<&String> = all.iter().map(|(id, _)| id).filter(|id| !chosen.contains(*id)).collect();
@@ -82,7 +126,6 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
             }
         }
     }
-    let mut report = ForgetReport::default();
     for (id, _) in &all {
         if !chosen.contains(id) {
             continue;

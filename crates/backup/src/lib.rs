@@ -19,6 +19,7 @@ mod records;
 pub mod recovery;
 pub mod restore;
 pub mod retention;
+pub mod service;
 pub mod snapshot;
 pub mod source;
 

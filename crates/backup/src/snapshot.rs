@@ -89,6 +89,10 @@ pub struct Snapshot {
     pub tables: Vec<TableSnapshot>,
     /// Bytes this backup added to the repository (packs and index).
     pub added_bytes: u64,
+    /// The backup plan that made it; a plan's retention considers only its own
+    /// snapshots. Absent for backups made by hand (and in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// Reports progress of long work (the CLI draws bars from it).
@@ -125,8 +129,19 @@ pub async fn backup<S: TableSource>(
     tables: &[String],
     progress: &dyn Progress,
 ) -> Result<(String, Snapshot), BackupError> {
+    backup_for_plan(repo, source, tables, None, progress).await
+}
+
+/// [`backup`], recording the plan the snapshot belongs to.
+pub async fn backup_for_plan<S: TableSource>(
+    repo: &Repository,
+    source: &S,
+    tables: &[String],
+    plan: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<(String, Snapshot), BackupError> {
     let lock = repo.lock(LockKind::Shared).await?;
-    let result = backup_locked(repo, source, tables, progress).await;
+    let result = backup_locked(repo, source, tables, plan, progress).await;
     // Released on failure too: a lock left behind would block prune until it is stale.
     lock.release().await?;
     result
@@ -136,6 +151,7 @@ async fn backup_locked<S: TableSource>(
     repo: &Repository,
     source: &S,
     tables: &[String],
+    plan: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<(String, Snapshot), BackupError> {
     let time_ms = now_us() / 1000;
@@ -278,10 +294,59 @@ async fn backup_locked<S: TableSource>(
         origin: source.origin(),
         tables: snapshots,
         added_bytes: flushed + stats.stored_bytes,
+        plan: plan.map(str::to_owned),
     };
     let body = serde_json::to_vec(&snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
     let id = repo.save_manifest(SNAPSHOTS, &body).await?;
     Ok((id, snapshot))
+}
+
+/// Rewrites `table` of snapshot `snapshot_id` as one full layer holding the rows
+/// its layers (and fixups) add up to, so that it no longer builds on another
+/// snapshot. The caller saves the manifest. The rows' digest must equal the one
+/// recorded, or nothing changes.
+pub(crate) async fn rewrite_as_full(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &mut TableSnapshot,
+) -> Result<(), BackupError> {
+    let mut rows = crate::read::SnapshotRows::open(repo, snapshot_id, table).await?;
+    let mut writer = repo.writer();
+    let mut chunker = repo.chunker();
+    let mut digest = DigestBuilder::default();
+    let mut buffer = Vec::with_capacity(FEED_BYTES + 64 * 1024);
+    let mut chunks: Vec<ChunkId> = Vec::new();
+    let mut data_bytes = 0u64;
+    while let Some(row) = rows.next().await? {
+        digest.add(&row);
+        let start = buffer.len();
+        format::encode_row(&row, &mut buffer);
+        data_bytes += (buffer.len() - start) as u64;
+        if buffer.len() >= FEED_BYTES {
+            for chunk in chunker.push(&buffer) {
+                chunks.push(writer.add(&chunk).await?);
+            }
+            buffer.clear();
+        }
+    }
+    for chunk in chunker.push(&buffer).into_iter().chain(chunker.finish()) {
+        chunks.push(writer.add(&chunk).await?);
+    }
+    writer.finish().await?;
+    let digest = digest.finish();
+    if digest.root != table.digest.root {
+        return Err(BackupError::Corrupt {
+            snapshot: snapshot_id.to_owned(),
+            table: table.name.clone(),
+            detail: "its layers do not add up to the recorded digest; left as it is".into(),
+        });
+    }
+    table.base = None;
+    table.chain = 1;
+    table.fixup = None;
+    table.data_bytes = data_bytes;
+    table.chunks = chunks.iter().map(|c| crypto::hex(c)).collect();
+    Ok(())
 }
 
 /// Loads a snapshot manifest; `id` may be a unique prefix.

@@ -65,10 +65,11 @@ pub struct Plan {
     /// Keep the newest snapshot of each of the last N months.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_monthly: Option<u32>,
-    /// After each backup, also read back this many rows per table and check them
-    /// against the snapshot's digest tree (0: check only that every chunk and base
-    /// the snapshot names is stored).
-    pub verify_sample_rows: u32,
+    /// After each backup, every chunk the snapshot names (through the layers it
+    /// builds on) is checked to be stored; this share of them (0 to 100), chosen
+    /// at random, is also read back, decrypted and authenticated; at 100 every
+    /// table's rows are also decoded and checked against its digest.
+    pub verify_data_percent: u8,
     /// Also archive the change streams of the plan's tables continuously, for
     /// restores to any point in time.
     pub archive: bool,
@@ -91,7 +92,7 @@ impl Default for Plan {
             keep_daily: None,
             keep_weekly: None,
             keep_monthly: None,
-            verify_sample_rows: 0,
+            verify_data_percent: 0,
             archive: false,
             enabled: true,
         }

@@ -82,6 +82,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             roles: keys::key_roles(&access_keys),
             metrics: Arc::clone(&metrics),
             metrics_route: metrics_listener.is_none(),
+            backup: None,
         };
         let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics_task = metrics_listener.map(|listener| {

@@ -62,6 +62,7 @@ impl Harness {
             roles: KeyRoles::new(keys.iter().map(|(id, _, role)| ((*id).to_owned(), *role))),
             metrics: Arc::clone(&metrics),
             metrics_route: true,
+            backup: None,
         };
         let router = router_with(Arc::clone(&state), options);
         Harness { state, metrics, router, _dir: dir }

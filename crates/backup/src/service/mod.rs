@@ -1,0 +1,746 @@
+//! The backup service inside `tablesafe serve`: backup plans (kept in a TOML file),
+//! the scheduler that runs them, the jobs it and the backup API start, their
+//! history (kept in the data directory, so that runs against an unreachable
+//! repository are recorded too), and continuous archiving for plans that ask.
+//!
+//! Map: `plans` (plan checks, schedules, the plan file), `history` (the job
+//! history file), `runner` (what one job does), `scheduler` (when plans run).
+//!
+//! Invariants: at most one run of a plan at a time; every job is in the history
+//! before it does any work, and its end is recorded whatever the outcome; a job
+//! the server stopped during is recorded as interrupted at the next start; the plan
+//! file is replaced atomically, so a crash leaves the old or the new plans; a
+//! destination without a repository gets one, created with the server's password.
+
+mod history;
+pub mod plans;
+mod runner;
+mod scheduler;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tablesafe_engine::Engine;
+use tablesafe_proto::backup_api::{
+    Destination, Job, JobIdRequest, JobKind, JobState, JobTrigger, ListBackupPlansResponse, ListJobsRequest,
+    ListJobsResponse, ListRecoveryPointsRequest, ListRecoveryPointsResponse, ListSnapshotsRequest,
+    ListSnapshotsResponse, Plan, PlanStatus, SnapshotInfo, SnapshotPoint, SnapshotTable, StartBackupRequest,
+    StartRestoreRequest, TableRecoveryPoints, TimeGap, TimeSpan, VerifyBackupRequest, VerifyRestoreRequest,
+};
+use tablesafe_repo::{InitOptions, Repository, Storage, Unlock};
+use tokio::sync::{watch, Notify};
+
+pub use history::JobHistory;
+use plans::{ValidPlan, DEFAULT_DESTINATION, DEFAULT_PLAN};
+use runner::JobProgress;
+
+use crate::source::{now_us, EmbeddedTables, TableSource};
+use crate::{BackupError, Consistency, RestoreOptions};
+
+/// How the service is set up.
+#[derive(Clone)]
+pub struct ServiceConfig {
+    /// The engine the server serves.
+    pub engine: Arc<Engine>,
+    /// The data directory: relative destinations and the job history live here.
+    pub data_dir: PathBuf,
+    /// The plan file.
+    pub plan_file: PathBuf,
+    /// What opens (and, with a password, creates) every destination repository.
+    pub unlock: Unlock,
+    /// Whether to write the default plan when the plan file does not exist yet.
+    pub default_plan: bool,
+}
+
+/// Backup figures for `/metrics`, taken at scrape time.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceMetrics {
+    /// Per plan: its name and the end of its last successful run (ms), if any.
+    pub last_success_ms: Vec<(String, Option<i64>)>,
+    /// Finished jobs by kind and outcome.
+    pub jobs: Vec<JobFigures>,
+    /// Per plan that archives: seconds since its archive last reached the stream's end.
+    pub archive_lag_seconds: Vec<(String, f64)>,
+}
+
+/// Finished jobs of one kind and outcome.
+#[derive(Clone, Debug, Default)]
+pub struct JobFigures {
+    /// `backup`, `verify-backup`, `restore` or `verify-restore`.
+    pub kind: &'static str,
+    /// `succeeded`, `failed` or `interrupted`.
+    pub state: &'static str,
+    /// Jobs.
+    pub count: u64,
+    /// Their durations added up, in seconds.
+    pub seconds: f64,
+    /// Their bytes added up.
+    pub bytes: u64,
+}
+
+/// A plan with what the scheduler knows of it.
+struct PlanSlot {
+    plan: ValidPlan,
+    /// When it runs next, and why.
+    next_due_ms: i64,
+    next_trigger: JobTrigger,
+    /// The due time on the schedule that the next (or running) run stands for.
+    regular_due_ms: i64,
+    /// The running job, if any.
+    running: Option<String>,
+    /// Scheduled runs failed in a row.
+    failures: u32,
+    last_success_ms: Option<i64>,
+}
+
+/// The backup service; share it behind the `Arc` [`BackupService::start`] returns.
+pub struct BackupService {
+    config: ServiceConfig,
+    source: EmbeddedTables,
+    plans: Mutex<Vec<PlanSlot>>,
+    history: Arc<JobHistory>,
+    /// Open repositories by resolved location; dropped after a repository error,
+    /// so that the next job opens (or creates) it afresh.
+    repos: tokio::sync::Mutex<HashMap<String, Arc<Repository>>>,
+    /// Plans whose archiver runs.
+    archiving: Mutex<HashSet<String>>,
+    /// Per plan: when its last archive pass that succeeded started (ms).
+    archived_ms: Mutex<HashMap<String, i64>>,
+    /// Jobs under way (for shutdown).
+    running_jobs: Mutex<usize>,
+    wake: Notify,
+    stopping: watch::Sender<bool>,
+    me: Weak<BackupService>,
+}
+
+impl std::fmt::Debug for BackupService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupService").field("plan_file", &self.config.plan_file).finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    now_us() / 1000
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl BackupService {
+    /// Loads the plans (writing the default plan when the file does not exist and
+    /// that is asked for), marks jobs left running by a previous process as
+    /// interrupted, and starts the scheduler and archivers on the current runtime.
+    pub async fn start(config: ServiceConfig) -> Result<Arc<BackupService>, BackupError> {
+        let plans = match plans::read_plan_file(&config.plan_file)? {
+            Some(plans) => plans,
+            None if config.default_plan => {
+                let plans = vec![ValidPlan::new(plans::default_plan())?];
+                plans::write_plan_file(&config.plan_file, &plans)?;
+                plans
+            }
+            None => Vec::new(),
+        };
+        let now = now_ms();
+        let history = Arc::new(JobHistory::open(config.data_dir.join("backup-jobs.jsonl"), now)?);
+        let slots = plans.into_iter().map(|plan| scheduler::first_slot(plan, &history, now)).collect();
+        let origin =
+            std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string();
+        let service = Arc::new_cyclic(|me| BackupService {
+            source: EmbeddedTables::new(Arc::clone(&config.engine), origin),
+            config,
+            plans: Mutex::new(slots),
+            history,
+            repos: tokio::sync::Mutex::default(),
+            archiving: Mutex::default(),
+            archived_ms: Mutex::default(),
+            running_jobs: Mutex::new(0),
+            wake: Notify::new(),
+            stopping: watch::channel(false).0,
+            me: me.clone(),
+        });
+        let archived: Vec<String> =
+            lock(&service.plans).iter().filter(|s| s.plan.plan.archive).map(|s| s.plan.name().to_owned()).collect();
+        for name in archived {
+            service.ensure_archiver(&name);
+        }
+        tokio::spawn(scheduler::run(Arc::clone(&service)));
+        Ok(service)
+    }
+
+    /// Stops scheduling and archiving (archivers make a last pass), then waits up
+    /// to `grace` for running jobs; any still running are recorded as interrupted
+    /// at the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.send_replace(true);
+        self.wake.notify_waiters();
+        let deadline = tokio::time::Instant::now() + grace;
+        while (*lock(&self.running_jobs) > 0 || !lock(&self.archiving).is_empty())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn this(&self) -> Arc<BackupService> {
+        self.me.upgrade().expect("the service is alive while its methods run")
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// CreateBackupPlan.
+    pub async fn create_plan(&self, plan: Plan) -> Result<PlanStatus, BackupError> {
+        let plan = ValidPlan::new(plan)?;
+        let name = plan.name().to_owned();
+        {
+            let mut slots = lock(&self.plans);
+            if slots.iter().any(|s| s.plan.name() == name) {
+                return Err(BackupError::Conflict(format!("plan '{name}' exists; update it instead")));
+            }
+            let mut all: Vec<ValidPlan> = slots.iter().map(|s| s.plan.clone()).collect();
+            all.push(plan.clone());
+            plans::write_plan_file(&self.config.plan_file, &all)?;
+            slots.push(scheduler::first_slot(plan, &self.history, now_ms()));
+        }
+        self.plan_changed(&name);
+        self.describe_plan(&name).await
+    }
+
+    /// UpdateBackupPlan: replaces the plan of the same name; a new schedule counts from now.
+    pub async fn update_plan(&self, plan: Plan) -> Result<PlanStatus, BackupError> {
+        let plan = ValidPlan::new(plan)?;
+        let name = plan.name().to_owned();
+        {
+            let mut slots = lock(&self.plans);
+            let index = slots
+                .iter()
+                .position(|s| s.plan.name() == name)
+                .ok_or_else(|| BackupError::NotFound(format!("no backup plan '{name}'")))?;
+            let mut all: Vec<ValidPlan> = slots.iter().map(|s| s.plan.clone()).collect();
+            all[index] = plan.clone();
+            plans::write_plan_file(&self.config.plan_file, &all)?;
+            let slot = &mut slots[index];
+            let schedule_changed =
+                (slot.plan.plan.every.clone(), slot.plan.plan.cron.clone(), slot.plan.plan.timezone.clone())
+                    != (plan.plan.every.clone(), plan.plan.cron.clone(), plan.plan.timezone.clone());
+            if schedule_changed {
+                let now = now_ms();
+                slot.regular_due_ms = plan.schedule.next_after(now);
+                slot.next_due_ms = slot.regular_due_ms;
+                slot.next_trigger = JobTrigger::Schedule;
+                slot.failures = 0;
+            }
+            slot.plan = plan;
+        }
+        self.plan_changed(&name);
+        self.describe_plan(&name).await
+    }
+
+    /// DeleteBackupPlan. Its snapshots and job history stay; a running job finishes.
+    pub async fn delete_plan(&self, name: &str) -> Result<(), BackupError> {
+        let mut slots = lock(&self.plans);
+        let index = slots
+            .iter()
+            .position(|s| s.plan.name() == name)
+            .ok_or_else(|| BackupError::NotFound(format!("no backup plan '{name}'")))?;
+        let all: Vec<ValidPlan> =
+            slots.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, s)| s.plan.clone()).collect();
+        plans::write_plan_file(&self.config.plan_file, &all)?;
+        slots.remove(index);
+        drop(slots);
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    fn plan_changed(&self, name: &str) {
+        let archive = lock(&self.plans).iter().any(|s| s.plan.name() == name && s.plan.plan.archive);
+        if archive {
+            self.ensure_archiver(name);
+        }
+        self.wake.notify_waiters();
+    }
+
+    fn status(&self, slot: &PlanSlot) -> PlanStatus {
+        let last_run =
+            self.history.list(1, |j| j.kind == JobKind::Backup && j.plan.as_deref() == Some(slot.plan.name()));
+        PlanStatus {
+            plan: slot.plan.plan.clone(),
+            next_run_ms: (slot.plan.plan.enabled && slot.running.is_none()).then_some(slot.next_due_ms),
+            running: slot.running.is_some(),
+            last_run: last_run.into_iter().next(),
+            last_success_ms: slot.last_success_ms,
+        }
+    }
+
+    /// ListBackupPlans.
+    pub async fn list_plans(&self) -> ListBackupPlansResponse {
+        let slots = lock(&self.plans);
+        ListBackupPlansResponse { plans: slots.iter().map(|s| self.status(s)).collect() }
+    }
+
+    /// DescribeBackupPlan.
+    pub async fn describe_plan(&self, name: &str) -> Result<PlanStatus, BackupError> {
+        let slots = lock(&self.plans);
+        let slot = slots
+            .iter()
+            .find(|s| s.plan.name() == name)
+            .ok_or_else(|| BackupError::NotFound(format!("no backup plan '{name}'")))?;
+        Ok(self.status(slot))
+    }
+
+    /// StartBackup: starts the job and answers at once with it (state `running`).
+    pub async fn start_backup(&self, request: StartBackupRequest) -> Result<Job, BackupError> {
+        match (request.plan, request.policy) {
+            (Some(name), None) => self.start_plan_run(&name, JobTrigger::Request, request.tables),
+            (None, Some(mut policy)) => {
+                // A one-off backup: the policy's schedule does not matter.
+                if policy.every.is_none() && policy.cron.is_none() {
+                    policy.every = Some("1h".into());
+                }
+                if policy.name.is_empty() {
+                    policy.name = "adhoc".into();
+                }
+                let plan = ValidPlan::new(policy)?;
+                let name = plan.name().to_owned();
+                self.start_job(
+                    Job { kind: JobKind::Backup, plan: Some(name), ..Job::default() },
+                    &plan.plan.destination.clone(),
+                    move |service, repo, job| {
+                        Box::pin(async move { service.backup_job(&repo, &plan, &request.tables, job).await })
+                    },
+                )
+            }
+            _ => Err(BackupError::Invalid("StartBackup needs either 'plan' (a plan's name) or 'policy'".into())),
+        }
+    }
+
+    /// Starts a run of plan `name` unless one is running.
+    fn start_plan_run(&self, name: &str, trigger: JobTrigger, tables: Vec<String>) -> Result<Job, BackupError> {
+        let plan = {
+            let slots = lock(&self.plans);
+            let slot = slots
+                .iter()
+                .find(|s| s.plan.name() == name)
+                .ok_or_else(|| BackupError::NotFound(format!("no backup plan '{name}'")))?;
+            if let Some(job) = &slot.running {
+                return Err(BackupError::Conflict(format!("plan '{name}' is running (job {job}); wait for it to end")));
+            }
+            slot.plan.clone()
+        };
+        let attempt = if trigger == JobTrigger::Retry {
+            lock(&self.plans).iter().find(|s| s.plan.name() == name).map_or(1, |s| s.failures + 1)
+        } else {
+            1
+        };
+        let destination = plan.plan.destination.clone();
+        let job = Job { kind: JobKind::Backup, trigger, attempt, plan: Some(name.to_owned()), ..Job::default() };
+        let job = self.start_job(job, &destination, move |service, repo, job| {
+            Box::pin(async move { service.backup_job(&repo, &plan, &tables, job).await })
+        })?;
+        if let Some(slot) = lock(&self.plans).iter_mut().find(|s| s.plan.name() == name) {
+            slot.running = Some(job.id.clone());
+        }
+        Ok(job)
+    }
+
+    async fn backup_job(
+        &self,
+        repo: &Repository,
+        plan: &ValidPlan,
+        tables: &[String],
+        job: &mut Job,
+    ) -> Result<(), BackupError> {
+        let all = self.source.list_tables().await?;
+        let chosen = if tables.is_empty() {
+            plan.tables(&all)
+        } else {
+            let mut chosen = Vec::new();
+            for pattern in tables {
+                let pattern = glob::Pattern::new(pattern)
+                    .map_err(|e| BackupError::Invalid(format!("table pattern '{pattern}': {e}")))?;
+                chosen.extend(all.iter().filter(|t| pattern.matches(t)).cloned());
+            }
+            chosen.sort();
+            chosen.dedup();
+            if chosen.is_empty() {
+                return Err(BackupError::NotFound(format!("no table matches {}", tables.join(", "))));
+            }
+            chosen
+        };
+        job.tables = chosen.clone();
+        if chosen.is_empty() {
+            // Nothing to copy yet: a success with no snapshot, not an error.
+            return Ok(());
+        }
+        let progress = self.progress(&job.id);
+        runner::plan_backup(repo, &self.source, plan, &chosen, &progress, job).await
+    }
+
+    fn progress(&self, id: &str) -> JobProgress<impl Fn(u64, u64) + Send + Sync> {
+        let history = Arc::clone(&self.history);
+        let id = id.to_owned();
+        JobProgress {
+            on_rows: move |rows, bytes| {
+                history.update(&id, |job| {
+                    job.rows += rows;
+                    job.bytes += bytes;
+                })
+            },
+        }
+    }
+
+    /// Records `job` as started, then runs `work` with the destination's
+    /// repository on a task of its own; the end is recorded whatever happens.
+    fn start_job<W>(&self, mut job: Job, destination: &str, work: W) -> Result<Job, BackupError>
+    where
+        W: for<'a> FnOnce(
+                Arc<BackupService>,
+                Arc<Repository>,
+                &'a mut Job,
+            )
+                -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BackupError>> + Send + 'a>>
+            + Send
+            + 'static,
+    {
+        if self.stopped() {
+            return Err(BackupError::Conflict("the server is stopping".into()));
+        }
+        job.id = uuid::Uuid::new_v4().simple().to_string();
+        job.state = JobState::Running;
+        job.started_ms = now_ms();
+        job.destination = destination.to_owned();
+        job.attempt = job.attempt.max(1);
+        self.history.record(&job)?;
+        *lock(&self.running_jobs) += 1;
+        let service = self.this();
+        let started = job.clone();
+        tokio::spawn(async move {
+            let mut done = job.clone();
+            let result = match service.repository(&job.destination).await {
+                Ok(repo) => work(Arc::clone(&service), repo, &mut done).await,
+                Err(error) => Err(error),
+            };
+            service.finish(done, result).await;
+        });
+        Ok(started)
+    }
+
+    async fn finish(&self, mut job: Job, result: Result<(), BackupError>) {
+        job.finished_ms = Some(now_ms());
+        match result {
+            Ok(()) => job.state = JobState::Succeeded,
+            Err(error) => {
+                job.state = JobState::Failed;
+                job.error = Some(error.to_string());
+                tracing::warn!(job = job.id, kind = ?job.kind, plan = job.plan, %error, "backup job failed");
+                if matches!(error, BackupError::Repo(_)) {
+                    self.repos.lock().await.remove(&self.resolve(&job.destination));
+                }
+            }
+        }
+        if let Err(error) = self.history.record(&job) {
+            tracing::error!(job = job.id, %error, "cannot record the end of a job");
+        }
+        if job.kind == JobKind::Backup {
+            scheduler::run_ended(self, &job);
+        }
+        *lock(&self.running_jobs) -= 1;
+        self.wake.notify_waiters();
+    }
+
+    /// Where a destination is: a URL as given, or a path (relative paths inside the data directory).
+    fn resolve(&self, destination: &str) -> String {
+        if destination.contains("://") || Path::new(destination).is_absolute() {
+            destination.to_owned()
+        } else {
+            self.config.data_dir.join(destination).display().to_string()
+        }
+    }
+
+    /// The repository at `destination`, opened once and kept; created if the
+    /// location holds none and the service has a password.
+    async fn repository(&self, destination: &str) -> Result<Arc<Repository>, BackupError> {
+        let location = self.resolve(destination);
+        let mut repos = self.repos.lock().await;
+        if let Some(repo) = repos.get(&location) {
+            return Ok(Arc::clone(repo));
+        }
+        let storage = Storage::from_url(&location)?;
+        let repo = if storage.exists("config").await? {
+            Repository::open(storage, &self.config.unlock).await?
+        } else {
+            let Some(password) = self.config.unlock.password.clone() else {
+                return Err(BackupError::Invalid(format!(
+                    "{location} holds no repository and the server has no password to create one; \
+                     create it with `tablesafe repo init --repo {location}`"
+                )));
+            };
+            tracing::info!(location, "creating the backup repository");
+            Repository::init(storage, InitOptions { password: Some(password), ..InitOptions::default() }).await?
+        };
+        let repo = Arc::new(repo);
+        repos.insert(location, Arc::clone(&repo));
+        Ok(repo)
+    }
+
+    /// The destination a listing or check reads.
+    fn destination_of(&self, from: &Destination) -> Result<String, BackupError> {
+        let slots = lock(&self.plans);
+        match (&from.plan, &from.destination) {
+            (Some(name), _) => slots
+                .iter()
+                .find(|s| s.plan.name() == name)
+                .map(|s| s.plan.plan.destination.clone())
+                .ok_or_else(|| BackupError::NotFound(format!("no backup plan '{name}'"))),
+            (None, Some(destination)) => Ok(destination.clone()),
+            (None, None) => Ok(slots
+                .iter()
+                .find(|s| s.plan.name() == DEFAULT_PLAN)
+                .map_or_else(|| DEFAULT_DESTINATION.to_owned(), |s| s.plan.plan.destination.clone())),
+        }
+    }
+
+    /// ListSnapshots.
+    pub async fn list_snapshots(&self, request: ListSnapshotsRequest) -> Result<ListSnapshotsResponse, BackupError> {
+        let repo = self.repository(&self.destination_of(&request.from)?).await?;
+        let snapshots = crate::list_snapshots(&repo)
+            .await?
+            .into_iter()
+            .filter(|(_, s)| request.only_plan.is_none() || s.plan == request.only_plan)
+            .map(|(id, s)| SnapshotInfo {
+                id,
+                time_ms: s.time_ms,
+                plan: s.plan,
+                origin: s.origin,
+                added_bytes: s.added_bytes,
+                tables: s
+                    .tables
+                    .into_iter()
+                    .map(|t| SnapshotTable {
+                        name: t.name,
+                        rows: t.rows,
+                        cells: t.cells,
+                        data_bytes: t.data_bytes,
+                        consistency: consistency_name(t.consistency).into(),
+                        stream_position: t.stream_position,
+                        digest: t.digest.root,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(ListSnapshotsResponse { snapshots })
+    }
+
+    /// ListRecoveryPoints.
+    pub async fn list_recovery_points(
+        &self,
+        request: ListRecoveryPointsRequest,
+    ) -> Result<ListRecoveryPointsResponse, BackupError> {
+        let repo = self.repository(&self.destination_of(&request.from)?).await?;
+        let snapshots = crate::list_snapshots(&repo).await?;
+        let windows = crate::recovery_points(&repo, request.table.as_deref()).await?;
+        let mut tables: Vec<TableRecoveryPoints> = Vec::new();
+        let mut names: Vec<String> = snapshots
+            .iter()
+            .flat_map(|(_, s)| s.tables.iter().map(|t| t.name.clone()))
+            .filter(|name| request.table.as_ref().is_none_or(|t| t == name))
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let windows: Vec<_> = windows.iter().filter(|w| w.table == name).collect();
+            tables.push(TableRecoveryPoints {
+                snapshots: snapshots
+                    .iter()
+                    .filter_map(|(id, s)| {
+                        s.tables.iter().find(|t| t.name == name).map(|t| SnapshotPoint {
+                            snapshot: id.clone(),
+                            time_ms: s.time_ms,
+                            exact: t.consistency == Consistency::Exact,
+                        })
+                    })
+                    .collect(),
+                spans: windows
+                    .iter()
+                    .flat_map(|w| &w.spans)
+                    .map(|s| TimeSpan { from_ms: s.from_us / 1000, to_ms: s.to_us / 1000 })
+                    .collect(),
+                gaps: windows
+                    .iter()
+                    .flat_map(|w| &w.gaps)
+                    .map(|g| TimeGap { from_ms: g.after_us / 1000, to_ms: g.before_us / 1000, cause: g.cause.clone() })
+                    .collect(),
+                notes: windows.iter().flat_map(|w| w.notes.iter().cloned()).collect(),
+                table: name,
+            });
+        }
+        if let Some(table) = &request.table {
+            if tables.is_empty() {
+                return Err(BackupError::NotFound(format!("no snapshot holds table '{table}'")));
+            }
+        }
+        Ok(ListRecoveryPointsResponse { tables })
+    }
+
+    /// VerifyBackup: starts a job reading the snapshot back and checking its digests.
+    pub async fn verify_backup(&self, request: VerifyBackupRequest) -> Result<Job, BackupError> {
+        let destination = self.destination_of(&request.from)?;
+        let job = Job { kind: JobKind::VerifyBackup, snapshot: request.snapshot.clone(), ..Job::default() };
+        self.start_job(job, &destination, move |_service, repo, job| {
+            Box::pin(async move {
+                let snapshot = match request.snapshot {
+                    Some(id) => id,
+                    None => crate::list_snapshots(&repo)
+                        .await?
+                        .pop()
+                        .map(|(id, _)| id)
+                        .ok_or_else(|| BackupError::NotFound("the repository holds no snapshot".into()))?,
+                };
+                runner::verify_backup(&repo, &snapshot, job).await
+            })
+        })
+    }
+
+    /// StartRestore: starts a restore job (to a new table unless `target` is given).
+    pub async fn start_restore(&self, request: StartRestoreRequest) -> Result<Job, BackupError> {
+        if request.table.is_empty() {
+            return Err(BackupError::Invalid("StartRestore needs 'table'".into()));
+        }
+        if request.snapshot.is_some() && request.time_ms.is_some() {
+            return Err(BackupError::Invalid("give 'snapshot' or 'time_ms', not both".into()));
+        }
+        let destination = self.destination_of(&request.from)?;
+        let target = match &request.target {
+            Some(target) => target.clone(),
+            None => {
+                let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S");
+                format!("{}_restored_{now}", request.table)
+            }
+        };
+        let options = RestoreOptions {
+            table: request.table.clone(),
+            target: Some(target.clone()),
+            overwrite: request.overwrite,
+            keep_partial: false,
+        };
+        let job = Job {
+            kind: JobKind::Restore,
+            tables: vec![request.table.clone()],
+            snapshot: request.snapshot.clone(),
+            to_time_ms: request.time_ms,
+            target_table: Some(target),
+            ..Job::default()
+        };
+        self.start_job(job, &destination, move |service, repo, job| {
+            Box::pin(async move {
+                let progress = service.progress(&job.id);
+                runner::restore_table(
+                    &repo,
+                    &service.source,
+                    &options,
+                    request.snapshot.as_deref(),
+                    request.time_ms,
+                    &progress,
+                    job,
+                )
+                .await
+            })
+        })
+    }
+
+    /// VerifyRestore: starts a job comparing a restore's table with the digest it wrote.
+    pub async fn verify_restore(&self, request: VerifyRestoreRequest) -> Result<Job, BackupError> {
+        let restore = self
+            .history
+            .get(&request.job_id)
+            .ok_or_else(|| BackupError::NotFound(format!("no job '{}'", request.job_id)))?;
+        if restore.kind != JobKind::Restore || restore.state != JobState::Succeeded {
+            return Err(BackupError::Invalid(format!(
+                "job '{}' is not a restore that succeeded (it is a {:?} job, {:?})",
+                restore.id, restore.kind, restore.state
+            )));
+        }
+        let (Some(table), Some(digest)) = (restore.target_table.clone(), restore.digest.clone()) else {
+            return Err(BackupError::Invalid(format!("restore job '{}' recorded no table and digest", restore.id)));
+        };
+        let job = Job {
+            kind: JobKind::VerifyRestore,
+            restore_job: Some(restore.id.clone()),
+            snapshot: restore.snapshot.clone(),
+            tables: restore.tables.clone(),
+            target_table: Some(table.clone()),
+            ..Job::default()
+        };
+        self.start_job(job, &restore.destination, move |service, _repo, job| {
+            Box::pin(async move { runner::verify_restore(&service.source, &table, &digest, job).await })
+        })
+    }
+
+    /// ListJobs, newest first.
+    pub async fn list_jobs(&self, request: ListJobsRequest) -> Result<ListJobsResponse, BackupError> {
+        let limit = request.limit.unwrap_or(100).clamp(1, 10_000) as usize;
+        let jobs = self.history.list(limit, |job| {
+            request.plan.as_ref().is_none_or(|p| job.plan.as_ref() == Some(p))
+                && request.kind.is_none_or(|k| job.kind == k)
+        });
+        Ok(ListJobsResponse { jobs })
+    }
+
+    /// DescribeJob.
+    pub async fn describe_job(&self, request: JobIdRequest) -> Result<Job, BackupError> {
+        self.history.get(&request.job_id).ok_or_else(|| BackupError::NotFound(format!("no job '{}'", request.job_id)))
+    }
+
+    /// Figures for `/metrics`.
+    pub fn metrics(&self) -> ServiceMetrics {
+        let last_success_ms = lock(&self.plans).iter().map(|s| (s.plan.name().to_owned(), s.last_success_ms)).collect();
+        let mut figures: HashMap<(&'static str, &'static str), JobFigures> = HashMap::new();
+        self.history.for_each(|job| {
+            let Some(finished) = job.finished_ms else { return };
+            let state = match job.state {
+                JobState::Succeeded => "succeeded",
+                JobState::Failed => "failed",
+                JobState::Interrupted => "interrupted",
+                JobState::Running => return,
+            };
+            let kind = match job.kind {
+                JobKind::Backup => "backup",
+                JobKind::VerifyBackup => "verify-backup",
+                JobKind::Restore => "restore",
+                JobKind::VerifyRestore => "verify-restore",
+            };
+            let entry =
+                figures.entry((kind, state)).or_insert_with(|| JobFigures { kind, state, ..JobFigures::default() });
+            entry.count += 1;
+            entry.seconds += (finished - job.started_ms).max(0) as f64 / 1000.0;
+            entry.bytes += job.bytes;
+        });
+        let mut jobs: Vec<JobFigures> = figures.into_values().collect();
+        jobs.sort_by_key(|f| (f.kind, f.state));
+        let now = now_ms();
+        let archive_lag_seconds = lock(&self.archived_ms)
+            .iter()
+            .map(|(plan, at)| (plan.clone(), (now - at).max(0) as f64 / 1000.0))
+            .collect();
+        ServiceMetrics { last_success_ms, jobs, archive_lag_seconds }
+    }
+
+    /// Starts the archiver of plan `name` unless it runs.
+    fn ensure_archiver(&self, name: &str) {
+        if !lock(&self.archiving).insert(name.to_owned()) {
+            return;
+        }
+        tokio::spawn(scheduler::archive(self.this(), name.to_owned()));
+    }
+}
+
+fn consistency_name(consistency: Consistency) -> &'static str {
+    match consistency {
+        Consistency::Exact => "exact",
+        _ => "fuzzy",
+    }
+}
