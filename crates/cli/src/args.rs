@@ -107,6 +107,15 @@ pub struct ServeArgs {
     /// File of age identities that open the archive repository; may be repeated.
     #[arg(long, value_name = "PATH", env = "TABLESAFE_IDENTITY_FILE")]
     pub identity_file: Vec<PathBuf>,
+    /// The backup plan file (TOML, `[[plans]]`); `<data-dir>/backup-plans.toml` by
+    /// default. When it does not exist it is created with the default plan: every
+    /// table, hourly, kept 72 hours, into `<data-dir>/backups`.
+    #[arg(long, value_name = "PATH", env = "TABLESAFE_PLANS")]
+    pub plans: Option<PathBuf>,
+    /// Run no backup service: no plans, no scheduler, and the backup API answers
+    /// that backups are not enabled.
+    #[arg(long)]
+    pub no_backups: bool,
 }
 
 impl ServeArgs {

@@ -128,6 +128,12 @@ pub enum KeyError {
         /// Parser message.
         detail: String,
     },
+    /// The backup password file's first line is empty.
+    #[error("backup password file {path} is empty; write the password on its first line, or delete the file to have a new one made (existing repositories then no longer open)")]
+    EmptyPassword {
+        /// The file.
+        path: PathBuf,
+    },
     /// The key file holds no key.
     #[error("access key file {path} holds no key")]
     Empty {
@@ -180,6 +186,29 @@ pub fn load_or_create(
         .map_err(|e| KeyError::Parse { path: path.clone(), detail: e.to_string() })?;
     write_private_file(&path, text.as_bytes()).map_err(|source| KeyError::Io { path: path.clone(), source })?;
     Ok((vec![key], KeySource::Created(path)))
+}
+
+/// The file in the data directory holding the password of the server's backup
+/// repositories when none is given.
+pub const BACKUP_PASSWORD_FILE: &str = "backup-password";
+
+/// The backup repositories' password from `<data-dir>/backup-password`, created
+/// (48 random letters and digits, mode 0600) when missing; `true` when created now.
+pub fn load_or_create_backup_password(data_dir: &Path) -> Result<(String, bool), KeyError> {
+    let path = data_dir.join(BACKUP_PASSWORD_FILE);
+    let io = |source| KeyError::Io { path: path.clone(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match text.lines().next().filter(|line| !line.is_empty()) {
+            Some(line) => Ok((line.to_owned(), false)),
+            None => Err(KeyError::EmptyPassword { path: path.clone() }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let password: String = rand::thread_rng().sample_iter(&Alphanumeric).take(48).map(char::from).collect();
+            write_private_file(&path, format!("{password}\n").as_bytes()).map_err(io)?;
+            Ok((password, true))
+        }
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// Writes a file readable only by its owner: temp file, fsync, rename, fsync dir.

@@ -48,7 +48,7 @@ pub fn password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
 }
 
 /// What opens the repository: the password and the age identities in `files`.
-fn unlock(password_file: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Unlock> {
+pub fn unlock(password_file: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Unlock> {
     let mut unlock = Unlock { password: password(password_file)?, identities: Vec::new() };
     for path in files {
         let text = std::fs::read_to_string(path)

@@ -3,7 +3,9 @@
 //! engine cleanly. Metrics are served at `/metrics`, on the API listener or on
 //! `--metrics-listen`. With `--archive-to`, an archiver follows every
 //! stream-enabled table into that repository meanwhile, and makes a last pass after
-//! the server stops.
+//! the server stops. The backup service runs the plans of the plan file
+//! (`<data-dir>/backup-plans.toml`, created with the default plan on first start)
+//! and serves the backup API, unless `--no-backups`.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use tablesafe_server::keys::{self, KeySource};
 use tablesafe_server::{Metrics, ServeOptions, ServerState};
 
 use tablesafe_backup::archive::{ArchiveOptions, Archiver};
+use tablesafe_backup::service::{BackupService, ServiceConfig};
 use tablesafe_backup::EmbeddedTables;
 
 use super::{archive, open};
@@ -78,11 +81,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let metrics = Arc::new(Metrics::new());
         metrics.describe("tablesafe_build_info", "The running TableSafe version.");
         metrics.set_gauge("tablesafe_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+        let backup = if args.no_backups { None } else { Some(start_backups(&args, &engine).await?) };
         let options = ServeOptions {
             roles: keys::key_roles(&access_keys),
             metrics: Arc::clone(&metrics),
             metrics_route: metrics_listener.is_none(),
-            backup: None,
+            backup: backup.clone(),
         };
         let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics_task = metrics_listener.map(|listener| {
@@ -117,6 +121,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 Ok(Ok(())) => {}
             }
         }
+        if let Some(service) = &backup {
+            // Running jobs get a moment; any cut short are recorded as interrupted at the next start.
+            service.shutdown(BACKUP_GRACE).await;
+        }
         if let Some((stop, task)) = archiving {
             // One last pass once writes have stopped: the archive reaches the shutdown.
             let _ = stop.send(true);
@@ -130,6 +138,51 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("server stopped; closing the engine");
     engine.flush().context("flushing the engine on shutdown")?;
     Ok(())
+}
+
+/// How long a stopping server waits for running backup jobs.
+const BACKUP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts the backup service: the plan file (with the default plan on first
+/// start), and the password of its repositories: --password-file,
+/// TABLESAFE_PASSWORD or --identity-file when given, else
+/// `<data-dir>/backup-password` (created on first start).
+async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result<Arc<BackupService>> {
+    let mut unlock = open::unlock(args.password_file.as_deref(), &args.identity_file)?;
+    let mut password_note = "from --password-file or TABLESAFE_PASSWORD".to_owned();
+    if unlock.password.is_none() && unlock.identities.is_empty() {
+        let (password, created) = keys::load_or_create_backup_password(&args.data_dir)?;
+        unlock.password = Some(password);
+        let path = args.data_dir.join(keys::BACKUP_PASSWORD_FILE);
+        password_note = if created {
+            format!("new, in {} (keep a copy away from this machine)", path.display())
+        } else {
+            format!("in {}", path.display())
+        };
+    }
+    let plan_file = args.plans.clone().unwrap_or_else(|| args.data_dir.join("backup-plans.toml"));
+    let config = ServiceConfig {
+        engine: Arc::clone(engine),
+        data_dir: args.data_dir.clone(),
+        plan_file: plan_file.clone(),
+        unlock,
+        default_plan: true,
+    };
+    let service = BackupService::start(config)
+        .await
+        .with_context(|| format!("cannot start the backup service with the plans in {}", plan_file.display()))?;
+    let plans = service.list_plans().await.plans;
+    outln!("  backup plans:  {} in {}", plans.len(), plan_file.display())?;
+    for status in &plans {
+        let plan = &status.plan;
+        let schedule = plan
+            .every
+            .as_ref()
+            .map_or_else(|| format!("cron '{}'", plan.cron.as_deref().unwrap_or("")), |e| format!("every {e}"));
+        outln!("    {}: {schedule} to {}", plan.name, plan.destination)?;
+    }
+    outln!("  backup password: {password_note}")?;
+    Ok(service)
 }
 
 fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::KeyEntry], source: &KeySource) -> anyhow::Result<()> {
