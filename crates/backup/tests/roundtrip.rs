@@ -9,9 +9,10 @@ mod support;
 use std::sync::Arc;
 
 use tablesafe_backup::archive::{ArchiveOptions, Archiver};
+use tablesafe_backup::snapshot::backup_for_plan;
 use tablesafe_backup::{
-    backup, forget, prune, restore, verify_table, BackupError, EmbeddedTables, ForgetPolicy, NoProgress, RemoteTables,
-    RestoreOptions, TableSink,
+    backup, forget, list_snapshots, prune, restore, verify_table, BackupError, EmbeddedTables, ForgetPolicy,
+    NoProgress, RemoteTables, RestoreOptions, Retention, TableSink,
 };
 use tablesafe_client::Client;
 use tablesafe_common::{Clock, SystemClock};
@@ -535,6 +536,50 @@ async fn forget_keeps_bases_and_prune_removes_only_unneeded_data() {
     repo.delete_manifest("snapshots", &full).await.unwrap();
     let problems = tablesafe_backup::check_snapshots(&repo).await.unwrap();
     assert!(problems.iter().any(|p| p.contains(&layer) && p.contains("builds on")), "{problems:?}");
+}
+
+/// A plan's retention keeps exactly what its rules say: kept incremental layers
+/// whose bases are forgotten are rewritten as full copies, and every kept snapshot
+/// still restores equal to the table it was taken of, also after prune.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_retention_rewrites_kept_layers_and_keeps_exactly_the_rule() {
+    let Fixture { engine, repo, tables, _dirs } = Fixture::new().await;
+    let only = ["all_types".to_string()];
+    // A snapshot by hand, which the plan's retention must leave alone.
+    let (by_hand, _) = backup(&repo, &tables, &only, &NoProgress).await.unwrap();
+    let mut ids = Vec::new();
+    for round in 0..6i64 {
+        let now = SystemClock.now_millis();
+        put_all(&engine, "all_types", (0..40).map(|i| row(i * 97 + round, &mut Rng(round as u64 + 7), now)).collect());
+        let (id, snapshot) = backup_for_plan(&repo, &tables, &only, Some("p"), &NoProgress).await.unwrap();
+        assert!(snapshot.tables[0].base.is_some(), "round {round}: an incremental layer");
+        // What the table holds now, to compare the kept snapshots with later.
+        let copy = format!("state_{round}");
+        restore(&repo, &id, &tables, &restore_as("all_types", &copy), &NoProgress).await.unwrap();
+        ids.push(id);
+    }
+    let policy = ForgetPolicy::Plan {
+        plan: "p".into(),
+        retention: Retention { keep_last: Some(3), ..Retention::default() },
+        timezone: jiff::tz::TimeZone::UTC,
+    };
+    let report = forget(&repo, &policy).await.unwrap();
+    assert_eq!(report.forgotten, ids[..3].to_vec());
+    assert!(report.kept_as_base.is_empty(), "{report:?}");
+    assert_eq!(report.rewritten_as_full, vec![ids[3].clone()], "only the oldest kept layer built on a forgotten one");
+    let remaining: Vec<String> = list_snapshots(&repo).await.unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(remaining, [vec![by_hand.clone()], ids[3..].to_vec()].concat());
+    prune(&repo).await.unwrap();
+    assert!(tablesafe_backup::check_snapshots(&repo).await.unwrap().is_empty());
+    for (round, id) in ids.iter().enumerate().skip(3) {
+        let (_, snapshot) = tablesafe_backup::load_snapshot(&repo, id).await.unwrap();
+        assert_eq!(snapshot.tables[0].base.is_none(), round == 3);
+        let report = verify_table(&repo, id, "all_types", &tables, &format!("state_{round}")).await.unwrap();
+        assert!(report.equal, "round {round}: {report:?}");
+    }
+    // The next backup still builds on the plan's newest snapshot.
+    let (_, next) = backup_for_plan(&repo, &tables, &only, Some("p"), &NoProgress).await.unwrap();
+    assert_eq!(next.tables[0].base.as_deref(), Some(ids[5].as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
