@@ -1,7 +1,8 @@
 //! When plans run: the scheduler loop, what a run's end does to its plan's next
 //! due time, and the archive loop of plans that archive continuously.
 //!
-//! Rules: a plan never seen to run first runs at its schedule's next time; one
+//! Rules: a plan never seen to run first runs at its schedule's next time (an
+//! interval plan within [`FIRST_RUN_DELAY`] of the start); one
 //! whose last scheduled run is more than a period ago (the server was down) runs
 //! once at start ("catch-up"), then keeps its schedule, so downtime never causes a
 //! burst; a failed scheduled run is retried after 1 s, 2 s, 4 s ... (at most
@@ -14,13 +15,15 @@ use std::time::Duration;
 use tablesafe_proto::backup_api::{Job, JobKind, JobState, JobTrigger};
 
 use super::history::JobHistory;
-use super::plans::ValidPlan;
+use super::plans::{Schedule, ValidPlan};
 use super::{lock, now_ms, BackupService, PlanSlot};
 use crate::archive::{ArchiveOptions, Archiver};
 use crate::source::TableSource;
 
 /// The longest wait before retrying a failed scheduled run.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest wait for the first run of an interval plan that never ran.
+pub const FIRST_RUN_DELAY: Duration = Duration::from_secs(300);
 /// How often an archiving plan's streams are read.
 pub const ARCHIVE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -32,7 +35,12 @@ pub(super) fn first_slot(plan: ValidPlan, history: &JobHistory, now: i64) -> Pla
     let (due, trigger) = match last_scheduled {
         Some(last) if plan.schedule.next_after(last) <= now => (now, JobTrigger::CatchUp),
         Some(last) => (plan.schedule.next_after(last), JobTrigger::Schedule),
-        None => (plan.schedule.next_after(now), JobTrigger::Schedule),
+        // Never run: an interval plan's first run comes soon (within FIRST_RUN_DELAY),
+        // so that a server restarted more often than its period still gets backups.
+        None => match plan.schedule {
+            Schedule::Every(interval) => (now + interval.min(FIRST_RUN_DELAY).as_millis() as i64, JobTrigger::Schedule),
+            Schedule::Cron(..) => (plan.schedule.next_after(now), JobTrigger::Schedule),
+        },
     };
     PlanSlot {
         next_due_ms: due,
