@@ -1,11 +1,13 @@
 //! The client's one error type, [`ClientError`], and the small types it carries:
 //! [`ServiceCode`] (a wire error code, typed where TableSafe knows it), [`RowError`]
-//! (the failure of one row inside a batch) and [`TransportKind`].
+//! (the failure of one row inside a batch) and [`TransportKind`]. A backup job
+//! that a call waited for and that did not succeed is a [`ClientError::Job`].
 //!
 //! Invariants: every variant names the action it happened in; a secret never appears
 //! in a message; `Display` output carries the data as `key=value` so that logs can be
 //! searched.
 
+use tablesafe_proto::backup_api::{Job, JobState};
 use tablesafe_proto::ErrorCode;
 
 /// A Tablestore error code as the service sent it: typed when TableSafe knows the
@@ -146,6 +148,22 @@ pub enum ClientError {
         /// `x-ots-requestid`, if present (unverified).
         request_id: Option<String>,
     },
+    /// A backup, restore or verification job the call waited for ended without
+    /// success: it failed, was interrupted, or its check found a difference. The
+    /// call itself went through; `job` is the job as the server last described it.
+    #[error(
+        "{action} failed: job={} state={}: {message}",
+        .job.id,
+        job_state_name(.job.state)
+    )]
+    Job {
+        /// The action that started the job, e.g. `StartBackup`.
+        action: &'static str,
+        /// What went wrong: the job's error, or why a finished check is a failure.
+        message: String,
+        /// The job (id, state, error, snapshot, tables...).
+        job: Box<Job>,
+    },
     /// A verified response whose content does not decode (protobuf, PlainBuffer or
     /// an enum value this client does not know).
     #[error("{action} failed: undecodable {what} in the response: {detail}")]
@@ -159,7 +177,25 @@ pub enum ClientError {
     },
 }
 
+/// A job state as the backup API writes it.
+fn job_state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Running => "running",
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+        JobState::Interrupted => "interrupted",
+    }
+}
+
 impl ClientError {
+    /// The job of a [`ClientError::Job`].
+    pub fn job(&self) -> Option<&Job> {
+        match self {
+            ClientError::Job { job, .. } => Some(job),
+            _ => None,
+        }
+    }
+
     /// The service's error code, for [`ClientError::Service`].
     pub fn service_code(&self) -> Option<&ServiceCode> {
         match self {
@@ -199,6 +235,7 @@ impl ClientError {
             | ClientError::Http { action, .. }
             | ClientError::Transport { action, .. }
             | ClientError::Integrity { action, .. }
+            | ClientError::Job { action, .. }
             | ClientError::Decode { action, .. } => Some(action),
         }
     }

@@ -40,6 +40,8 @@
 //!   ComputeSplitPointsBySize.
 //! - `row.rs`: GetRow, PutRow, UpdateRow, DeleteRow. `batch.rs`: BatchGetRow,
 //!   BatchWriteRow. `range.rs`: GetRange and [`Client::scan`]. `stream.rs`: the Stream API.
+//! - `backup.rs`: the backup API (plans, backups, restores, verifications, jobs;
+//!   JSON bodies on the same signed protocol), [`BackupPolicy`] and [`RecoveryPoint`].
 //! - `transport.rs`: signing, sending, response verification; `retry.rs`: which
 //!   failures are retried; `config.rs`: [`ClientBuilder`] and [`RetryPolicy`];
 //!   `wire.rs`: protobuf details; `error.rs`: [`ClientError`].
@@ -161,6 +163,7 @@ macro_rules! impl_write_setters {
     };
 }
 
+mod backup;
 mod batch;
 mod config;
 mod error;
@@ -174,6 +177,7 @@ mod wire;
 
 use std::sync::Arc;
 
+pub use backup::{BackupPolicy, RecoveryPoint, RecoveryPoints, RecoveryTarget};
 pub use batch::{
     BatchGetRowRequest, BatchGetRowResponse, BatchGetTable, BatchGetTableResult, BatchWriteRowRequest,
     BatchWriteRowResponse, RowWrite,
@@ -189,6 +193,13 @@ pub use stream::{
 pub use table::{
     CreateTableRequest, SplitLocation, SplitPointsRequest, SplitPointsResponse, StreamDetails, TableDescription,
     UpdateTableRequest, UpdateTableResponse,
+};
+/// The backup API's wire types (plans, jobs, snapshots, recovery points, requests).
+pub use tablesafe_proto::backup_api;
+pub use tablesafe_proto::backup_api::{
+    Destination, Job, JobKind, JobState, JobTrigger, ListJobsRequest, ListRecoveryPointsRequest, ListSnapshotsRequest,
+    Plan, PlanStatus, SnapshotInfo, SnapshotPoint, SnapshotTable, StartBackupRequest, StartRestoreRequest,
+    TableRecoveryPoints, TimeGap, TimeSpan, VerifyBackupRequest,
 };
 /// The shared row model: keys, values, cells, rows, conditions, filters, table settings.
 pub use tablesafe_proto::model;

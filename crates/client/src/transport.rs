@@ -140,7 +140,14 @@ impl Transport {
         Req: Message,
         Resp: Message + Default,
     {
-        let body = Bytes::from(request.encode_to_vec());
+        let bytes = self.call_bytes(action, Bytes::from(request.encode_to_vec())).await?;
+        Resp::decode(bytes).map_err(|e| ClientError::decode(action.name, "response message", e))
+    }
+
+    /// Sends an encoded body as `action`, with retries; `Ok` is the verified body of
+    /// a 2xx response (the caller decodes it). Error responses decode as `pb::Error`
+    /// whatever the action's body format.
+    pub(crate) async fn call_bytes(&self, action: Action, body: Bytes) -> Result<Bytes, ClientError> {
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1u32;
         loop {
@@ -148,7 +155,7 @@ impl Transport {
             let error = match self.attempt(action, body.clone()).await {
                 Ok(bytes) => {
                     tracing::debug!(action = action.name, attempt, elapsed_us = elapsed_us(started), "call succeeded");
-                    return Resp::decode(bytes).map_err(|e| ClientError::decode(action.name, "response message", e));
+                    return Ok(bytes);
                 }
                 Err(error) => error,
             };
