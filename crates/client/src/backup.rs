@@ -131,7 +131,7 @@ impl BackupPolicy {
     }
 
     /// The plan, for settings the words do not cover (`keep_daily`, `archive`,
-    /// `verify_sample_rows`, `timezone`...).
+    /// `verify_data_percent`, `timezone`...).
     pub fn plan_mut(&mut self) -> &mut Plan {
         &mut self.plan
     }
