@@ -1,9 +1,10 @@
 //! Integration tests of the client against a real TableSafe server started
 //! in-process (`harness`), with a programmable HTTP proxy (`proxy`) for the
-//! integrity and retry tests.
+//! integrity and retry tests. `backup` also runs the backup service.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+mod backup;
 mod batch;
 mod errors;
 mod harness;
