@@ -32,20 +32,22 @@ pub async fn run(client: &Client) -> Result {
         Err(e) if e.code() == Some(ErrorCode::ObjectAlreadyExist) => client.update_backup_plan(&policy).await?,
         created => created?,
     };
-    println!("plan {}: every {:?}, keep within {:?}", policy.name, policy.every, policy.keep_within);
+    println!("plan {}: every {}, to {}", policy.name, policy.every.as_deref().unwrap_or("-"), policy.destination);
 
     let backup = client.backup("users", &policy).await?;
-    println!("backup {}: snapshot {:?}, {} rows, {} bytes", backup.id, backup.snapshot, backup.rows, backup.bytes);
+    let snapshot = backup.snapshot.as_deref().unwrap_or("-");
+    println!("backup {}: snapshot {snapshot}, {} rows, {} bytes", backup.id, backup.rows, backup.bytes);
     let checked = client.verify_backup(&backup).await?;
-    println!("verify_backup {}: verified {:?}", checked.id, checked.verified);
+    println!("verify_backup {}: {:?}", checked.id, checked.state);
 
     let points = client.list_recovery_points("users", &policy.destination).await?;
     println!("recovery points of users: {} snapshots", points.snapshots.len());
     let point = points.latest_snapshot().ok_or("users has no snapshot")?;
     let restore = client.recover("users", &point).await?;
-    println!("recover {}: {} rows into {:?}", restore.id, restore.rows, restore.target_table);
+    let restored = restore.target_table.as_deref().unwrap_or("-");
+    println!("recover {}: {} rows into {restored}", restore.id, restore.rows);
     let checked = client.verify_recovery(&restore).await?;
-    println!("verify_recovery {}: verified {:?}", checked.id, checked.verified);
+    println!("verify_recovery {}: {:?}", checked.id, checked.state);
 
     let job = client.describe_job(&restore.id).await?;
     println!("describe_job {}: {:?} {:?}, {} rows, {} bytes", job.id, job.kind, job.state, job.rows, job.bytes);
