@@ -1,15 +1,20 @@
 //! The HTTP face of the server: `POST /<Action>` checks the request the way the
 //! service does (method, size, headers, date, MD5, access key, instance,
-//! signature), checks that the key's role allows the action, runs the action on a
-//! blocking thread, and answers with the headers and response signature the
-//! official SDKs verify. `GET /metrics` renders the metrics registry; every other
-//! method or path on `/metrics` is handled as a Tablestore request.
+//! signature), checks that the key's role allows the action, runs the action, and
+//! answers with the headers and response signature the official SDKs verify.
+//! Tablestore actions run on a blocking thread; backup API actions
+//! (`backup_api.rs`, JSON bodies) run as a tokio task, since the backup service
+//! does its I/O on the runtime. `GET /metrics` renders the metrics registry; every
+//! other method or path on `/metrics` is handled as a Tablestore request.
 //!
 //! Invariants: no request reaches an action before its signature is verified and
-//! its key's role is checked (before the body is decoded); every response after a
-//! verified signature is signed with the same key; the engine is only called from
-//! blocking tasks, so a slow disk never stalls the async workers; a panic inside an
-//! action becomes a 500, never a dead server; every request is counted in the
+//! its key's role is checked (before the body is decoded), backup actions
+//! included; every response after a verified signature is signed with the same
+//! key, over every `x-ots-*` header it carries; this module calls the engine only
+//! from blocking tasks, so a slow disk never stalls the async workers (the backup
+//! service moves its own engine work off the async workers); a panic inside an
+//! action becomes a 500, never a dead server; a backup action, once started, runs
+//! to its end even if the client goes away; every request is counted in the
 //! metrics under a served action's name or `other`.
 
 use std::sync::Arc;
@@ -21,10 +26,12 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use prost::Message;
+use tablesafe_backup::service::BackupService;
 use tablesafe_proto::pb;
 use tablesafe_proto::sign::{self, SigningKey};
 use tablesafe_proto::ErrorCode;
 
+use crate::backup_api;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::roles::{self, KeyRoles, ACTIONS};
@@ -32,14 +39,18 @@ use crate::{ServeOptions, ServerState};
 
 /// Largest request body the service accepts.
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// The `x-ots-contenttype` of protobuf bodies (every Tablestore response and every error).
+const PROTOBUF: &str = "protocol buffer";
 /// Largest distance between the client's x-ots-date and the server clock.
 const MAX_CLOCK_SKEW_MS: i64 = 15 * 60 * 1000;
 
-/// What the handlers share: the state, the key roles and the metrics.
+/// What the handlers share: the state, the key roles, the metrics and the backup
+/// service.
 struct App {
     state: Arc<ServerState>,
     roles: KeyRoles,
     metrics: Arc<Metrics>,
+    backup: Option<Arc<BackupService>>,
 }
 
 /// The router serving the Tablestore API with every key admin, and `/metrics`.
@@ -49,7 +60,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
 
 /// The router serving the Tablestore API with `options`.
 pub fn router_with(state: Arc<ServerState>, options: ServeOptions) -> Router {
-    let app = Arc::new(App { state, roles: options.roles, metrics: options.metrics });
+    let app = Arc::new(App { state, roles: options.roles, metrics: options.metrics, backup: options.backup });
     let router = Router::new();
     let router =
         if options.metrics_route { router.route("/metrics", get(serve_metrics).fallback(handle)) } else { router };
@@ -58,7 +69,7 @@ pub fn router_with(state: Arc<ServerState>, options: ServeOptions) -> Router {
 
 /// A router answering only `GET /metrics` (404 elsewhere), for a metrics listener.
 pub fn metrics_router(state: Arc<ServerState>, metrics: Arc<Metrics>) -> Router {
-    let app = Arc::new(App { state, roles: KeyRoles::default(), metrics });
+    let app = Arc::new(App { state, roles: KeyRoles::default(), metrics, backup: None });
     Router::new().route("/metrics", get(serve_metrics)).with_state(app)
 }
 
@@ -102,27 +113,37 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
         let permission = action_index.map(|i| ACTIONS[i].1).ok_or_else(unsupported)?;
         let role = app.roles.role_of(&key.access_key_id);
         roles::authorize(role, &key.access_key_id, &action, permission)?;
+        if backup_api::is_backup_action(&action) {
+            // Spawned, so that a panic is a JoinError (a 500) and a client that
+            // goes away does not cancel a plan change or job start half-way.
+            let (service, task_action) = (app.backup.clone(), action.clone());
+            return tokio::spawn(async move { backup_api::serve(service, &task_action, &body).await })
+                .await
+                .unwrap_or_else(|_| Err(ApiError::internal("backup action panicked")))
+                .map(|body| (body, backup_api::CONTENT_TYPE));
+        }
         let handler = crate::api::handler_for(&action).ok_or_else(unsupported)?;
         let task_state = Arc::clone(state);
         tokio::task::spawn_blocking(move || handler(&task_state, &body))
             .await
             .unwrap_or_else(|_| Err(ApiError::internal("action panicked")))
+            .map(|body| (body, PROTOBUF))
     }
     .await;
-    let (status, body, code) = match result {
-        Ok(body) => (StatusCode::OK, body, metrics::OK),
+    let (status, body, code, content_type) = match result {
+        Ok((body, content_type)) => (StatusCode::OK, body, metrics::OK, content_type),
         Err(error) => {
             let (code, message) = error.to_wire();
             tracing::debug!(action, code = code.as_str(), message, "request failed");
             let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = pb::Error { code: code.as_str().to_owned(), message: Some(message), access_denied_detail: None };
-            (status, body.encode_to_vec(), code.as_str())
+            (status, body.encode_to_vec(), code.as_str(), PROTOBUF)
         }
     };
     let elapsed = started.elapsed();
     app.metrics.observe_request(action_index, code, elapsed);
     tracing::info!(action, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, request_id, "request");
-    respond(state, status, body, &action, verified.as_ref(), &request_id)
+    respond(state, status, body, content_type, &action, verified.as_ref(), &request_id)
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -175,13 +196,14 @@ fn respond(
     state: &ServerState,
     status: StatusCode,
     body: Vec<u8>,
+    content_type: &str,
     action: &str,
     verified: Option<&Verified>,
     request_id: &str,
 ) -> Response {
     let mut ots_headers = vec![
         ("x-ots-contentmd5".to_owned(), sign::content_md5(&body)),
-        ("x-ots-contenttype".to_owned(), "protocol buffer".to_owned()),
+        ("x-ots-contenttype".to_owned(), content_type.to_owned()),
         ("x-ots-date".to_owned(), sign::format_ots_date(state.clock.now_micros())),
         ("x-ots-requestid".to_owned(), request_id.to_owned()),
     ];

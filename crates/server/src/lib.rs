@@ -2,12 +2,14 @@
 //!
 //! Shape (after mini-redis): [`run`] takes a bound listener and a shutdown future, so
 //! tests bind port 0; `http.rs` authenticates, authorizes and frames requests and
-//! serves `GET /metrics`; `api/` holds one module per action family; `error.rs` is
+//! serves `GET /metrics`; `api/` holds one module per action family;
+//! `backup_api.rs` serves the backup API's JSON actions; `error.rs` is
 //! the single mapping from failures to Tablestore error codes; `keys.rs` finds or
 //! creates the access keys; `roles.rs` says which role may run which action;
 //! `metrics.rs` is the registry behind `/metrics`.
 
 mod api;
+mod backup_api;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -49,12 +51,15 @@ pub struct ServeOptions {
     /// Whether the API listener also answers `GET /metrics` (unauthenticated);
     /// `false` when metrics have their own listener ([`run_metrics`]).
     pub metrics_route: bool,
+    /// The backup service behind the backup API actions (docs/API.md, "Backup
+    /// API"); `None` answers them with an error saying backups are not enabled.
+    pub backup: Option<Arc<tablesafe_backup::service::BackupService>>,
 }
 
 impl Default for ServeOptions {
     /// Every key admin, a fresh registry, `/metrics` beside the API.
     fn default() -> Self {
-        ServeOptions { roles: KeyRoles::default(), metrics: Arc::new(Metrics::new()), metrics_route: true }
+        ServeOptions { roles: KeyRoles::default(), metrics: Arc::new(Metrics::new()), metrics_route: true, backup: None }
     }
 }
 

@@ -13,7 +13,8 @@
 //!   [`ACTIONS`].
 //!
 //! Invariants: a key the [`KeyRoles`] do not name is `admin` (the default role of a
-//! key file entry without `role`); the matrix is fixed at compile time.
+//! key file entry without `role`); the matrix is fixed at compile time; the
+//! backup API's actions are in [`ACTIONS`] like every other action.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -88,6 +89,15 @@ pub enum Permission {
     WriteData,
     /// Create, update (including enabling a stream) and delete tables.
     ManageTables,
+    /// List and describe backup plans, snapshots, recovery points and jobs.
+    ListBackups,
+    /// Start backups and verifications of snapshots.
+    RunBackups,
+    /// Start restores (which never write over a table with rows unless asked to)
+    /// and verifications of restores.
+    Restore,
+    /// Create, update and delete backup plans (schedules, destinations, retention).
+    ManagePlans,
 }
 
 impl Permission {
@@ -98,6 +108,10 @@ impl Permission {
             Permission::ReadData => &[Admin, ReadWrite, ReadOnly, BackupOperator],
             Permission::WriteData => &[Admin, ReadWrite],
             Permission::ManageTables => &[Admin, ReadWrite],
+            Permission::ListBackups => &[Admin, ReadWrite, ReadOnly, BackupOperator],
+            Permission::RunBackups => &[Admin, BackupOperator],
+            Permission::Restore => &[Admin, BackupOperator],
+            Permission::ManagePlans => &[Admin],
         }
     }
 
@@ -107,6 +121,10 @@ impl Permission {
             Permission::ReadData => "read data",
             Permission::WriteData => "write data",
             Permission::ManageTables => "manage tables",
+            Permission::ListBackups => "list backups",
+            Permission::RunBackups => "run backups",
+            Permission::Restore => "restore",
+            Permission::ManagePlans => "manage plans",
         }
     }
 }
@@ -130,6 +148,20 @@ pub const ACTIONS: &[(&str, Permission)] = &[
     ("CreateTable", Permission::ManageTables),
     ("UpdateTable", Permission::ManageTables),
     ("DeleteTable", Permission::ManageTables),
+    // The backup API (crate::backup_api), in tablesafe_proto::backup_api::ACTIONS order.
+    ("CreateBackupPlan", Permission::ManagePlans),
+    ("UpdateBackupPlan", Permission::ManagePlans),
+    ("DeleteBackupPlan", Permission::ManagePlans),
+    ("ListBackupPlans", Permission::ListBackups),
+    ("DescribeBackupPlan", Permission::ListBackups),
+    ("StartBackup", Permission::RunBackups),
+    ("ListSnapshots", Permission::ListBackups),
+    ("ListRecoveryPoints", Permission::ListBackups),
+    ("VerifyBackup", Permission::RunBackups),
+    ("StartRestore", Permission::Restore),
+    ("VerifyRestore", Permission::Restore),
+    ("ListJobs", Permission::ListBackups),
+    ("DescribeJob", Permission::ListBackups),
 ];
 
 /// The index of `action` in [`ACTIONS`], or `None` for an action not served.
@@ -181,8 +213,6 @@ mod tests {
         use Role::*;
         let allowed =
             |role: Role| -> Vec<&str> { ACTIONS.iter().filter(|(_, p)| role.allows(*p)).map(|(a, _)| *a).collect() };
-        assert_eq!(allowed(Admin).len(), ACTIONS.len());
-        assert_eq!(allowed(ReadWrite).len(), ACTIONS.len());
         let reads = [
             "GetRow",
             "GetRange",
@@ -195,8 +225,34 @@ mod tests {
             "GetShardIterator",
             "GetStreamRecord",
         ];
-        assert_eq!(allowed(ReadOnly), reads);
-        assert_eq!(allowed(BackupOperator), reads);
+        let writes = ["PutRow", "UpdateRow", "DeleteRow", "BatchWriteRow"];
+        let tables = ["CreateTable", "UpdateTable", "DeleteTable"];
+        let plans = ["CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan"];
+        let list_backups =
+            ["ListBackupPlans", "DescribeBackupPlan", "ListSnapshots", "ListRecoveryPoints", "ListJobs", "DescribeJob"];
+        let run_backups = ["StartBackup", "VerifyBackup"];
+        let restore = ["StartRestore", "VerifyRestore"];
+        let sorted = |groups: &[&[&'static str]]| {
+            let mut all: Vec<&str> = groups.concat();
+            all.sort_unstable();
+            all
+        };
+        let allowed_sorted = |role| sorted(&[&allowed(role)]);
+        assert_eq!(
+            allowed_sorted(Admin),
+            sorted(&[&reads, &writes, &tables, &plans, &list_backups, &run_backups, &restore])
+        );
+        assert_eq!(allowed_sorted(Admin).len(), ACTIONS.len());
+        assert_eq!(allowed_sorted(ReadWrite), sorted(&[&reads, &writes, &tables, &list_backups]));
+        assert_eq!(allowed_sorted(ReadOnly), sorted(&[&reads, &list_backups]));
+        assert_eq!(allowed_sorted(BackupOperator), sorted(&[&reads, &list_backups, &run_backups, &restore]));
+    }
+
+    #[test]
+    fn every_backup_action_is_classified() {
+        let classified: Vec<&str> =
+            ACTIONS.iter().map(|(a, _)| *a).filter(|a| crate::backup_api::is_backup_action(a)).collect();
+        assert_eq!(classified, tablesafe_proto::backup_api::ACTIONS);
     }
 
     #[test]
@@ -224,7 +280,8 @@ mod tests {
     #[test]
     fn every_classified_action_has_a_handler() {
         for (action, _) in ACTIONS {
-            assert!(crate::api::handler_for(action).is_some(), "{action} is classified but not served");
+            let served = crate::api::handler_for(action).is_some() || crate::backup_api::is_backup_action(action);
+            assert!(served, "{action} is classified but not served");
         }
     }
 }

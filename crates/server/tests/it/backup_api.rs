@@ -1,0 +1,178 @@
+//! The backup API at the wire: its 13 actions are signed, authorized and refused
+//! like every Tablestore action; without a backup service each is a signed 400
+//! saying backups are not enabled; with one, a body that is not the action's JSON
+//! request is a 400 before the service is called.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tablesafe_backup::service::{BackupService, ServiceConfig};
+use tablesafe_proto::backup_api::{ListBackupPlansResponse, ACTIONS};
+use tablesafe_proto::sign;
+use tablesafe_server::http::router_with;
+use tablesafe_server::{KeyRoles, Metrics, Role, ServeOptions};
+use tower::ServiceExt;
+
+use crate::harness::{Harness, Reply, KEY_ID, SECRET};
+
+const NOT_ENABLED: &str =
+    "backups are not enabled on this server; start it with tablesafe serve (which runs the backup service)";
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Asserts that `reply` to `action` is signed with `key_id`'s `secret`.
+fn assert_signed(reply: &Reply, key_id: &str, secret: &str, action: &str) {
+    let ots: Vec<(String, String)> = reply.headers.iter().filter(|(n, _)| n.starts_with("x-ots-")).cloned().collect();
+    let expected = sign::response_signature(&sign::SigningKey::V2(secret.into()), &ots, action);
+    assert_eq!(header(&reply.headers, "authorization"), Some(format!("OTS {key_id}:{expected}").as_str()), "{action}");
+    assert_eq!(header(&reply.headers, "x-ots-contentmd5"), Some(sign::content_md5(&reply.body).as_str()), "{action}");
+}
+
+/// The documented matrix (docs/API.md, "What each role may do"), written out
+/// independently of `roles.rs`.
+fn allowed(role: Role, action: &str) -> bool {
+    const LIST: [&str; 6] =
+        ["ListBackupPlans", "DescribeBackupPlan", "ListSnapshots", "ListRecoveryPoints", "ListJobs", "DescribeJob"];
+    const RUN_AND_RESTORE: [&str; 4] = ["StartBackup", "VerifyBackup", "StartRestore", "VerifyRestore"];
+    const PLANS: [&str; 3] = ["CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan"];
+    assert!(LIST.contains(&action) || RUN_AND_RESTORE.contains(&action) || PLANS.contains(&action), "{action}");
+    match role {
+        Role::Admin => true,
+        Role::ReadWrite | Role::ReadOnly => LIST.contains(&action),
+        Role::BackupOperator => LIST.contains(&action) || RUN_AND_RESTORE.contains(&action),
+    }
+}
+
+#[tokio::test]
+async fn without_the_service_every_backup_action_is_a_signed_not_enabled() {
+    let h = Harness::new();
+    for action in ACTIONS {
+        // Refused before the body is decoded: empty, `{}` and garbage alike.
+        for body in [&b""[..], b"{}", b"{not json"] {
+            let reply = h.call(action, body.to_vec()).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{action}");
+            assert_eq!(reply.error(), ("OTSParameterInvalid".to_owned(), NOT_ENABLED.to_owned()), "{action}");
+            assert_signed(&reply, KEY_ID, SECRET, action);
+            // Errors keep the protobuf body of every action.
+            assert_eq!(header(&reply.headers, "x-ots-contenttype"), Some("protocol buffer"), "{action}");
+        }
+    }
+    let text = h.metrics.render();
+    let counted = r#"tablesafe_requests_total{action="StartBackup",code="OTSParameterInvalid"} 3"#;
+    assert!(text.lines().any(|l| l == counted), "{text}");
+}
+
+#[tokio::test]
+async fn every_role_against_every_backup_action() {
+    let keys: Vec<(String, String, Role)> =
+        Role::ALL.into_iter().map(|role| (format!("key-{role}"), format!("secret-{role}"), role)).collect();
+    let borrowed: Vec<(&str, &str, Role)> = keys.iter().map(|(i, s, r)| (i.as_str(), s.as_str(), *r)).collect();
+    let h = Harness::with_keys(&borrowed);
+    let mut report = Vec::new();
+    for (id, secret, role) in &keys {
+        for action in ACTIONS {
+            let reply = h.call_as(id, secret, action, b"{}".to_vec()).await;
+            assert_signed(&reply, id, secret, action);
+            let (code, message) = reply.error();
+            let refused = reply.status == StatusCode::FORBIDDEN && code == "OTSAuthFailed";
+            report.push(format!("{role:>15} {action:<20} {}", if refused { "403" } else { "allowed" }));
+            assert_eq!(!refused, allowed(*role, action), "{role} {action}: {} {code} {message}", reply.status);
+            if refused {
+                let expected = format!("The access key '{id}' has the role '{role}', which does not allow {action} (");
+                assert!(message.starts_with(&expected), "{message}");
+            } else {
+                // Past authorization, this server has no service to run it.
+                assert_eq!((reply.status, message.as_str()), (StatusCode::BAD_REQUEST, NOT_ENABLED), "{role} {action}");
+            }
+        }
+    }
+    println!("{}", report.join("\n"));
+}
+
+/// A router with a backup service over the harness's engine, and a signed sender.
+struct WithService {
+    router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+impl WithService {
+    async fn new(h: &Harness) -> WithService {
+        let dir = tempfile::tempdir().unwrap();
+        let service = BackupService::start(ServiceConfig {
+            engine: Arc::clone(&h.state.engine),
+            data_dir: dir.path().to_owned(),
+            plan_file: dir.path().join("plans.toml"),
+            unlock: Default::default(),
+            default_plan: false,
+        })
+        .await
+        .unwrap();
+        let options = ServeOptions {
+            roles: KeyRoles::new([(KEY_ID.to_owned(), Role::Admin)]),
+            metrics: Arc::new(Metrics::new()),
+            metrics_route: true,
+            backup: Some(service),
+        };
+        WithService { router: router_with(Arc::clone(&h.state), options), _dir: dir }
+    }
+
+    async fn call(&self, action: &str, body: &[u8]) -> Reply {
+        let mut request = Request::builder().method("POST").uri(format!("/{action}"));
+        for (name, value) in Harness::signed_headers(action, body, SECRET) {
+            request = request.header(name, value);
+        }
+        let response = self.router.clone().oneshot(request.body(Body::from(body.to_vec())).unwrap()).await.unwrap();
+        let status = response.status();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Reply { status, headers, body }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_the_request_is_a_parameter_error() {
+    let h = Harness::new();
+    let s = WithService::new(&h).await;
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("StartBackup", b"{\"plan\": ", "Failed to parse StartBackup: EOF while parsing"),
+        ("CreateBackupPlan", b"not json", "Failed to parse CreateBackupPlan: expected ident"),
+        ("ListSnapshots", br#"{"plan":"p","snapshot":"x"}"#, "Failed to parse ListSnapshots: unknown field `snapshot`"),
+        ("DescribeJob", br#"{"job_id":1}"#, "Failed to parse DescribeJob: invalid type: integer `1`"),
+        (
+            "CreateBackupPlan",
+            br#"{"plan":{"name":"p","schedule":"1h"}}"#,
+            "Failed to parse CreateBackupPlan: unknown field `schedule`",
+        ),
+    ];
+    for (action, body, start) in cases {
+        let reply = s.call(action, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{action}");
+        let (code, message) = reply.error();
+        assert_eq!(code, "OTSParameterInvalid", "{action}");
+        assert!(message.starts_with(start), "{action}: {message}");
+        assert_signed(&reply, KEY_ID, SECRET, action);
+    }
+}
+
+#[tokio::test]
+async fn an_answer_is_a_signed_json_body() {
+    let h = Harness::new();
+    let s = WithService::new(&h).await;
+    // An empty body is `{}`.
+    for body in [&b""[..], b"{}"] {
+        let reply = s.call("ListBackupPlans", body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", String::from_utf8_lossy(&reply.body));
+        let plans: ListBackupPlansResponse = serde_json::from_slice(&reply.body).unwrap();
+        assert!(plans.plans.is_empty(), "{plans:?}");
+        assert_eq!(header(&reply.headers, "x-ots-contenttype"), Some("application/json"));
+        assert_signed(&reply, KEY_ID, SECRET, "ListBackupPlans");
+    }
+}
