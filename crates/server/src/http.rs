@@ -4,8 +4,9 @@
 //! answers with the headers and response signature the official SDKs verify.
 //! Tablestore actions run on a blocking thread; backup API actions
 //! (`backup_api.rs`, JSON bodies) run as a tokio task, since the backup service
-//! does its I/O on the runtime. `GET /metrics` renders the metrics registry; every
-//! other method or path on `/metrics` is handled as a Tablestore request.
+//! does its I/O on the runtime. `GET /metrics` renders the metrics registry, with
+//! the backup service's figures taken at scrape time; every other method or path
+//! on `/metrics` is handled as a Tablestore request.
 //!
 //! Invariants: no request reaches an action before its signature is verified and
 //! its key's role is checked (before the body is decoded), backup actions
@@ -26,7 +27,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use prost::Message;
-use tablesafe_backup::service::BackupService;
+use tablesafe_backup::service::{BackupService, ServiceMetrics};
 use tablesafe_proto::pb;
 use tablesafe_proto::sign::{self, SigningKey};
 use tablesafe_proto::ErrorCode;
@@ -69,7 +70,17 @@ pub fn router_with(state: Arc<ServerState>, options: ServeOptions) -> Router {
 
 /// A router answering only `GET /metrics` (404 elsewhere), for a metrics listener.
 pub fn metrics_router(state: Arc<ServerState>, metrics: Arc<Metrics>) -> Router {
-    let app = Arc::new(App { state, roles: KeyRoles::default(), metrics, backup: None });
+    metrics_router_with(state, metrics, None)
+}
+
+/// A router answering only `GET /metrics` (404 elsewhere), for a metrics
+/// listener, with the figures of `backup` when there is a backup service.
+pub fn metrics_router_with(
+    state: Arc<ServerState>,
+    metrics: Arc<Metrics>,
+    backup: Option<Arc<BackupService>>,
+) -> Router {
+    let app = Arc::new(App { state, roles: KeyRoles::default(), metrics, backup });
     Router::new().route("/metrics", get(serve_metrics)).with_state(app)
 }
 
@@ -77,9 +88,42 @@ async fn serve_metrics(State(app): State<Arc<App>>) -> Response {
     // Engine figures cheap enough to take at every scrape (in-memory catalog).
     app.metrics.describe("tablesafe_tables", "Tables in the engine.");
     app.metrics.set_gauge("tablesafe_tables", &[], app.state.engine.list_tables().len() as f64);
+    if let Some(backup) = &app.backup {
+        set_backup_metrics(&app.metrics, &backup.metrics());
+    }
     let mut response = Response::new(Body::from(app.metrics.render()));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
     response
+}
+
+/// Sets the backup gauges from the service's figures. The figures are totals
+/// since the job history began, so they are set (gauges), not added; a series
+/// whose plan or table is gone keeps its last value until the process restarts.
+fn set_backup_metrics(metrics: &Metrics, figures: &ServiceMetrics) {
+    const LAST_SUCCESS: &str = "tablesafe_backup_last_success_timestamp_seconds";
+    const JOBS: &str = "tablesafe_backup_jobs_total";
+    const DURATION: &str = "tablesafe_backup_job_duration_seconds_sum";
+    const BYTES: &str = "tablesafe_backup_job_bytes_total";
+    const ARCHIVE_LAG: &str = "tablesafe_archive_lag_seconds";
+    metrics.describe(LAST_SUCCESS, "End of the last successful backup of each plan (seconds since the epoch).");
+    metrics.describe(JOBS, "Finished backup jobs in the job history, by kind and final state.");
+    metrics.describe(DURATION, "Durations of the finished backup jobs added up, by kind and final state.");
+    metrics.describe(BYTES, "Bytes written or read by the finished backup jobs added up, by kind and final state.");
+    metrics.describe(ARCHIVE_LAG, "Seconds between now and the newest archived change, per archived table.");
+    for (plan, last_success_ms) in &figures.last_success_ms {
+        if let Some(ms) = last_success_ms {
+            metrics.set_gauge(LAST_SUCCESS, &[("plan", plan)], *ms as f64 / 1000.0);
+        }
+    }
+    for job in &figures.jobs {
+        let labels = [("kind", job.kind), ("state", job.state)];
+        metrics.set_gauge(JOBS, &labels, job.count as f64);
+        metrics.set_gauge(DURATION, &labels, job.seconds);
+        metrics.set_gauge(BYTES, &labels, job.bytes as f64);
+    }
+    for (table, lag) in &figures.archive_lag_seconds {
+        metrics.set_gauge(ARCHIVE_LAG, &[("table", table)], *lag);
+    }
 }
 
 struct Verified {
@@ -222,4 +266,42 @@ fn respond(
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use tablesafe_backup::service::JobFigures;
+
+    use super::*;
+
+    #[test]
+    fn backup_figures_become_gauges() {
+        let metrics = Metrics::new();
+        let figures = ServiceMetrics {
+            last_success_ms: vec![("nightly".into(), Some(1_700_000_000_500)), ("never".into(), None)],
+            jobs: vec![
+                JobFigures { kind: "backup", state: "succeeded", count: 3, seconds: 12.5, bytes: 4096 },
+                JobFigures { kind: "restore", state: "failed", count: 1, seconds: 0.25, bytes: 0 },
+            ],
+            archive_lag_seconds: vec![("orders".into(), 1.5)],
+        };
+        set_backup_metrics(&metrics, &figures);
+        // A second scrape sets the same totals again; nothing doubles.
+        set_backup_metrics(&metrics, &figures);
+        let text = metrics.render();
+        let expected = [
+            "# TYPE tablesafe_archive_lag_seconds gauge",
+            r#"tablesafe_archive_lag_seconds{table="orders"} 1.5"#,
+            r#"tablesafe_backup_job_bytes_total{kind="backup",state="succeeded"} 4096"#,
+            r#"tablesafe_backup_job_duration_seconds_sum{kind="restore",state="failed"} 0.25"#,
+            r#"tablesafe_backup_jobs_total{kind="backup",state="succeeded"} 3"#,
+            r#"tablesafe_backup_jobs_total{kind="restore",state="failed"} 1"#,
+            "# HELP tablesafe_backup_last_success_timestamp_seconds End of the last successful backup of each plan (seconds since the epoch).",
+            r#"tablesafe_backup_last_success_timestamp_seconds{plan="nightly"} 1700000000.5"#,
+        ];
+        for line in expected {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+        assert!(!text.contains(r#"plan="never""#), "{text}");
+    }
 }
