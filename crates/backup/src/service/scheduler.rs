@@ -69,9 +69,14 @@ pub(super) fn run_ended(service: &BackupService, job: &Job) {
     if job.trigger == JobTrigger::Request {
         return;
     }
-    // The next time on the schedule after the one this run stood for, or after
-    // now when the run took longer than a period.
-    let mut regular = slot.plan.schedule.next_after(slot.regular_due_ms);
+    // The next time on the schedule after the one this run stood for (a retry
+    // stands for none: the next regular time is still ahead), or after now when
+    // the run took longer than a period.
+    let mut regular = if job.trigger == JobTrigger::Retry {
+        slot.regular_due_ms
+    } else {
+        slot.plan.schedule.next_after(slot.regular_due_ms)
+    };
     if regular <= now {
         regular = slot.plan.schedule.next_after(now);
     }
