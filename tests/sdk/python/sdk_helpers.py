@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import http.client
 import itertools
+import json
 import os
 import signal
 import socket
@@ -289,3 +290,44 @@ def raw_request(port, path, body=b"", headers=None, method="POST", timeout=30):
         return RawResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests signed by the SDK itself (for actions it has no method for)
+
+def sdk_request(client, action, body):
+    """POSTs `body` to `/<action>` through `client` (an OTSClient): headers and V2 signature
+    made by the SDK's own signer, response headers, MD5 and signature checked as the SDK
+    checks them (an OTSClientError on a mismatch). -> (status, headers (lowercased), body).
+
+    Uses the SDK's request/response plumbing, since its public methods encode only the
+    actions it knows."""
+    from tablestore.auth import RequestContext
+    protocol = client.protocol
+    context = RequestContext(client.credentials_provider.get_credentials())
+    query = "/" + action
+    headers = protocol._make_request_headers(body, query, client._signer, context)
+    status, _reason, res_headers, res_body = client.connection.send_receive(query, headers, body)
+    res_headers = protocol._convert_urllib3_headers(res_headers)
+    protocol._check_headers(res_headers, res_body, status=status)
+    if status != 403:
+        protocol._check_authorization(query, res_headers, status, client._signer, context)
+    return status, res_headers, res_body
+
+
+def backup_api(target, action, body=None):
+    """Calls backup API action `action` (a JSON request, e.g. {"plan": "nightly"}) on
+    `target` (an OTSClient or a TableSafeServer) and returns its decoded JSON answer.
+
+    Signed and checked like an SDK request (sdk_request); an error answer (the protobuf
+    Error of every Tablestore action) raises OTSServiceError with its code and message."""
+    client = target.client() if isinstance(target, TableSafeServer) else target
+    raw = json.dumps(body if body is not None else {}).encode()
+    status, headers, data = sdk_request(client, action, raw)
+    if 200 <= status < 300:
+        assert headers.get("x-ots-contenttype") == "application/json", headers
+        return json.loads(data)
+    from tablestore.protobuf import table_store_pb2 as pb
+    err = pb.Error()
+    err.ParseFromString(data)
+    raise OTSServiceError(status, err.code, err.message, headers.get("x-ots-requestid", ""))
