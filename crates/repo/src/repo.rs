@@ -177,6 +177,16 @@ impl Repository {
         Ok(repo)
     }
 
+    /// The same repository opened again, without its keys' cost: the secrets are
+    /// reused and the index is read afresh, so chunks written or pruned by other
+    /// processes since this one was opened are seen. Long-lived holders (the
+    /// server's backup service) take one per job.
+    pub async fn reopen(&self) -> Result<Repository, RepoError> {
+        let repo = Repository::new(self.storage.clone(), self.config.clone(), self.secrets.clone());
+        repo.load_index().await?;
+        Ok(repo)
+    }
+
     fn new(storage: Storage, config: Config, secrets: Secrets) -> Repository {
         Repository { storage, config, secrets, index: Mutex::default(), pack_keys: Mutex::default() }
     }

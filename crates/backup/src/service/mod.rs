@@ -101,8 +101,10 @@ pub struct BackupService {
     source: EmbeddedTables,
     plans: Mutex<Vec<PlanSlot>>,
     history: Arc<JobHistory>,
-    /// Open repositories by resolved location; dropped after a repository error,
-    /// so that the next job opens (or creates) it afresh.
+    /// Unlocked repositories by resolved location, each handed out
+    /// [`reopen`](Repository::reopen)ed (a fresh index, so another process's
+    /// backups and prunes are seen); dropped after a repository error, so that
+    /// the next job opens (or creates) it afresh.
     repos: tokio::sync::Mutex<HashMap<String, Arc<Repository>>>,
     /// Plans whose archiver runs.
     archiving: Mutex<HashSet<String>>,
@@ -461,13 +463,13 @@ impl BackupService {
         }
     }
 
-    /// The repository at `destination`, opened once and kept; created if the
-    /// location holds none and the service has a password.
+    /// The repository at `destination` with its index read now; unlocked once and
+    /// kept; created if the location holds none and the service has a password.
     async fn repository(&self, destination: &str) -> Result<Arc<Repository>, BackupError> {
         let location = self.resolve(destination);
         let mut repos = self.repos.lock().await;
         if let Some(repo) = repos.get(&location) {
-            return Ok(Arc::clone(repo));
+            return Ok(Arc::new(repo.reopen().await?));
         }
         let storage = Storage::from_url(&location)?;
         let repo = if storage.exists("config").await? {
