@@ -619,8 +619,14 @@ impl BackupService {
         let target = match &request.target {
             Some(target) => target.clone(),
             None => {
+                // A new name: the time, and a counter when that name is taken.
                 let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S");
-                format!("{}_restored_{now}", request.table)
+                let base = format!("{}_restored_{now}", request.table);
+                let existing = self.source.list_tables().await?;
+                (1..)
+                    .map(|n| if n == 1 { base.clone() } else { format!("{base}_{n}") })
+                    .find(|name| !existing.contains(name))
+                    .unwrap_or(base)
             }
         };
         let options = RestoreOptions {
