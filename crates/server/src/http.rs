@@ -109,7 +109,7 @@ fn set_backup_metrics(metrics: &Metrics, figures: &ServiceMetrics) {
     metrics.describe(JOBS, "Finished backup jobs in the job history, by kind and final state.");
     metrics.describe(DURATION, "Durations of the finished backup jobs added up, by kind and final state.");
     metrics.describe(BYTES, "Bytes written or read by the finished backup jobs added up, by kind and final state.");
-    metrics.describe(ARCHIVE_LAG, "Seconds between now and the newest archived change, per archived table.");
+    metrics.describe(ARCHIVE_LAG, "Seconds since each archiving plan's archive last reached its streams' end.");
     for (plan, last_success_ms) in &figures.last_success_ms {
         if let Some(ms) = last_success_ms {
             metrics.set_gauge(LAST_SUCCESS, &[("plan", plan)], *ms as f64 / 1000.0);
@@ -121,8 +121,8 @@ fn set_backup_metrics(metrics: &Metrics, figures: &ServiceMetrics) {
         metrics.set_gauge(DURATION, &labels, job.seconds);
         metrics.set_gauge(BYTES, &labels, job.bytes as f64);
     }
-    for (table, lag) in &figures.archive_lag_seconds {
-        metrics.set_gauge(ARCHIVE_LAG, &[("table", table)], *lag);
+    for (plan, lag) in &figures.archive_lag_seconds {
+        metrics.set_gauge(ARCHIVE_LAG, &[("plan", plan)], *lag);
     }
 }
 
@@ -291,7 +291,7 @@ mod tests {
         let text = metrics.render();
         let expected = [
             "# TYPE tablesafe_archive_lag_seconds gauge",
-            r#"tablesafe_archive_lag_seconds{table="orders"} 1.5"#,
+            r#"tablesafe_archive_lag_seconds{plan="orders"} 1.5"#,
             r#"tablesafe_backup_job_bytes_total{kind="backup",state="succeeded"} 4096"#,
             r#"tablesafe_backup_job_duration_seconds_sum{kind="restore",state="failed"} 0.25"#,
             r#"tablesafe_backup_jobs_total{kind="backup",state="succeeded"} 3"#,

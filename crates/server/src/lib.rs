@@ -59,7 +59,12 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     /// Every key admin, a fresh registry, `/metrics` beside the API.
     fn default() -> Self {
-        ServeOptions { roles: KeyRoles::default(), metrics: Arc::new(Metrics::new()), metrics_route: true, backup: None }
+        ServeOptions {
+            roles: KeyRoles::default(),
+            metrics: Arc::new(Metrics::new()),
+            metrics_route: true,
+            backup: None,
+        }
     }
 }
 
@@ -84,12 +89,14 @@ pub async fn run_with(
     axum::serve(listener, http::router_with(state, options)).with_graceful_shutdown(shutdown).await
 }
 
-/// Serves only `GET /metrics` on `listener` until `shutdown` completes.
+/// Serves only `GET /metrics` on `listener` until `shutdown` completes, with the
+/// figures of `backup` when the server runs a backup service.
 pub async fn run_metrics(
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
     metrics: Arc<Metrics>,
+    backup: Option<Arc<tablesafe_backup::service::BackupService>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::metrics_router(state, metrics)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, http::metrics_router_with(state, metrics, backup)).with_graceful_shutdown(shutdown).await
 }

@@ -93,7 +93,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             let stopped = async move {
                 let _ = metrics_stopped.await;
             };
-            tokio::spawn(tablesafe_server::run_metrics(listener, Arc::clone(&state), metrics, stopped))
+            tokio::spawn(tablesafe_server::run_metrics(listener, Arc::clone(&state), metrics, backup.clone(), stopped))
         });
         let archiving = match args.archive_repo() {
             Some(repo_args) => {
