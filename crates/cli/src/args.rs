@@ -59,12 +59,21 @@ pub enum Command {
     Forget(ForgetArgs),
     /// Delete the data no snapshot references any more.
     Prune(PruneArgs),
-    /// List the jobs run on a repository (backups, restores, checks, forget, prune).
+    /// List the jobs run on a repository (backups, restores, checks, forget, prune);
+    /// `tablesafe job list` lists a running server's backup jobs instead.
     Jobs(JobsArgs),
     /// Keep tables' changes in a repository, continuously, for `restore --to-time`.
     Archive(ArchiveArgs),
     /// List the times each table can be restored to (`restore --to-time`).
     RecoveryPoints(RecoveryPointsArgs),
+    /// Manage the backup plans of a running `tablesafe serve` and run them now:
+    /// create, update, delete, list, show, run, snapshots, points, verify, restore.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// The job history of a running `tablesafe serve`'s backup service (plan runs,
+    /// restores, checks); `tablesafe jobs --repo` lists a repository's own records.
+    #[command(subcommand)]
+    Job(JobCommand),
 }
 
 #[derive(Debug, Args)]
@@ -461,6 +470,324 @@ pub struct RecoveryPointsArgs {
     /// Only this table.
     #[arg(long, value_name = "TABLE")]
     pub table: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Which running `tablesafe serve` to talk to (access key from
+/// TABLESAFE_ACCESS_KEY_ID and TABLESAFE_ACCESS_KEY_SECRET).
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Endpoint of the running `tablesafe serve`.
+    #[arg(long, value_name = "URL", env = "TABLESAFE_ENDPOINT", default_value = "http://127.0.0.1:8800")]
+    pub endpoint: String,
+    /// Instance name at --endpoint.
+    #[arg(long, value_name = "NAME", env = "TABLESAFE_INSTANCE", default_value = "tablesafe")]
+    pub instance: String,
+}
+
+/// The backup plans of a running server, and what they run now. Plans live in
+/// the server's plan file (`<data-dir>/backup-plans.toml`); these commands change
+/// it through the backup API.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Create a backup plan: what to back up, how often, where to, how long to keep it.
+    Create(PlanCreateArgs),
+    /// Change a plan: only the settings given change.
+    Update(PlanUpdateArgs),
+    /// Delete a plan (its snapshots and job history stay).
+    Delete(PlanNameArgs),
+    /// List the plans with their next and last runs.
+    List(PlanListArgs),
+    /// Show one plan: its settings, next run, last run and last success.
+    Show(PlanNameArgs),
+    /// Back up a plan's tables now, with its destination, retention and check.
+    Run(PlanRunArgs),
+    /// List the snapshots of a plan (in its destination).
+    Snapshots(PlanSnapshotsArgs),
+    /// List where a plan's tables can be restored to: snapshots and restorable spans.
+    Points(PlanPointsArgs),
+    /// Read a snapshot of a plan's destination back and check it against its digests.
+    Verify(PlanVerifyArgs),
+    /// Restore one table from a plan's destination, into a new table by default.
+    Restore(PlanRestoreArgs),
+}
+
+/// The settings `plan create` and `plan update` share.
+#[derive(Debug, Args)]
+pub struct PlanSettings {
+    /// Run every this long: 90s, 15m, 1h, 1d (not with --cron).
+    #[arg(long, value_name = "DURATION", conflicts_with = "cron")]
+    pub every: Option<String>,
+    /// Run at the times of a cron expression of 5 fields (or 6 with seconds), e.g.
+    /// '0 3 * * *' (not with --every).
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// IANA time zone of --cron and of the hourly, daily, weekly and monthly
+    /// retention buckets (default UTC).
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+    /// Table name or glob pattern (`*`, `?`) to back up; may be repeated (default:
+    /// every table).
+    #[arg(long, value_name = "PATTERN")]
+    pub table: Vec<String>,
+    /// Keep the newest N snapshots of the plan.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep every snapshot of the plan taken within this long of its newest (72h, 7d).
+    #[arg(long, value_name = "AGE")]
+    pub keep_within: Option<String>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N ISO weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// After each backup every chunk of the snapshot is checked to be stored; this
+    /// percent of them (0 to 100) is also read back and authenticated (100: every
+    /// table's rows are also checked against their digest).
+    #[arg(long, value_name = "PCT")]
+    pub verify_data: Option<u8>,
+    /// Also archive the tables' change streams continuously, for restores to any
+    /// point in time.
+    #[arg(long)]
+    pub archive: bool,
+    /// Run only when asked (`plan run`), not on the schedule.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("schedule").required(true).args(["every", "cron"])))]
+pub struct PlanCreateArgs {
+    /// Plan name: letters, digits, '-' and '_'.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The repository: a path (relative paths are inside the server's data
+    /// directory; created on the first backup) or a URL (s3://, oss://, gcs://,
+    /// azblob://, file://).
+    #[arg(long, value_name = "DEST")]
+    pub destination: String,
+    #[command(flatten)]
+    pub settings: PlanSettings,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanUpdateArgs {
+    /// The plan to change.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// A new destination (see `plan create --help`).
+    #[arg(long, value_name = "DEST")]
+    pub destination: Option<String>,
+    #[command(flatten)]
+    pub settings: PlanSettings,
+    /// Back up every table (drops the plan's --table patterns).
+    #[arg(long, conflicts_with = "table")]
+    pub all_tables: bool,
+    /// Drop every --keep-* rule of the plan before applying the ones given.
+    #[arg(long)]
+    pub clear_retention: bool,
+    /// Stop archiving the change streams.
+    #[arg(long, conflicts_with = "archive")]
+    pub no_archive: bool,
+    /// Run on the schedule again.
+    #[arg(long, conflicts_with = "disabled")]
+    pub enabled: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanNameArgs {
+    /// The plan's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanListArgs {
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanRunArgs {
+    /// The plan to run.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Table name or pattern to back up instead of the plan's; may be repeated.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+    /// Wait for the backup to end and print its outcome (exit 1 if it failed).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanSnapshotsArgs {
+    /// The plan.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Also list the snapshots other plans or commands keep in the same destination.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanPointsArgs {
+    /// The plan whose destination to read.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Only this table.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanVerifyArgs {
+    /// The plan whose destination to read.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Snapshot id, or a unique prefix of it (default: the newest).
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// Wait for the check to end and print its outcome (exit 1 if it failed).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanRestoreArgs {
+    /// The plan whose destination to restore from.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The table to restore (as the backups name it).
+    #[arg(long, value_name = "TABLE")]
+    pub table: String,
+    /// Snapshot id, or a unique prefix of it (default: the newest holding the table).
+    #[arg(long, value_name = "ID", conflicts_with = "to_time")]
+    pub snapshot: Option<String>,
+    /// Restore the table as it was at this time: RFC 3339 (e.g.
+    /// 2026-11-24T20:00:44.123Z) or milliseconds since the epoch; needs archived
+    /// changes (`plan points` lists the restorable spans).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to_time: Option<i64>,
+    /// Name of the table to write (default: a new `<table>_restored_<time>`).
+    #[arg(long = "as", value_name = "NEW")]
+    pub target: Option<String>,
+    /// Write into an existing table that holds rows (rows with the same key are replaced).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Wait for the restore to end and print its outcome (exit 1 if it failed).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The job history of a running server's backup service.
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List jobs, newest first.
+    List(JobListArgs),
+    /// Show one job.
+    Show(JobIdArgs),
+    /// Wait for a job to end and print its outcome (exit 1 if it failed).
+    Wait(JobIdArgs),
+    /// Check that the table a restore job wrote still holds exactly what it wrote.
+    VerifyRestore(JobVerifyRestoreArgs),
+}
+
+/// What a job does, as `job list --kind` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobKindArg {
+    /// A plan's backup (or a one-off backup).
+    Backup,
+    /// A check of a snapshot (`plan verify`).
+    VerifyBackup,
+    /// A restore of one table (`plan restore`).
+    Restore,
+    /// A check of a restored table (`job verify-restore`).
+    VerifyRestore,
+}
+
+#[derive(Debug, Args)]
+pub struct JobListArgs {
+    /// Only the jobs of this plan (its backups).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<String>,
+    /// Only jobs of this kind.
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub kind: Option<JobKindArg>,
+    /// At most this many jobs.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobIdArgs {
+    /// Job id, a unique prefix of it (`job list` shows them), or `latest` for the
+    /// newest job.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobVerifyRestoreArgs {
+    /// The restore job: its id, a unique prefix of it, or `latest` for the newest
+    /// restore that succeeded.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Wait for the check to end and print its outcome (exit 1 if the table differs).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         args::Command::Jobs(jobs) => cmd::jobs::list(jobs),
         args::Command::Archive(archive) => cmd::archive::run(archive),
         args::Command::RecoveryPoints(points) => cmd::archive::recovery(points),
+        args::Command::Plan(plan) => cmd::plan::run(plan),
+        args::Command::Job(job) => cmd::job::run(job),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

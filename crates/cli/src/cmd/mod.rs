@@ -2,9 +2,11 @@
 //! for `backup` and `snapshots`; `archive` for `archive` and `recovery-points`;
 //! `restore` for `restore` (of a snapshot or to a time) and `verify-restore`;
 //! `read` for `get` and `export`; `forget` for `forget` and `prune`; `jobs` for
-//! `jobs` and the job every repository command records), `open` for what they
-//! share (opening repositories and tables), and the hints printed under errors
-//! whose fix is known.
+//! `jobs` and the job every repository command records); `plan` (the `plan`
+//! subcommands) and `job` (the `job` subcommands) for the backup service of a
+//! running server, through its backup API; `open` for what they share (opening
+//! repositories and tables), and the hints printed under errors whose fix is
+//! known.
 
 /// `println!` that returns a write error instead of panicking, and that treats a
 /// reader gone away (`tablesafe jobs | head -1`) as no error: see [`write_line`].
@@ -17,8 +19,10 @@ macro_rules! outln {
 pub mod archive;
 pub mod backup;
 pub mod forget;
+pub mod job;
 pub mod jobs;
 pub mod open;
+pub mod plan;
 pub mod read;
 pub mod repo;
 pub mod restore;
