@@ -3,7 +3,8 @@
 //! and deleted (`--json` parsed and checked, and the plan file on disk); a plan
 //! run that gives a snapshot; a restore that gives a new table with the source's
 //! rows, and its check; errors (a bad value, an unknown plan or job) as one line
-//! and a hint.
+//! and a hint; and the README's command-line flow, run line by line exactly as
+//! written.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
@@ -355,4 +356,71 @@ async fn failed_jobs_and_an_unreachable_server_are_one_line_errors() {
     let out = tablesafe(&["job", "list", "--endpoint", &gone, "--log", "off"], &[]);
     let stderr = one_line_error(&out);
     assert!(stderr.contains("cannot reach the server") && stderr.contains("tablesafe serve"), "{stderr}");
+}
+
+/// The ```sh block of README.md's "The seed's flow from the command line".
+fn readme_flow() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme.split("### The seed's flow from the command line").nth(1).expect("the README section");
+    let block = section.split("```sh\n").nth(1).expect("a sh block").split("```").next().unwrap();
+    block.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_flow_runs_as_written() {
+    let lines = readme_flow();
+    assert!(lines.len() >= 8, "{lines:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_users(dir.path()).await;
+    let env = [("TABLESAFE_ENDPOINT", server.endpoint.as_str()), ("TABLESAFE_INSTANCE", INSTANCE)];
+    let mut outputs = Vec::new();
+    for line in &lines {
+        // Plain words: the block uses no quotes, variables or continuations.
+        assert!(!line.contains(['\'', '"', '$', '\\', '<', '|']), "not runnable as plain words: {line}");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], "tablesafe", "{line}");
+        let out = tablesafe(&words[1..], &env);
+        assert!(
+            out.status.success(),
+            "`{line}` failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        outputs.push(text(&out.stdout));
+    }
+    let all = outputs.join("\n");
+    for expected in [
+        "backup job ",
+        "verify-backup job ",
+        "restore job ",
+        "verify-restore job ",
+        "succeeded: snapshot ",
+        "restored into table users_restored_",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in the flow's output:\n{all}");
+    }
+
+    // The restored table exists and holds the source's rows.
+    let tables = server.client.list_table().await.unwrap();
+    let restored: Vec<&String> = tables.iter().filter(|t| t.starts_with("users_restored_")).collect();
+    assert_eq!(restored.len(), 1, "{tables:?}");
+    let source = dump(&server.client, "users").await;
+    assert_eq!(source.len(), USERS as usize);
+    assert!(dump(&server.client, restored[0]).await == source, "the restored table has the rows of users");
+
+    // The job history recorded each step.
+    let jobs = json(&at(&server, &["job", "list", "--json"]));
+    let steps: Vec<(&str, &str)> =
+        jobs.as_array().unwrap().iter().map(|j| (j["kind"].as_str().unwrap(), j["state"].as_str().unwrap())).collect();
+    assert_eq!(
+        steps,
+        [
+            ("verify-restore", "succeeded"),
+            ("restore", "succeeded"),
+            ("verify-backup", "succeeded"),
+            ("backup", "succeeded")
+        ]
+    );
+    server.terminate();
 }
