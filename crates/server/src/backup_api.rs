@@ -126,7 +126,8 @@ fn decode<T: DeserializeOwned + Serialize>(action: &str, body: &[u8]) -> ApiResu
         return Err(invalid(&"expected a JSON object"));
     };
     let known = serde_json::to_value(&request).map_err(|_| ApiError::internal("re-encoding a backup request"))?;
-    let known: Vec<&String> = known.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    let mut known: Vec<&String> = known.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    known.sort_unstable();
     if let Some(unknown) = sent.keys().find(|key| !known.contains(key)) {
         let expected = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
         let expected = if expected.is_empty() { "no fields".to_owned() } else { format!("one of {expected}") };
@@ -183,7 +184,7 @@ mod tests {
         let (code, message) = parse_error::<ListSnapshotsRequest>("ListSnapshots", r#"{"plan":"p","onlyPlan":"x"}"#);
         assert_eq!(code, ErrorCode::ParameterInvalid);
         assert!(message.starts_with("Failed to parse ListSnapshots: unknown field `onlyPlan`"), "{message}");
-        assert!(message.contains("`only_plan`") && message.contains("`destination`"), "{message}");
+        assert!(message.ends_with("expected one of `destination`, `only_plan`, `plan`."), "{message}");
         let (_, message) = parse_error::<PlanRequest>("CreateBackupPlan", r#"{"plan":{"name":"p","every_day":1}}"#);
         assert!(message.starts_with("Failed to parse CreateBackupPlan: unknown field `every_day`"), "{message}");
         let (_, message) = parse_error::<backup_api::Empty>("ListBackupPlans", r#"{"x":1}"#);

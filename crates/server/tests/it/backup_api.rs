@@ -1,7 +1,8 @@
 //! The backup API at the wire: its 13 actions are signed, authorized and refused
 //! like every Tablestore action; without a backup service each is a signed 400
 //! saying backups are not enabled; with one, a body that is not the action's JSON
-//! request is a 400 before the service is called.
+//! request is a 400 before the service is called, and the service's errors keep
+//! their Tablestore codes and messages.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tablesafe_backup::service::{BackupService, ServiceConfig};
-use tablesafe_proto::backup_api::{ListBackupPlansResponse, ACTIONS};
+use tablesafe_proto::backup_api::{ListBackupPlansResponse, PlanStatus, ACTIONS};
 use tablesafe_proto::sign;
 use tablesafe_server::http::router_with;
 use tablesafe_server::{KeyRoles, Metrics, Role, ServeOptions};
@@ -175,4 +176,39 @@ async fn an_answer_is_a_signed_json_body() {
         assert_eq!(header(&reply.headers, "x-ots-contenttype"), Some("application/json"));
         assert_signed(&reply, KEY_ID, SECRET, "ListBackupPlans");
     }
+}
+
+#[tokio::test]
+async fn service_errors_keep_their_tablestore_codes() {
+    let h = Harness::new();
+    let s = WithService::new(&h).await;
+    let plan = br#"{"plan":{"name":"nightly","every":"1d","destination":"nightly-repo","enabled":false}}"#;
+    let reply = s.call("CreateBackupPlan", plan).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.error());
+    let status: PlanStatus = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!((status.plan.name.as_str(), status.plan.enabled), ("nightly", false));
+
+    let cases: [(&str, &[u8], StatusCode, &str); 4] = [
+        ("CreateBackupPlan", plan, StatusCode::CONFLICT, "OTSObjectAlreadyExist"),
+        ("DescribeBackupPlan", br#"{"name":"weekly"}"#, StatusCode::NOT_FOUND, "OTSObjectNotExist"),
+        ("DescribeJob", br#"{"job_id":"no-such-job"}"#, StatusCode::NOT_FOUND, "OTSObjectNotExist"),
+        (
+            "CreateBackupPlan",
+            br#"{"plan":{"name":"bad name!","destination":"d"}}"#,
+            StatusCode::BAD_REQUEST,
+            "OTSParameterInvalid",
+        ),
+    ];
+    for (action, body, status, code) in cases {
+        let reply = s.call(action, body).await;
+        let (got, message) = reply.error();
+        assert_eq!((reply.status, got.as_str()), (status, code), "{action}: {message}");
+        assert!(!message.is_empty() && message != "Internal server error.", "{action}: {message}");
+        assert_signed(&reply, KEY_ID, SECRET, action);
+    }
+
+    let reply = s.call("DeleteBackupPlan", br#"{"name":"nightly"}"#).await;
+    assert_eq!((reply.status, reply.body.as_slice()), (StatusCode::OK, &b"{}"[..]));
+    let reply = s.call("DescribeBackupPlan", br#"{"name":"nightly"}"#).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
