@@ -591,7 +591,12 @@ impl BackupService {
     /// VerifyBackup: starts a job reading the snapshot back and checking its digests.
     pub async fn verify_backup(&self, request: VerifyBackupRequest) -> Result<Job, BackupError> {
         let destination = self.destination_of(&request.from)?;
-        let job = Job { kind: JobKind::VerifyBackup, snapshot: request.snapshot.clone(), ..Job::default() };
+        let job = Job {
+            kind: JobKind::VerifyBackup,
+            plan: request.from.plan.clone(),
+            snapshot: request.snapshot.clone(),
+            ..Job::default()
+        };
         self.start_job(job, &destination, move |_service, repo, job| {
             Box::pin(async move {
                 let snapshot = match request.snapshot {
@@ -637,6 +642,7 @@ impl BackupService {
         };
         let job = Job {
             kind: JobKind::Restore,
+            plan: request.from.plan.clone(),
             tables: vec![request.table.clone()],
             snapshot: request.snapshot.clone(),
             to_time_ms: request.time_ms,
@@ -677,6 +683,7 @@ impl BackupService {
         };
         let job = Job {
             kind: JobKind::VerifyRestore,
+            plan: restore.plan.clone(),
             restore_job: Some(restore.id.clone()),
             snapshot: restore.snapshot.clone(),
             tables: restore.tables.clone(),
