@@ -16,7 +16,7 @@ use tablesafe_proto::model::Row;
 use tablesafe_repo::{LockKind, Repository};
 use tokio::sync::mpsc;
 
-use crate::digest::{differences, DifferingRange, DigestBuilder};
+use crate::digest::{differences, DifferingRange, DigestBuilder, TableDigest};
 use crate::pitr::PointInTimePlan;
 use crate::read::SnapshotRows;
 use crate::snapshot::{load_snapshot, Progress, TableSnapshot};
@@ -289,8 +289,22 @@ pub async fn verify_table<S: TableSource>(
 ) -> Result<VerifyReport, BackupError> {
     let (snapshot_id, snapshot) = load_snapshot(repo, snapshot_id).await?;
     let expected = find_table(&snapshot_id, &snapshot.tables, table)?;
+    let actual = live_digest(source, live_table).await?;
+    Ok(VerifyReport {
+        snapshot: snapshot_id,
+        table: table.to_owned(),
+        live_table: live_table.to_owned(),
+        equal: actual.root == expected.digest.root,
+        snapshot_rows: expected.digest.rows,
+        live_rows: actual.rows,
+        differing_ranges: differences(&expected.digest, &actual),
+    })
+}
+
+/// The digest of `table` as `source` holds it now.
+pub(crate) async fn live_digest<S: TableSource>(source: &S, table: &str) -> Result<TableDigest, BackupError> {
     let (tx, mut rx) = mpsc::channel(4);
-    let export = source.export(live_table, tx);
+    let export = source.export(table, tx);
     let digest = async {
         let mut digest = DigestBuilder::default();
         while let Some(item) = rx.recv().await {
@@ -302,13 +316,5 @@ pub async fn verify_table<S: TableSource>(
     };
     let (summary, actual) = tokio::join!(export, digest);
     summary?;
-    Ok(VerifyReport {
-        snapshot: snapshot_id,
-        table: table.to_owned(),
-        live_table: live_table.to_owned(),
-        equal: actual.root == expected.digest.root,
-        snapshot_rows: expected.digest.rows,
-        live_rows: actual.rows,
-        differing_ranges: differences(&expected.digest, &actual),
-    })
+    Ok(actual)
 }

@@ -6,14 +6,13 @@
 use rand::seq::SliceRandom;
 use tablesafe_proto::backup_api::Job;
 use tablesafe_repo::{crypto, Repository};
-use tokio::sync::mpsc;
 
 use super::plans::ValidPlan;
 use crate::digest::DigestBuilder;
 use crate::forget::{forget, prune, ForgetPolicy};
 use crate::read::SnapshotRows;
 use crate::snapshot::{backup_for_plan, load_snapshot, Progress, Snapshot};
-use crate::source::{EmbeddedTables, ExportItem, TableSource};
+use crate::source::EmbeddedTables;
 use crate::{restore, restore_to_time, BackupError, RestoreOptions, RestoreReport};
 
 /// Reports a job's progress into its history entry.
@@ -181,19 +180,7 @@ pub(crate) async fn verify_restore(
     expected: &str,
     job: &mut Job,
 ) -> Result<(), BackupError> {
-    let (tx, mut rx) = mpsc::channel(4);
-    let export = source.export(table, tx);
-    let digest = async {
-        let mut digest = DigestBuilder::default();
-        while let Some(item) = rx.recv().await {
-            if let ExportItem::Rows(batch) = item {
-                batch.iter().for_each(|row| digest.add(row));
-            }
-        }
-        digest.finish()
-    };
-    let (summary, actual) = tokio::join!(export, digest);
-    summary?;
+    let actual = crate::restore::live_digest(source, table).await?;
     job.rows = actual.rows;
     job.digest = Some(actual.root.clone());
     job.verified = Some(actual.root == expected);
