@@ -25,6 +25,7 @@ use tablesafe_proto::backup_api::{
 use tablesafe_proto::ErrorCode;
 
 use crate::error::{ApiError, ApiResult};
+use crate::roles::Role;
 
 /// The answer to every backup action when the server runs without the service.
 pub const NOT_ENABLED: &str =
@@ -38,10 +39,25 @@ pub fn is_backup_action(action: &str) -> bool {
     backup_api::ACTIONS.contains(&action)
 }
 
-/// Runs the backup action `action` on `body` and returns the JSON response body.
-pub(crate) async fn serve(service: Option<Arc<BackupService>>, action: &str, body: &[u8]) -> ApiResult<Vec<u8>> {
+/// Runs the backup action `action` on `body` for a key of `role` and returns the
+/// JSON response body.
+pub(crate) async fn serve(
+    service: Option<Arc<BackupService>>,
+    action: &str,
+    body: &[u8],
+    role: Role,
+) -> ApiResult<Vec<u8>> {
     let service = service.ok_or_else(|| ApiError::invalid(NOT_ENABLED))?;
     let request = parse(action, body)?.ok_or_else(|| ApiError::invalid(format!("Unsupported operation: {action}.")))?;
+    // Restoring over an existing table destroys its rows: a data write, which
+    // only admin keys may do through this API (read-write keys cannot restore).
+    if let Request::StartRestore(restore) = &request {
+        if restore.overwrite && role != Role::Admin {
+            return Err(ApiError::auth(format!(
+                "The role '{role}' may restore only into a new table; overwrite needs an admin key."
+            )));
+        }
+    }
     run(&service, request).await
 }
 

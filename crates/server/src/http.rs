@@ -161,7 +161,7 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
             // Spawned, so that a panic is a JoinError (a 500) and a client that
             // goes away does not cancel a plan change or job start half-way.
             let (service, task_action) = (app.backup.clone(), action.clone());
-            return tokio::spawn(async move { backup_api::serve(service, &task_action, &body).await })
+            return tokio::spawn(async move { backup_api::serve(service, &task_action, &body, role).await })
                 .await
                 .unwrap_or_else(|_| Err(ApiError::internal("backup action panicked")))
                 .map(|body| (body, backup_api::CONTENT_TYPE));

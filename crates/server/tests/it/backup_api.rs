@@ -102,6 +102,10 @@ struct WithService {
 
 impl WithService {
     async fn new(h: &Harness) -> WithService {
+        WithService::with_roles(h, KeyRoles::new([(KEY_ID.to_owned(), Role::Admin)])).await
+    }
+
+    async fn with_roles(h: &Harness, roles: KeyRoles) -> WithService {
         let dir = tempfile::tempdir().unwrap();
         let service = BackupService::start(ServiceConfig {
             engine: Arc::clone(&h.state.engine),
@@ -112,18 +116,18 @@ impl WithService {
         })
         .await
         .unwrap();
-        let options = ServeOptions {
-            roles: KeyRoles::new([(KEY_ID.to_owned(), Role::Admin)]),
-            metrics: Arc::new(Metrics::new()),
-            metrics_route: true,
-            backup: Some(service),
-        };
+        let options =
+            ServeOptions { roles, metrics: Arc::new(Metrics::new()), metrics_route: true, backup: Some(service) };
         WithService { router: router_with(Arc::clone(&h.state), options), _dir: dir }
     }
 
     async fn call(&self, action: &str, body: &[u8]) -> Reply {
+        self.call_as(KEY_ID, SECRET, action, body).await
+    }
+
+    async fn call_as(&self, key_id: &str, secret: &str, action: &str, body: &[u8]) -> Reply {
         let mut request = Request::builder().method("POST").uri(format!("/{action}"));
-        for (name, value) in Harness::signed_headers(action, body, SECRET) {
+        for (name, value) in Harness::signed_headers_as(key_id, secret, action, body) {
             request = request.header(name, value);
         }
         let response = self.router.clone().oneshot(request.body(Body::from(body.to_vec())).unwrap()).await.unwrap();
@@ -211,4 +215,26 @@ async fn service_errors_keep_their_tablestore_codes() {
     assert_eq!((reply.status, reply.body.as_slice()), (StatusCode::OK, &b"{}"[..]));
     let reply = s.call("DescribeBackupPlan", br#"{"name":"nightly"}"#).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+/// Restoring over an existing table destroys its rows: a backup-operator may
+/// restore into a new table, but overwrite needs an admin key.
+#[tokio::test]
+async fn only_admin_keys_restore_over_an_existing_table() {
+    let h = Harness::with_keys(&[(KEY_ID, SECRET, Role::Admin), ("operator", "operator-secret", Role::BackupOperator)]);
+    let roles = KeyRoles::new([(KEY_ID.to_owned(), Role::Admin), ("operator".to_owned(), Role::BackupOperator)]);
+    let s = WithService::with_roles(&h, roles).await;
+    let overwrite = br#"{"destination":"d","table":"t","target":"t","overwrite":true}"#;
+    let reply = s.call_as("operator", "operator-secret", "StartRestore", overwrite).await;
+    let (code, message) = reply.error();
+    assert_eq!((reply.status, code.as_str()), (StatusCode::FORBIDDEN, "OTSAuthFailed"), "{message}");
+    assert!(message.contains("overwrite needs an admin key"), "{message}");
+    assert_signed(&reply, "operator", "operator-secret", "StartRestore");
+    // Without overwrite the same key may start the restore (a job that fails later, not a 403).
+    let new_table = br#"{"destination":"d","table":"t"}"#;
+    let reply = s.call_as("operator", "operator-secret", "StartRestore", new_table).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", String::from_utf8_lossy(&reply.body));
+    // An admin key may overwrite (the job starts).
+    let reply = s.call("StartRestore", overwrite).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", String::from_utf8_lossy(&reply.body));
 }
