@@ -108,7 +108,7 @@ pub struct PlanFile {
 }
 
 /// A plan with what the scheduler knows of it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PlanStatus {
     /// The plan.
@@ -121,12 +121,6 @@ pub struct PlanStatus {
     pub last_run: Option<Job>,
     /// When its latest successful run ended.
     pub last_success_ms: Option<i64>,
-}
-
-impl Default for PlanStatus {
-    fn default() -> Self {
-        PlanStatus { plan: Plan::default(), next_run_ms: None, running: false, last_run: None, last_success_ms: None }
-    }
 }
 
 /// What a job does.

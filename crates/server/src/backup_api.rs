@@ -243,7 +243,8 @@ mod tests {
         assert!(parse("ListTable", b"{}").unwrap().is_none());
         // Without a service the answer is "not enabled", before the body is decoded.
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let (code, message) = runtime.block_on(serve(None, "StartBackup", b"not json")).unwrap_err().to_wire();
+        let (code, message) =
+            runtime.block_on(serve(None, "StartBackup", b"not json", Role::Admin)).unwrap_err().to_wire();
         assert_eq!((code, message.as_str()), (ErrorCode::ParameterInvalid, NOT_ENABLED));
     }
 }

@@ -227,6 +227,7 @@ pub fn write_plan_file(path: &Path, plans: &[ValidPlan]) -> Result<(), BackupErr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
 mod tests {
     use super::*;
 
