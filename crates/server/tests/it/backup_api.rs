@@ -6,17 +6,14 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use tablesafe_backup::service::{BackupService, ServiceConfig};
 use tablesafe_proto::backup_api::{ListBackupPlansResponse, PlanStatus, ACTIONS};
 use tablesafe_proto::sign;
 use tablesafe_server::http::router_with;
 use tablesafe_server::{KeyRoles, Metrics, Role, ServeOptions};
-use tower::ServiceExt;
 
-use crate::harness::{Harness, Reply, KEY_ID, SECRET};
+use crate::harness::{send_to, Harness, Reply, KEY_ID, SECRET};
 
 const NOT_ENABLED: &str =
     "backups are not enabled on this server; start it with tablesafe serve (which runs the backup service)";
@@ -126,19 +123,8 @@ impl WithService {
     }
 
     async fn call_as(&self, key_id: &str, secret: &str, action: &str, body: &[u8]) -> Reply {
-        let mut request = Request::builder().method("POST").uri(format!("/{action}"));
-        for (name, value) in Harness::signed_headers_as(key_id, secret, action, body) {
-            request = request.header(name, value);
-        }
-        let response = self.router.clone().oneshot(request.body(Body::from(body.to_vec())).unwrap()).await.unwrap();
-        let status = response.status();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, headers, body }
+        let headers = Harness::signed_headers_as(key_id, secret, action, body);
+        send_to(&self.router, "POST", action, &headers, body.to_vec()).await
     }
 }
 

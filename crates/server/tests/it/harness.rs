@@ -88,19 +88,7 @@ impl Harness {
     }
 
     pub async fn send_raw(&self, method: &str, action: &str, headers: &[(String, String)], body: Vec<u8>) -> Reply {
-        let mut request = Request::builder().method(method).uri(format!("/{action}"));
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let response = self.router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
-        let status = response.status();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, headers, body }
+        send_to(&self.router, method, action, headers, body).await
     }
 
     pub async fn call(&self, action: &str, body: Vec<u8>) -> Reply {
@@ -112,4 +100,27 @@ impl Harness {
         let headers = Self::signed_headers_as(key_id, secret, action, &body);
         self.send_raw("POST", action, &headers, body).await
     }
+}
+
+/// Sends a request with exactly these headers to `router` and collects the reply.
+pub async fn send_to(
+    router: &axum::Router,
+    method: &str,
+    action: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(format!("/{action}"));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = response.status();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Reply { status, headers, body }
 }
