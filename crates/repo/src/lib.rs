@@ -4,7 +4,7 @@
 //! Map: `storage` (objects on a filesystem or object store, written atomically),
 //! `crypto` (keys, key files, sealing), `chunker` (content-defined chunks),
 //! `pack` (chunks packed into encrypted objects), `repo` ([`Repository`]: config,
-//! keys, index, writer, reader, manifests, checks), `prune`, `lock` (shared and
+//! keys, index, reader, manifests, checks), `writer` (the staged [`ChunkWriter`]), `prune`, `lock` (shared and
 //! exclusive repository locks).
 
 pub mod chunker;
@@ -15,6 +15,7 @@ pub mod pack;
 mod prune;
 mod repo;
 pub mod storage;
+mod writer;
 
 pub use chunker::{Chunker, ChunkerParams};
 pub use crypto::{parse_identities, Access, KdfParams};
@@ -22,5 +23,6 @@ pub use error::RepoError;
 pub use lock::{LockKind, RepoLock};
 pub use pack::ChunkId;
 pub use prune::PruneStats;
-pub use repo::{ChunkWriter, Config, InitOptions, Repository, Unlock, WriteStats, FORMAT_VERSION};
+pub use repo::{Config, InitOptions, Repository, Unlock, FORMAT_VERSION};
+pub use writer::{ChunkWriter, WriteStats, WriterOptions};
 pub use storage::Storage;

@@ -57,13 +57,34 @@ pub struct PackBuilder {
 impl PackBuilder {
     /// An empty pack with a fresh key; chunks are compressed at zstd `level`.
     pub fn new(level: i32) -> PackBuilder {
-        PackBuilder { key: crypto::random_key(), bytes: MAGIC.to_vec(), entries: Vec::new(), level }
+        PackBuilder::with_capacity(level, 0)
+    }
+
+    /// An empty pack with room for `bytes` (a pack filled to a known size grows
+    /// without copying).
+    pub fn with_capacity(level: i32, bytes: usize) -> PackBuilder {
+        let mut buffer = Vec::with_capacity(bytes.max(MAGIC.len()));
+        buffer.extend_from_slice(MAGIC);
+        PackBuilder { key: crypto::random_key(), bytes: buffer, entries: Vec::new(), level }
     }
 
     /// Adds a chunk.
     pub fn add(&mut self, id: ChunkId, chunk: &[u8]) -> Result<(), RepoError> {
-        let compressed = zstd::bulk::compress(chunk, self.level)
-            .map_err(|e| RepoError::Invalid(format!("zstd compression failed: {e}")))?;
+        let mut compressor = zstd::bulk::Compressor::new(self.level)
+            .map_err(|e| RepoError::Invalid(format!("zstd compression context: {e}")))?;
+        self.add_with(&mut compressor, id, chunk)
+    }
+
+    /// Adds a chunk, compressed with the caller's context (kept across chunks:
+    /// making one costs more than compressing a small chunk).
+    pub fn add_with(
+        &mut self,
+        compressor: &mut zstd::bulk::Compressor<'_>,
+        id: ChunkId,
+        chunk: &[u8],
+    ) -> Result<(), RepoError> {
+        let compressed =
+            compressor.compress(chunk).map_err(|e| RepoError::Invalid(format!("zstd compression failed: {e}")))?;
         let blob = crypto::seal(&self.key, &compressed, &id);
         let too_big = |_| RepoError::Invalid("a chunk over 4 GiB cannot be stored".into());
         self.entries.push(PackEntry {

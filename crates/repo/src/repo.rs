@@ -10,7 +10,8 @@
 //! - Every chunk read is authenticated and checked against its keyed id; damage is
 //!   reported with the object's path, never returned as data.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::chunker::{Chunker, ChunkerParams};
 use crate::crypto::{self, KdfParams, KeyFile, Secrets, KEY_LEN};
 use crate::lock::{LockKind, RepoLock};
-use crate::pack::{self, ChunkId, PackBuilder, PackEntry, PackId};
+use crate::pack::{self, ChunkId, PackEntry, PackId};
 use crate::storage::Storage;
+use crate::writer::{ChunkWriter, WriterOptions};
 use crate::RepoError;
 
 /// Version of the repository format this code writes and reads.
@@ -81,13 +83,15 @@ pub(crate) struct IndexFile {
     pub(crate) packs: Vec<(PackId, Vec<PackEntry>)>,
 }
 
-/// An open repository.
+/// An open repository: a handle, cheap to clone; clones share the index and the
+/// cache of pack keys, so a chunk one clone writes is known to all.
+#[derive(Clone)]
 pub struct Repository {
     pub(crate) storage: Storage,
     pub(crate) config: Config,
     pub(crate) secrets: Secrets,
-    index: Mutex<HashMap<ChunkId, Location>>,
-    pack_keys: Mutex<HashMap<PackId, [u8; KEY_LEN]>>,
+    index: Arc<Mutex<HashMap<ChunkId, Location>>>,
+    pack_keys: Arc<Mutex<HashMap<PackId, [u8; KEY_LEN]>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -188,7 +192,7 @@ impl Repository {
     }
 
     fn new(storage: Storage, config: Config, secrets: Secrets) -> Repository {
-        Repository { storage, config, secrets, index: Mutex::default(), pack_keys: Mutex::default() }
+        Repository { storage, config, secrets, index: Arc::default(), pack_keys: Arc::default() }
     }
 
     /// The repository's config.
@@ -246,14 +250,24 @@ impl Repository {
         self.index.lock().get(id).map(|l| u64::from(l.entry.length))
     }
 
-    /// Starts adding chunks.
-    pub fn writer(&self) -> ChunkWriter<'_> {
-        ChunkWriter {
-            repo: self,
-            pack: PackBuilder::new(self.config.compression_level),
-            unindexed: Vec::new(),
-            pending: HashSet::new(),
-            stats: WriteStats::default(),
+    /// Starts adding chunks, with a seal worker per core (see [`ChunkWriter`]).
+    /// Must be called inside a Tokio runtime.
+    pub fn writer(&self) -> ChunkWriter {
+        ChunkWriter::start(self.clone(), WriterOptions::default())
+    }
+
+    /// Starts adding chunks with these stage widths.
+    pub fn writer_with(&self, options: WriterOptions) -> ChunkWriter {
+        ChunkWriter::start(self.clone(), options)
+    }
+
+    /// Adds the entries of packs named by a durable index file to the index.
+    pub(crate) fn index_packs(&self, packs: Vec<(PackId, Vec<PackEntry>)>) {
+        let mut index = self.index.lock();
+        for (pack, entries) in packs {
+            for entry in entries {
+                index.insert(entry.id, Location { pack, entry });
+            }
         }
     }
 
@@ -269,7 +283,11 @@ impl Repository {
         let key = self.pack_key(&location.pack, &path).await?;
         let start = location.entry.offset;
         let blob = self.storage.read_range(&path, start..start + u64::from(location.entry.length)).await?;
-        pack::open_blob(&self.secrets, &key, &location.entry, &blob, &path)
+        // Decryption, decompression and the id check are CPU work: off the async workers.
+        let secrets = self.secrets.clone();
+        tokio::task::spawn_blocking(move || pack::open_blob(&secrets, &key, &location.entry, &blob, &path))
+            .await
+            .map_err(|e| RepoError::Invalid(format!("chunk read task: {e}")))?
     }
 
     async fn pack_key(&self, id: &PackId, path: &str) -> Result<[u8; KEY_LEN], RepoError> {
@@ -424,93 +442,4 @@ impl Repository {
 
 fn manifest_aad(kind: &str) -> String {
     format!("tablesafe manifest v1 {kind}")
-}
-
-/// Counts of what a writer stored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteStats {
-    /// Chunks offered.
-    pub chunks: u64,
-    /// Chunks that were new.
-    pub new_chunks: u64,
-    /// Plaintext bytes offered.
-    pub bytes: u64,
-    /// Bytes written to storage (packs and index files).
-    pub stored_bytes: u64,
-}
-
-/// Adds chunks to a repository, deduplicating against everything already stored.
-/// Call [`finish`](Self::finish) before referencing the chunks from a manifest.
-pub struct ChunkWriter<'a> {
-    repo: &'a Repository,
-    pack: PackBuilder,
-    unindexed: Vec<(PackId, Vec<PackEntry>)>,
-    pending: HashSet<ChunkId>,
-    stats: WriteStats,
-}
-
-impl ChunkWriter<'_> {
-    /// Stores a chunk unless the repository has it; returns its id.
-    pub async fn add(&mut self, chunk: &[u8]) -> Result<ChunkId, RepoError> {
-        let id = self.repo.secrets.chunk_id(chunk);
-        self.stats.chunks += 1;
-        self.stats.bytes += chunk.len() as u64;
-        if self.pending.contains(&id) || self.repo.has_chunk(&id) {
-            return Ok(id);
-        }
-        self.pack.add(id, chunk)?;
-        self.pending.insert(id);
-        self.stats.new_chunks += 1;
-        if self.pack.len() >= PACK_TARGET_BYTES {
-            self.flush_pack().await?;
-        }
-        Ok(id)
-    }
-
-    /// What was stored so far.
-    pub fn stats(&self) -> WriteStats {
-        self.stats
-    }
-
-    async fn flush_pack(&mut self) -> Result<(), RepoError> {
-        let level = self.repo.config.compression_level;
-        let pack = std::mem::replace(&mut self.pack, PackBuilder::new(level));
-        if pack.is_empty() {
-            return Ok(());
-        }
-        let (id, bytes, entries) = pack.finish(&self.repo.secrets)?;
-        self.stats.stored_bytes += bytes.len() as u64;
-        self.repo.storage.write(&pack::pack_path(&id), bytes).await?;
-        self.unindexed.push((id, entries));
-        // Index every few packs, so a crash loses little finished work.
-        if self.unindexed.len() >= 8 {
-            self.write_index().await?;
-        }
-        Ok(())
-    }
-
-    async fn write_index(&mut self) -> Result<(), RepoError> {
-        if self.unindexed.is_empty() {
-            return Ok(());
-        }
-        let packs = std::mem::take(&mut self.unindexed);
-        let path = self.repo.write_index_file(IndexFile { packs: packs.clone() }).await?;
-        self.stats.stored_bytes += self.repo.storage.size(&path).await?;
-        let mut index = self.repo.index.lock();
-        for (pack, entries) in packs {
-            for entry in entries {
-                self.pending.remove(&entry.id);
-                index.insert(entry.id, Location { pack, entry });
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the last pack and the index of everything added: afterwards every
-    /// chunk returned by [`add`](Self::add) is durable and may be referenced.
-    pub async fn finish(mut self) -> Result<WriteStats, RepoError> {
-        self.flush_pack().await?;
-        self.write_index().await?;
-        Ok(self.stats)
-    }
 }
