@@ -13,11 +13,12 @@
 use std::sync::Arc;
 
 use rocksdb::WriteBatch;
-use tablesafe_proto::model::{Cell, Row};
+use tablesafe_proto::model::{Cell, PrimaryKey, Row, ValueRef};
 
 use crate::catalog::{autoinc_key, TableInfo};
 use crate::error::{EngineError, StorageContext};
-use crate::stored::StoredRow;
+use crate::read::Visibility;
+use crate::stored::{StoredRow, StoredRowRef};
 use crate::validate::{check_primary_key, KeyUse};
 use crate::{keys, Engine, CF_META, CF_ROWS};
 
@@ -37,6 +38,41 @@ pub struct TableExport {
     pub cells: u64,
 }
 
+/// One row of an export, read in place from the engine's stored bytes.
+pub struct RowView<'a> {
+    /// The row's primary key.
+    pub primary_key: PrimaryKey,
+    stored: StoredRowRef<'a>,
+    visibility: Visibility,
+}
+
+impl<'a> RowView<'a> {
+    /// The visible cell versions in canonical order: columns by name, each newest
+    /// first (the order [`Engine::export_table`]'s rows have).
+    pub fn cells(&self) -> impl Iterator<Item = (&'a str, ValueRef<'a>, i64)> + '_ {
+        let Visibility { oldest_visible, max_versions } = self.visibility;
+        self.stored.columns.iter().flat_map(move |column| {
+            column
+                .versions
+                .iter()
+                .filter(move |v| v.timestamp >= oldest_visible)
+                .take(max_versions)
+                .map(move |v| (column.name, v.value, v.timestamp))
+        })
+    }
+
+    /// The row as an owned [`Row`].
+    pub fn to_row(&self) -> Row {
+        let mut row = Row::from_key(self.primary_key.clone());
+        row.cells = self.cells().map(|(name, value, ts)| Cell::version(name, value.to_value(), ts)).collect();
+        row
+    }
+
+    fn exists(&self) -> bool {
+        self.stored.columns.is_empty() || self.cells().next().is_some()
+    }
+}
+
 impl Engine {
     /// Calls `visit` with every row of `table` (primary-key order, all visible
     /// versions, newest first per column) as of one consistent snapshot. `started`
@@ -47,6 +83,17 @@ impl Engine {
         table: &str,
         started: impl FnOnce(Option<u64>) -> Result<(), E>,
         mut visit: impl FnMut(Row) -> Result<(), E>,
+    ) -> Result<TableExport, E> {
+        self.export_table_in_place(table, started, |view| visit(view.to_row()))
+    }
+
+    /// [`export_table`](Self::export_table) without copying rows out: `visit` sees
+    /// each row borrowed from the stored bytes, for callers that only re-encode it.
+    pub fn export_table_in_place<E: From<EngineError>>(
+        &self,
+        table: &str,
+        started: impl FnOnce(Option<u64>) -> Result<(), E>,
+        mut visit: impl FnMut(&RowView<'_>) -> Result<(), E>,
     ) -> Result<TableExport, E> {
         let info = self.table(table)?;
         let (snapshot, position) = self.sequencer.at_quiet_point(|next| (self.db.snapshot(), next));
@@ -69,20 +116,14 @@ impl Engine {
         while iter.valid() {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
             let primary_key = keys::decode_row_key(key, &info.schema.primary_key)?;
-            let stored = StoredRow::decode(value)?;
+            let view = RowView { primary_key, stored: StoredRowRef::decode(value)?, visibility };
+            if view.exists() {
+                rows += 1;
+                cells += view.cells().count() as u64;
+                visit(&view)?;
+            }
+            drop(view);
             iter.next();
-            if !visibility.row_exists(&stored) {
-                continue;
-            }
-            let mut row = Row::from_key(primary_key);
-            for column in &stored.columns {
-                for version in visibility.versions(column) {
-                    row.cells.push(Cell::version(column.name.clone(), version.value.clone(), version.timestamp));
-                }
-            }
-            rows += 1;
-            cells += row.cells.len() as u64;
-            visit(row)?;
         }
         iter.status().context("export scan")?;
         let stream_position = info.stream_id().map(|_| position);
@@ -92,6 +133,30 @@ impl Engine {
     /// Writes exported rows into `table` in one atomic batch, replacing stored rows
     /// with the same keys. Every cell must carry a value and a timestamp.
     pub fn import_rows(&self, table: &str, rows: &[Row]) -> Result<(), EngineError> {
+        self.import_rows_with(table, rows, &self.write_options)
+    }
+
+    /// [`import_rows`](Self::import_rows) without waiting for the disk: the batch is
+    /// in the WAL (a killed process loses nothing) but not fsynced, so a power loss
+    /// may lose it. For restores, which call [`sync_wal`](Self::sync_wal) before they
+    /// report the table complete, and are rerun when interrupted.
+    pub fn import_rows_unsynced(&self, table: &str, rows: &[Row]) -> Result<(), EngineError> {
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(false);
+        self.import_rows_with(table, rows, &options)
+    }
+
+    /// Makes every write so far durable (fsyncs the WAL).
+    pub fn sync_wal(&self) -> Result<(), EngineError> {
+        self.db.flush_wal(true).context("sync WAL")
+    }
+
+    fn import_rows_with(
+        &self,
+        table: &str,
+        rows: &[Row],
+        write_options: &rocksdb::WriteOptions,
+    ) -> Result<(), EngineError> {
         let info = self.table(table)?;
         let rows_cf = self.cf(CF_ROWS)?;
         let mut batch = WriteBatch::default();
@@ -110,7 +175,7 @@ impl Engine {
             keys_written.push(key);
         }
         let _guards = self.locks.lock_all(keys_written.iter().map(Vec::as_slice));
-        self.db.write_opt(batch, &self.write_options).context("import rows")
+        self.db.write_opt(batch, write_options).context("import rows")
     }
 
     /// Raises the table's auto-increment counter to at least `value`, so that new

@@ -67,7 +67,7 @@ mod validate;
 pub use catalog::TableInfo;
 pub use db::{CreateTable, Engine, EngineOptions, TableUpdate};
 pub use error::EngineError;
-pub use export::TableExport;
+pub use export::{RowView, TableExport};
 pub use range::{Direction, RangePage, RangeRequest, MAX_PAGE_BYTES, MAX_PAGE_ROWS};
 pub use rows::{Consumed, ReadOutcome, ReturnContent, RowChange, RowWrite, WriteOutcome};
 pub use stream::{ChangeAction, ChangeRecord, StreamPage, MAX_STREAM_PAGE_BYTES};

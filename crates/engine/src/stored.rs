@@ -8,7 +8,7 @@
 //! - A stored row with no columns is a row that exists with only its primary key.
 
 use serde::{Deserialize, Serialize};
-use tablesafe_proto::model::Value;
+use tablesafe_proto::model::{Value, ValueRef};
 
 use crate::error::EngineError;
 
@@ -90,6 +90,49 @@ impl StoredRow {
     }
 }
 
+/// A stored row read in place: names and values borrow the RocksDB value they
+/// were decoded from (the same bytes [`StoredRow::decode`] reads), so a scan that
+/// only re-encodes rows copies no names or values.
+#[derive(Debug, Deserialize)]
+pub struct StoredRowRef<'a> {
+    /// Columns sorted by name.
+    #[serde(borrow)]
+    pub columns: Vec<StoredColumnRef<'a>>,
+}
+
+/// A [`StoredColumn`] read in place.
+#[derive(Debug, Deserialize)]
+pub struct StoredColumnRef<'a> {
+    /// Column name.
+    pub name: &'a str,
+    /// Versions, newest first.
+    #[serde(borrow)]
+    pub versions: Vec<StoredVersionRef<'a>>,
+}
+
+/// A [`StoredVersion`] read in place.
+#[derive(Debug, Deserialize)]
+pub struct StoredVersionRef<'a> {
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The value.
+    #[serde(borrow)]
+    pub value: ValueRef<'a>,
+}
+
+impl<'a> StoredRowRef<'a> {
+    /// Deserializes a row read from RocksDB, borrowing from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<StoredRowRef<'a>, EngineError> {
+        match bytes.split_first() {
+            Some((&ROW_FORMAT_V1, rest)) => {
+                postcard::from_bytes(rest).map_err(|e| EngineError::Corrupt { detail: format!("row value: {e}") })
+            }
+            Some((format, _)) => Err(EngineError::Corrupt { detail: format!("unknown row format {format}") }),
+            None => Err(EngineError::Corrupt { detail: "empty row value".into() }),
+        }
+    }
+}
+
 impl StoredColumn {
     /// Inserts a version, replacing one at the same timestamp.
     pub fn put(&mut self, timestamp: i64, value: Value) {
@@ -123,8 +166,24 @@ mod tests {
         assert_eq!(col.versions[0].value, Value::Integer(90));
         row.column_mut("a").put(1, Value::Boolean(true));
         assert_eq!(row.columns[0].name, "a");
+        row.column_mut("s").put(3, Value::String("in place".into()));
+        row.column_mut("b").put(4, Value::Binary(vec![0, 1, 255]));
+        row.column_mut("d").put(2, Value::Double(-0.5));
         let decoded = StoredRow::decode(&row.encode()).unwrap();
         assert_eq!(decoded, row);
+        let bytes = row.encode();
+        let borrowed = StoredRowRef::decode(&bytes).unwrap();
+        let back: Vec<(String, Vec<(i64, Value)>)> = borrowed
+            .columns
+            .iter()
+            .map(|c| (c.name.to_owned(), c.versions.iter().map(|v| (v.timestamp, v.value.to_value())).collect()))
+            .collect();
+        let owned: Vec<(String, Vec<(i64, Value)>)> = row
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.versions.iter().map(|v| (v.timestamp, v.value.clone())).collect()))
+            .collect();
+        assert_eq!(back, owned);
         assert!(StoredRow::decode(&[9, 1, 2]).is_err());
         assert!(StoredRow::decode(&[]).is_err());
     }

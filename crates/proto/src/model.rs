@@ -190,6 +190,48 @@ impl Value {
     }
 }
 
+/// A [`Value`] borrowed from bytes it was decoded from (the engine's stored rows):
+/// the same variants in the same order, so serde formats read either from the
+/// same bytes.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+pub enum ValueRef<'a> {
+    /// Signed 64-bit integer.
+    Integer(i64),
+    /// IEEE-754 double.
+    Double(f64),
+    /// Boolean.
+    Boolean(bool),
+    /// UTF-8 string.
+    String(&'a str),
+    /// Bytes.
+    Binary(&'a [u8]),
+}
+
+impl ValueRef<'_> {
+    /// The owned value.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Double(d) => Value::Double(d),
+            ValueRef::Boolean(b) => Value::Boolean(b),
+            ValueRef::String(s) => Value::String(s.to_owned()),
+            ValueRef::Binary(b) => Value::Binary(b.to_vec()),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(value: &'a Value) -> Self {
+        match value {
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Double(d) => ValueRef::Double(*d),
+            Value::Boolean(b) => ValueRef::Boolean(*b),
+            Value::String(s) => ValueRef::String(s),
+            Value::Binary(b) => ValueRef::Binary(b),
+        }
+    }
+}
+
 /// What a cell in a write asks for. A plain put carries no operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CellOp {

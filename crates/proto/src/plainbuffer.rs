@@ -16,7 +16,7 @@
 //! as [`ProtoError::Checksum`] where the checksum can see it.
 
 use crate::error::ProtoError;
-use crate::model::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, SeqInfo, Value};
+use crate::model::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, SeqInfo, Value, ValueRef};
 
 /// Header that starts every buffer, written as a little-endian `u32`.
 pub const HEADER: u32 = 0x75;
@@ -112,12 +112,16 @@ impl<'a> Variant<'a> {
     }
 
     fn from_value(value: &'a Value) -> Self {
+        Variant::from_value_ref(ValueRef::from(value))
+    }
+
+    fn from_value_ref(value: ValueRef<'a>) -> Self {
         match value {
-            Value::Integer(i) => Variant::Integer(*i),
-            Value::Double(d) => Variant::Double(d.to_bits()),
-            Value::Boolean(b) => Variant::Boolean(*b),
-            Value::String(s) => Variant::String(s.as_bytes()),
-            Value::Binary(b) => Variant::Blob(b),
+            ValueRef::Integer(i) => Variant::Integer(i),
+            ValueRef::Double(d) => Variant::Double(d.to_bits()),
+            ValueRef::Boolean(b) => Variant::Boolean(b),
+            ValueRef::String(s) => Variant::String(s.as_bytes()),
+            ValueRef::Binary(b) => Variant::Blob(b),
         }
     }
 
@@ -301,6 +305,78 @@ fn write_row(out: &mut Vec<u8>, pk: &PrimaryKey, cells: &[Cell], delete: bool, s
     }
     out.push(TAG_ROW_CHECKSUM);
     out.push(row_crc);
+}
+
+/// Encodes one row (with the header) from borrowed parts, for writers that hold no
+/// [`Row`]: the bytes equal [`encode_row`] of the same row without a delete marker
+/// or sequence info.
+pub struct RowEncoder<'o> {
+    out: &'o mut Vec<u8>,
+    row_crc: u8,
+    pk_end: usize,
+    pk_crc: u8,
+    data: bool,
+}
+
+/// Where the primary key ends in a row [`RowEncoder`] wrote, so that the key's own
+/// encoding ([`encode_primary_key`]) can be had without encoding it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyExtent {
+    /// Offset in the output just past the key's cells.
+    pub end: usize,
+    /// The row checksum after the key's cells.
+    pub crc: u8,
+}
+
+impl KeyExtent {
+    /// The two bytes that follow `out[row_start..self.end]` in [`encode_primary_key`]'s
+    /// encoding of the key: the row checksum tag and the checksum.
+    pub fn key_tail(&self) -> [u8; 2] {
+        [TAG_ROW_CHECKSUM, crc8_byte(self.crc, 0)]
+    }
+}
+
+impl<'o> RowEncoder<'o> {
+    /// Appends the header and the primary key to `out`.
+    pub fn begin(out: &'o mut Vec<u8>, pk: &PrimaryKey) -> Self {
+        out.extend_from_slice(&HEADER.to_le_bytes());
+        out.push(TAG_ROW_PK);
+        let mut row_crc = 0u8;
+        for column in &pk.columns {
+            let cell = WireCell {
+                name: column.name.as_bytes(),
+                value: Some(Variant::from_pk(&column.value)),
+                op: None,
+                timestamp: None,
+            };
+            row_crc = crc8_byte(row_crc, cell.write(out));
+        }
+        let pk_end = out.len();
+        RowEncoder { out, row_crc, pk_end, pk_crc: row_crc, data: false }
+    }
+
+    /// Appends a cell version.
+    pub fn cell(&mut self, name: &str, value: ValueRef<'_>, timestamp: i64) {
+        if !self.data {
+            self.out.push(TAG_ROW_DATA);
+            self.data = true;
+        }
+        let wire = WireCell {
+            name: name.as_bytes(),
+            value: Some(Variant::from_value_ref(value)),
+            op: None,
+            timestamp: Some(timestamp),
+        };
+        self.row_crc = crc8_byte(self.row_crc, wire.write(self.out));
+    }
+
+    /// Ends the row (no delete marker, no sequence info).
+    pub fn finish(self) -> KeyExtent {
+        let row_crc = crc8_byte(self.row_crc, 0);
+        self.out.push(TAG_ROW_CHECKSUM);
+        self.out.push(row_crc);
+        KeyExtent { end: self.pk_end, crc: self.pk_crc }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
 use proptest::prelude::*;
-use tablesafe_proto::model::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, SeqInfo, Value};
+use tablesafe_proto::model::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, SeqInfo, Value, ValueRef};
 use tablesafe_proto::plainbuffer::{
-    crc8_bytes, decode_primary_key, decode_row, decode_rows, encode_primary_key, encode_row, encode_rows,
+    crc8_bytes, decode_primary_key, decode_row, decode_rows, encode_primary_key, encode_row, encode_rows, RowEncoder,
 };
 use tablesafe_proto::ProtoError;
 
@@ -420,6 +420,31 @@ proptest! {
         let bytes = encode_row(&row);
         prop_assert_eq!(decode_row(&bytes), Ok(row.clone()));
         prop_assert_eq!(decode_rows(&bytes), Ok(vec![row]));
+    }
+
+    #[test]
+    fn the_row_encoder_writes_what_encode_row_writes(
+        pk in pk_strategy(),
+        cells in prop::collection::vec((name_strategy(), value_strategy(), any::<i64>()), 0..6),
+        prefix in prop::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let row = Row {
+            primary_key: pk.clone(),
+            cells: cells.iter().map(|(n, v, ts)| Cell::version(n.clone(), v.clone(), *ts)).collect(),
+            ..Row::default()
+        };
+        // Written after other bytes, as a batch of records is.
+        let mut out = prefix.clone();
+        let mut encoder = RowEncoder::begin(&mut out, &pk);
+        for (name, value, ts) in &cells {
+            encoder.cell(name, ValueRef::from(value), *ts);
+        }
+        let key = encoder.finish();
+        let expected = encode_row(&row);
+        prop_assert_eq!(&out[prefix.len()..], expected.as_slice());
+        let mut key_bytes = out[prefix.len()..key.end].to_vec();
+        key_bytes.extend_from_slice(&key.key_tail());
+        prop_assert_eq!(key_bytes, encode_primary_key(&pk));
     }
 
     #[test]
