@@ -184,16 +184,16 @@ pub async fn load_segment(repo: &Repository, id: &str) -> Result<ChangeSegment, 
 }
 
 /// The changes of a segment, decoded a chunk at a time.
-pub struct SegmentChanges<'a> {
-    records: ChunkRecords<'a, ChangeDecoder>,
+pub struct SegmentChanges {
+    records: ChunkRecords<ChangeDecoder>,
     /// An inline segment's id and data, decoded at the first read.
     inline: Option<(String, ChangeSegment)>,
     decoded: std::collections::VecDeque<Change>,
 }
 
-impl<'a> SegmentChanges<'a> {
+impl SegmentChanges {
     /// Reads segment `id`.
-    pub fn new(repo: &'a Repository, id: &str, segment: ChangeSegment) -> Self {
+    pub fn new(repo: &Repository, id: &str, segment: ChangeSegment) -> Self {
         let owner = format!("change segment {id}");
         let records = ChunkRecords::new(repo, segment.chunks.clone(), owner, segment.table.clone());
         let inline = segment.inline.is_some().then(|| (id.to_owned(), segment));

@@ -51,7 +51,7 @@ pub struct FixupLayer {
 pub(crate) async fn settle<'r, S: TableSource>(
     repo: &'r Repository,
     source: &S,
-    writer: &mut ChunkWriter<'r>,
+    writer: &mut ChunkWriter,
     flushed: &mut u64,
     entry: &mut TableSnapshot,
 ) -> Result<(), BackupError> {

@@ -74,33 +74,73 @@ fn canonical_order(cells: &[tablesafe_proto::model::Cell]) -> bool {
         .all(|w| (&w[0].name, std::cmp::Reverse(w[0].timestamp)) <= (&w[1].name, std::cmp::Reverse(w[1].timestamp)))
 }
 
+/// Whether a row is in the digest's canonical form already.
+fn is_canonical(row: &Row) -> bool {
+    canonical_order(&row.cells) && row.seq_info.is_none() && !row.delete_marker
+}
+
+/// The row in canonical form: key and sorted cells, nothing else.
+fn canonical(row: &Row) -> Row {
+    let mut canonical = Row::from_key(row.primary_key.clone());
+    canonical.cells = row.cells.clone();
+    canonical.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
+    canonical
+}
+
 impl DigestBuilder {
     /// Adds the next row.
     pub fn add(&mut self, row: &Row) {
         // Rows usually arrive in canonical form already (reads return them so):
         // then they are encoded as they are, without a copy.
-        let encoded = if canonical_order(&row.cells) && row.seq_info.is_none() && !row.delete_marker {
-            plainbuffer::encode_row(row)
+        if is_canonical(row) {
+            self.add_canonical(row, &plainbuffer::encode_row(row));
         } else {
-            let mut canonical = Row::from_key(row.primary_key.clone());
-            canonical.cells = row.cells.clone();
-            canonical.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
-            plainbuffer::encode_row(&canonical)
-        };
+            self.add_canonical(row, &plainbuffer::encode_row(&canonical(row)));
+        }
+    }
+
+    /// Adds the next row, given `encoded`, its PlainBuffer bytes as stored in a
+    /// layer: hashed as they are when the row is canonical (no second encoding).
+    pub fn add_encoded(&mut self, row: &Row, encoded: &[u8]) {
+        if is_canonical(row) {
+            self.add_canonical(row, encoded);
+        } else {
+            self.add_canonical(row, &plainbuffer::encode_row(&canonical(row)));
+        }
+    }
+
+    /// Adds the next row of an encoded batch (already canonical, see
+    /// [`EncodedRows`](crate::format::EncodedRows)).
+    pub fn add_record(&mut self, records: &[u8], row: &crate::format::EncodedRow) {
+        // The key's own encoding is the row's prefix up to the key's end, plus two bytes.
+        let row_bytes = &records[row.start..row.end];
+        let key_prefix = &records[row.start..row.key_extent.end];
+        self.add_parts(row_bytes, [key_prefix, &row.key_extent.key_tail()], row.cells);
+    }
+
+    fn add_canonical(&mut self, row: &Row, encoded: &[u8]) {
         let key = plainbuffer::encode_primary_key(&row.primary_key);
+        self.add_parts(encoded, [&key, &[]], row.cells.len() as u64);
+    }
+
+    /// Adds a canonical row's PlainBuffer bytes, given its key's encoding in two parts.
+    fn add_parts(&mut self, encoded: &[u8], key: [&[u8]; 2], cells: u64) {
         let leaf = self.current.get_or_insert_with(|| OpenLeaf {
-            first_key: key.clone(),
+            first_key: key.concat(),
             last_key: Vec::new(),
             rows: 0,
             hasher: blake3::Hasher::new(),
         });
         leaf.hasher.update(&(encoded.len() as u64).to_le_bytes());
-        leaf.hasher.update(&encoded);
+        leaf.hasher.update(encoded);
         leaf.rows += 1;
         self.rows += 1;
-        self.cells += row.cells.len() as u64;
-        let key_hash = blake3::hash(&key);
-        leaf.last_key = key;
+        self.cells += cells;
+        // The last key is kept in a buffer reused row after row.
+        leaf.last_key.clear();
+        leaf.last_key.extend_from_slice(key[0]);
+        leaf.last_key.extend_from_slice(key[1]);
+        let key_hash = blake3::hash(&leaf.last_key);
         let mut low = [0u8; 8];
         low.copy_from_slice(&key_hash.as_bytes()[..8]);
         if u64::from_le_bytes(low) % LEAF_MODULUS == 0 {

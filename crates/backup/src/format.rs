@@ -5,9 +5,12 @@
 //! rows in primary-key order, each with every cell version (value and timestamp).
 //! PlainBuffer is the Tablestore wire format: stable, typed, and checksummed per row.
 //! The stream is cut into chunks by the repository's content-defined chunker.
+//! [`EncodedRows`] are records made straight from the engine's stored rows, so the
+//! bytes a backup stores are the bytes its digest hashes.
 
-use tablesafe_proto::model::Row;
-use tablesafe_proto::plainbuffer;
+use tablesafe_engine::RowView;
+use tablesafe_proto::model::{PrimaryKey, Row};
+use tablesafe_proto::plainbuffer::{self, KeyExtent, RowEncoder};
 
 /// Appends one row record to `out`.
 pub fn encode_row(row: &Row, out: &mut Vec<u8>) {
@@ -15,6 +18,70 @@ pub fn encode_row(row: &Row, out: &mut Vec<u8>) {
     // Rows are at most a few MB (4 MB write limit), far below u32::MAX.
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(&bytes);
+}
+
+/// Rows already in their record form, as the embedded source sends them: the
+/// records back to back, and for each row what the backup needs besides its bytes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EncodedRows {
+    /// Records (`u32 LE length ‖ PlainBuffer row`), rows in key order.
+    pub records: Vec<u8>,
+    /// One entry a row, in the same order.
+    pub rows: Vec<EncodedRow>,
+}
+
+/// Where one row of [`EncodedRows`] is, with its key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedRow {
+    /// The row's primary key.
+    pub key: PrimaryKey,
+    /// Offset of the record's PlainBuffer bytes in `records` (after the length).
+    pub start: usize,
+    /// Offset just past the record.
+    pub end: usize,
+    /// Where its primary key ends, relative to `records`.
+    pub key_extent: KeyExtent,
+    /// Cell versions.
+    pub cells: u64,
+}
+
+impl EncodedRows {
+    /// An empty batch with room for `bytes` of records and `rows` rows.
+    pub fn with_capacity(bytes: usize, rows: usize) -> Self {
+        EncodedRows { records: Vec::with_capacity(bytes), rows: Vec::with_capacity(rows) }
+    }
+
+    /// Appends a row read in place from the engine; its cells are in canonical order.
+    pub fn push_view(&mut self, view: &RowView<'_>) {
+        let length_at = self.records.len();
+        self.records.extend_from_slice(&[0; 4]);
+        let start = self.records.len();
+        let mut encoder = RowEncoder::begin(&mut self.records, &view.primary_key);
+        let mut cells = 0u64;
+        for (name, value, timestamp) in view.cells() {
+            encoder.cell(name, value, timestamp);
+            cells += 1;
+        }
+        let key_extent = encoder.finish();
+        let end = self.records.len();
+        self.records[length_at..start].copy_from_slice(&((end - start) as u32).to_le_bytes());
+        self.rows.push(EncodedRow { key: view.primary_key.clone(), start, end, key_extent, cells });
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// A row's record (length prefix included).
+    pub fn record(&self, row: &EncodedRow) -> &[u8] {
+        &self.records[row.start - 4..row.end]
+    }
 }
 
 /// Turns pushed chunks back into rows; records may span chunks.

@@ -2,7 +2,7 @@
 //!
 //! Map: `archive` (continuous archiving of change streams), `consistent` (fuzzy exports made exact), `changes` (stream changes: their repository form and replay), `source` (the [`TableSource`]/[`TableSink`] traits with embedded and remote
 //! implementations), `format` (rows as repository bytes), `digest` (Merkle digests
-//! over key ranges), `snapshot` (manifests and [`backup`]), `restore` ([`restore`]
+//! over key ranges), `snapshot` (manifests and [`backup`]), `layer` (a backup's encode stage), `restore` ([`restore`]
 //! and [`verify_table`]), `jobs` (the job history in the repository), `read` ([`SnapshotRows`]: a snapshot's rows without a restore), `forget` ([`forget`] snapshots, [`prune`] data), `pitr` ([`restore_to_time`]), `recovery` ([`recovery_points`]: restorable windows), `retention` (which snapshots a policy keeps).
 
 pub mod archive;
@@ -13,6 +13,7 @@ mod error;
 pub mod forget;
 pub mod format;
 pub mod jobs;
+mod layer;
 pub mod pitr;
 pub mod read;
 mod records;

@@ -12,7 +12,7 @@ use crate::snapshot::{load_snapshot, TableSnapshot};
 use crate::BackupError;
 
 /// The rows of one layer (or fixup), decoded a chunk at a time.
-type LayerRows<'a> = ChunkRecords<'a, RowDecoder>;
+type LayerRows = ChunkRecords<RowDecoder>;
 
 /// The layers of a table in a snapshot, oldest (the full copy) first.
 pub(crate) async fn layers(
@@ -38,13 +38,13 @@ pub(crate) async fn layers(
 }
 
 /// The rows of one table of a snapshot, in key order.
-pub struct SnapshotRows<'a> {
-    layers: Vec<LayerRows<'a>>,
+pub struct SnapshotRows {
+    layers: Vec<LayerRows>,
 }
 
-impl<'a> SnapshotRows<'a> {
+impl SnapshotRows {
     /// Opens `table` as stored in snapshot `snapshot_id` (all its layers).
-    pub async fn open(repo: &'a Repository, snapshot_id: &str, table: &TableSnapshot) -> Result<Self, BackupError> {
+    pub async fn open(repo: &Repository, snapshot_id: &str, table: &TableSnapshot) -> Result<Self, BackupError> {
         let chain = layers(repo, snapshot_id, table).await?;
         // A layer's fixup is newer than the layer itself, older than the next layer.
         let layers = chain
@@ -59,6 +59,15 @@ impl<'a> SnapshotRows<'a> {
 
     /// The next row, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<Row>, BackupError> {
+        if let [only] = self.layers.as_mut_slice() {
+            // A full copy: nothing to merge (its rows carry no delete markers).
+            loop {
+                match only.next().await? {
+                    Some(row) if row.delete_marker => continue,
+                    other => return Ok(other),
+                }
+            }
+        }
         loop {
             let mut smallest: Option<PrimaryKey> = None;
             for layer in self.layers.iter_mut() {

@@ -308,8 +308,10 @@ pub(crate) async fn live_digest<S: TableSource>(source: &S, table: &str) -> Resu
     let digest = async {
         let mut digest = DigestBuilder::default();
         while let Some(item) = rx.recv().await {
-            if let ExportItem::Rows(batch) = item {
-                batch.iter().for_each(|row| digest.add(row));
+            match item {
+                ExportItem::Rows(batch) => batch.iter().for_each(|row| digest.add(row)),
+                ExportItem::Encoded(batch) => batch.rows.iter().for_each(|row| digest.add_record(&batch.records, row)),
+                ExportItem::Start { .. } => {}
             }
         }
         digest.finish()

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use crate::consistent::FixupLayer;
 use crate::digest::{DigestBuilder, TableDigest};
 use crate::source::{changed_keys, now_us, Consistency, ExportItem, TableDefinition, TableSource};
+use crate::layer::{self, FEED_BYTES};
 use crate::{format, BackupError};
-use tablesafe_client::model::{PrimaryKey, Row};
 
 /// Manifest kind of snapshots in the repository.
 pub const SNAPSHOTS: &str = "snapshots";
@@ -111,15 +111,9 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// Serialized bytes handed to the chunker at a time.
-const FEED_BYTES: usize = 1 << 20;
 /// Most layers a restore reads: after this many incremental layers the next
 /// backup of the table is a full copy again.
 pub const MAX_CHAIN: u32 = 16;
-
-fn delete_marker(key: &PrimaryKey) -> Row {
-    Row { primary_key: key.clone(), delete_marker: true, ..Row::default() }
-}
 
 /// Backs up `tables` (all tables when empty) from `source` into `repo`; returns the
 /// snapshot id and manifest.
@@ -160,7 +154,8 @@ async fn backup_locked<S: TableSource>(
     names.dedup();
     let history = list_snapshots(repo).await?;
     let origin = source.origin();
-    let mut writer = repo.writer();
+    // Moved into each table's encode stage and back.
+    let mut writer = Some(repo.writer());
     // Bytes stored by writers finished before the last one.
     let mut flushed = 0u64;
     let mut snapshots = Vec::with_capacity(names.len());
@@ -212,56 +207,24 @@ async fn backup_locked<S: TableSource>(
                 }
                 _ => None,
             };
-            let mut chunker = repo.chunker();
-            let mut digest = DigestBuilder::default();
-            let mut buffer = Vec::with_capacity(FEED_BYTES + 64 * 1024);
-            let mut chunks: Vec<ChunkId> = Vec::new();
-            let mut data_bytes = 0u64;
-            let mut changed = layer.as_ref().map(|(_, _, keys)| keys.iter().peekable());
-            let append = |row: &Row, buffer: &mut Vec<u8>, data_bytes: &mut u64| {
-                let start = buffer.len();
-                format::encode_row(row, buffer);
-                *data_bytes += (buffer.len() - start) as u64;
+            let (base, chain, changed) = match layer {
+                Some((base, chain, keys)) => (Some(base), chain + 1, Some(keys)),
+                None => (None, 1, None),
             };
-            while let Some(item) = rx.recv().await {
-                let ExportItem::Rows(batch) = item else { continue };
-                let before = data_bytes;
-                for row in &batch {
-                    digest.add(row);
-                    match changed.as_mut() {
-                        None => append(row, &mut buffer, &mut data_bytes),
-                        Some(keys) => {
-                            // Keys changed since the base that no longer exist were deleted.
-                            while let Some(key) = keys.next_if(|k| k.cmp_values(&row.primary_key).is_lt()) {
-                                append(&delete_marker(key), &mut buffer, &mut data_bytes);
-                            }
-                            if keys.next_if(|k| k.cmp_values(&row.primary_key).is_eq()).is_some() {
-                                append(row, &mut buffer, &mut data_bytes);
-                            }
-                        }
-                    }
-                }
-                progress.rows_done(batch.len() as u64, data_bytes - before);
-                if buffer.len() >= FEED_BYTES {
-                    for chunk in chunker.push(&buffer) {
-                        chunks.push(writer.add(&chunk).await?);
-                    }
-                    buffer.clear();
-                }
+            // Encoding, digest and chunking run on a thread of their own (`layer`).
+            let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+            let stage_writer = writer.take().ok_or_else(|| BackupError::Internal("chunk writer lost".into()))?;
+            let chunker = repo.chunker();
+            let stage = tokio::task::spawn_blocking(move || {
+                layer::encode_stage(rx, stage_writer, chunker, changed, progress_tx)
+            });
+            while let Some((rows, bytes)) = progress_rx.recv().await {
+                progress.rows_done(rows, bytes);
             }
-            if let Some(keys) = changed.as_mut() {
-                for key in keys {
-                    append(&delete_marker(key), &mut buffer, &mut data_bytes);
-                }
-            }
-            for chunk in chunker.push(&buffer).into_iter().chain(chunker.finish()) {
-                chunks.push(writer.add(&chunk).await?);
-            }
-            let (base, chain) = match layer {
-                Some((base, chain, _)) => (Some(base), chain + 1),
-                None => (None, 1),
-            };
-            Ok::<_, BackupError>((chunks, digest.finish(), data_bytes, stream_id, base, chain))
+            let encoded =
+                stage.await.map_err(|e| BackupError::Internal(format!("encode stage of '{name}' failed: {e}")))??;
+            writer = Some(encoded.writer);
+            Ok::<_, BackupError>((encoded.chunks, encoded.digest, encoded.data_bytes, stream_id, base, chain))
         };
         let (summary, consumed) = tokio::join!(export, consume);
         let summary = summary?;
@@ -279,15 +242,19 @@ async fn backup_locked<S: TableSource>(
             rows: digest.rows,
             cells: digest.cells,
             data_bytes,
-            chunks: chunks.iter().map(|c| crypto::hex(c)).collect(),
+            chunks,
             digest,
             fixup: None,
         };
-        crate::consistent::settle(repo, source, &mut writer, &mut flushed, &mut entry).await?;
+        let table_writer = writer.as_mut().ok_or_else(|| BackupError::Internal("chunk writer lost".into()))?;
+        crate::consistent::settle(repo, source, table_writer, &mut flushed, &mut entry).await?;
         snapshots.push(entry);
         progress.table_finished(name);
     }
-    let stats = writer.finish().await?;
+    let stats = match writer {
+        Some(writer) => writer.finish().await?,
+        None => return Err(BackupError::Internal("chunk writer lost".into())),
+    };
     let snapshot = Snapshot {
         version: MANIFEST_VERSION,
         time_ms,

@@ -17,7 +17,11 @@ use super::{
     ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
+use crate::format::EncodedRows;
 use crate::BackupError;
+
+/// Record bytes an export batch holds at most (besides [`ROW_BATCH`] rows).
+const BATCH_BYTES: usize = 1 << 20;
 
 /// The local engine, read from consistent snapshots and written by bulk import.
 #[derive(Clone, Debug)]
@@ -57,18 +61,19 @@ impl TableSource for EmbeddedTables {
         self.blocking(move |engine| {
             let cancelled = |_| BackupError::Internal("export cancelled".into());
             let stream_id = engine.table(&name).map_err(BackupError::engine(&name))?.stream_id();
-            let mut batch = Vec::with_capacity(ROW_BATCH);
+            // Rows go out as records made in place from the stored bytes (`format::EncodedRows`).
+            let fresh = || EncodedRows::with_capacity(BATCH_BYTES + 64 * 1024, ROW_BATCH);
+            let mut batch = fresh();
             let mut position_time_us = None;
             let started = |stream_position: Option<u64>| {
                 // Taken once the export's snapshot is: every change below the position was committed by now.
                 position_time_us = stream_position.map(|_| now_us());
                 items.blocking_send(ExportItem::Start { stream_id, stream_position }).map_err(cancelled)
             };
-            let export = engine.export_table(&name, started, |row| {
-                batch.push(row);
-                if batch.len() >= ROW_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
-                    items.blocking_send(ExportItem::Rows(full)).map_err(cancelled)?;
+            let export = engine.export_table_in_place(&name, started, |row| {
+                batch.push_view(row);
+                if batch.len() >= ROW_BATCH || batch.records.len() >= BATCH_BYTES {
+                    items.blocking_send(ExportItem::Encoded(std::mem::replace(&mut batch, fresh()))).map_err(cancelled)?;
                 }
                 Ok::<(), BackupError>(())
             });
@@ -77,7 +82,7 @@ impl TableSource for EmbeddedTables {
                 other => other,
             })?;
             if !batch.is_empty() {
-                items.blocking_send(ExportItem::Rows(batch)).map_err(cancelled)?;
+                items.blocking_send(ExportItem::Encoded(batch)).map_err(cancelled)?;
             }
             let info = &export.info;
             Ok(ExportSummary {
@@ -195,7 +200,9 @@ impl TableSink for EmbeddedTables {
 
     async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
         let name = table.to_owned();
-        self.blocking(move |engine| engine.import_rows(&name, &rows).map_err(BackupError::engine(&name))).await
+        // Unsynced: `finish_table` syncs once, before the restore is reported done.
+        self.blocking(move |engine| engine.import_rows_unsynced(&name, &rows).map_err(BackupError::engine(&name)))
+            .await
     }
 
     async fn read_rows(&self, table: &str, keys: Vec<PrimaryKey>) -> Result<Vec<Option<Row>>, BackupError> {
@@ -235,9 +242,16 @@ impl TableSink for EmbeddedTables {
         _definition: &TableDefinition,
         auto_increment: Option<i64>,
     ) -> Result<(), BackupError> {
-        let Some(value) = auto_increment else { return Ok(()) };
         let name = table.to_owned();
-        self.blocking(move |engine| engine.raise_auto_increment(&name, value).map_err(BackupError::engine(&name))).await
+        self.blocking(move |engine| {
+            // The rows were imported unsynced: durable now, before the restore is done.
+            engine.sync_wal().map_err(BackupError::engine(&name))?;
+            match auto_increment {
+                Some(value) => engine.raise_auto_increment(&name, value).map_err(BackupError::engine(&name)),
+                None => Ok(()),
+            }
+        })
+        .await
     }
 
     async fn drop_table(&self, table: &str) -> Result<(), BackupError> {

@@ -84,6 +84,8 @@ pub enum ExportItem {
     },
     /// The next rows.
     Rows(Vec<Row>),
+    /// The next rows, already records, in canonical form (the embedded source).
+    Encoded(crate::format::EncodedRows),
 }
 
 /// Reads tables.
@@ -177,7 +179,8 @@ pub trait TableSink: Send + Sync {
         table: &str,
         definition: &TableDefinition,
     ) -> impl Future<Output = Result<(), BackupError>> + Send;
-    /// Writes rows (each replacing any stored row with its key).
+    /// Writes rows (each replacing any stored row with its key). They need be
+    /// durable only once [`finish_table`](Self::finish_table) returns.
     fn write_rows(&self, table: &str, rows: Vec<Row>) -> impl Future<Output = Result<(), BackupError>> + Send;
     /// The rows with these keys as stored, every version; `None` where absent.
     fn read_rows(
@@ -187,8 +190,9 @@ pub trait TableSink: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Option<Row>>, BackupError>> + Send;
     /// Deletes the rows with these keys.
     fn delete_rows(&self, table: &str, keys: Vec<PrimaryKey>) -> impl Future<Output = Result<(), BackupError>> + Send;
-    /// Completes a restored table: settings relaxed for loading are put back, the
-    /// auto-increment counter raised where the destination allows.
+    /// Completes a restored table: every row written is durable, settings relaxed
+    /// for loading are put back, the auto-increment counter raised where the
+    /// destination allows.
     fn finish_table(
         &self,
         table: &str,
