@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use tablesafe_proto::model::Row;
 use tablesafe_repo::{LockKind, Repository};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::digest::{differences, DifferingRange, DigestBuilder, TableDigest};
@@ -163,6 +164,9 @@ pub(crate) async fn restore_locked<K: TableSink>(
     }
 }
 
+/// Row batches a restore writes at once.
+const WRITES_IN_FLIGHT: usize = 4;
+
 /// Manifest kind of restores in progress.
 const RESTORES: &str = "restores";
 
@@ -203,8 +207,8 @@ async fn write_table<K: TableSink>(
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
     // Reading (decrypt, decompress, decode, digest) and writing overlap: the
-    // reader stays at most two batches ahead of the sink.
-    let (tx, mut rx) = mpsc::channel::<Vec<Row>>(2);
+    // reader stays at most two batches ahead of the writes in flight.
+    let (tx, rx) = mpsc::channel::<Vec<Row>>(2);
     let read = async move {
         let mut rows = SnapshotRows::open(repo, snapshot_id, table).await?;
         let mut digest = DigestBuilder::default();
@@ -232,16 +236,21 @@ async fn write_table<K: TableSink>(
         Ok(digest)
     };
     let write = async {
-        while let Some(rows) = rx.recv().await {
-            let count = rows.len() as u64;
-            if let Err(e) = sink.write_rows(target, rows).await {
-                // Dropping the receiver stops the reader too.
-                drop(rx);
-                return Err(e);
-            }
-            progress.rows_done(count, 0);
+        // Several batches are written at once: a restore's keys are unique, so the
+        // order of the writes does not matter, and the sink (RocksDB's write group,
+        // or BatchWriteRow requests) overlaps them.
+        let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|rows| (rows, rx)) });
+        let mut writes = std::pin::pin!(batches
+            .map(|rows| async move {
+                let count = rows.len() as u64;
+                sink.write_rows(target, rows).await.map(|()| count)
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT));
+        while let Some(written) = writes.next().await {
+            // An error drops the stream and its receiver, which stops the reader too.
+            progress.rows_done(written?, 0);
         }
-        Ok(())
+        Ok::<(), BackupError>(())
     };
     let (read, written) = tokio::join!(read, write);
     // A write error explains a reader that stopped because of it.

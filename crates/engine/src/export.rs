@@ -18,7 +18,7 @@ use tablesafe_proto::model::{Cell, PrimaryKey, Row, ValueRef};
 use crate::catalog::{autoinc_key, TableInfo};
 use crate::error::{EngineError, StorageContext};
 use crate::read::Visibility;
-use crate::stored::{StoredRow, StoredRowRef};
+use crate::stored::{StoredColumn, StoredRow, StoredRowRef, StoredVersion};
 use crate::validate::{check_primary_key, KeyUse};
 use crate::{keys, Engine, CF_META, CF_ROWS};
 
@@ -136,19 +136,31 @@ impl Engine {
         self.import_rows_with(table, rows, &self.write_options)
     }
 
-    /// [`import_rows`](Self::import_rows) without waiting for the disk: the batch is
-    /// in the WAL (a killed process loses nothing) but not fsynced, so a power loss
-    /// may lose it. For restores, which call [`sync_wal`](Self::sync_wal) before they
-    /// report the table complete, and are rerun when interrupted.
-    pub fn import_rows_unsynced(&self, table: &str, rows: &[Row]) -> Result<(), EngineError> {
-        let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(false);
-        self.import_rows_with(table, rows, &options)
-    }
-
     /// Makes every write so far durable (fsyncs the WAL).
     pub fn sync_wal(&self) -> Result<(), EngineError> {
         self.db.flush_wal(true).context("sync WAL")
+    }
+
+    /// [`import_rows`](Self::import_rows) taking the rows (their names and values
+    /// move into the stored rows, not copied) and without waiting for the disk: the
+    /// batch is in the WAL (a killed process loses nothing) but not fsynced, so a
+    /// power loss may lose it. For restores, which call [`sync_wal`](Self::sync_wal)
+    /// before they report the table complete, and are rerun when interrupted.
+    pub fn import_owned_rows_unsynced(&self, table: &str, rows: Vec<Row>) -> Result<(), EngineError> {
+        let info = self.table(table)?;
+        let rows_cf = self.cf(CF_ROWS)?;
+        let mut batch = WriteBatch::default();
+        let mut keys_written = Vec::with_capacity(rows.len());
+        for row in rows {
+            check_primary_key(&row.primary_key, &info.schema.primary_key, KeyUse::Point)?;
+            let key = keys::encode_row_key(info.id, &row.primary_key);
+            batch.put_cf(rows_cf, &key, stored_row(row.cells)?.encode());
+            keys_written.push(key);
+        }
+        let _guards = self.locks.lock_all(keys_written.iter().map(Vec::as_slice));
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(false);
+        self.db.write_opt(batch, &options).context("import rows")
     }
 
     fn import_rows_with(
@@ -198,4 +210,24 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The stored form of exported cells. Cells in export order (by name, newest
+/// first) are appended; others are inserted where they belong.
+fn stored_row(cells: Vec<Cell>) -> Result<StoredRow, EngineError> {
+    let mut stored = StoredRow::default();
+    for cell in cells {
+        let (Some(value), Some(ts), None) = (cell.value, cell.timestamp, cell.op) else {
+            return Err(EngineError::invalid("An imported cell needs a value and a timestamp."));
+        };
+        match stored.columns.last_mut() {
+            Some(last) if last.name == cell.name => match last.versions.last() {
+                Some(older) if older.timestamp > ts => last.versions.push(StoredVersion { timestamp: ts, value }),
+                _ => last.put(ts, value),
+            },
+            Some(last) if last.name.as_bytes() > cell.name.as_bytes() => stored.column_mut(&cell.name).put(ts, value),
+            _ => stored.columns.push(StoredColumn { name: cell.name, versions: vec![StoredVersion { timestamp: ts, value }] }),
+        }
+    }
+    Ok(stored)
 }

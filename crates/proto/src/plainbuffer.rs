@@ -73,9 +73,19 @@ const fn crc8_table() -> [u8; 256] {
 /// CRC-8 lookup table (polynomial 0x07, no reflection), computed at compile time.
 const CRC8_TABLE: [u8; 256] = crc8_table();
 
+/// The same CRC (CRC-8/SMBUS) sixteen bytes at a time, for runs longer than a few bytes.
+const CRC8_SLICED: crc::Crc<u8, crc::Table<16>> = crc::Crc::<u8, crc::Table<16>>::new(&crc::CRC_8_SMBUS);
+
 /// Feeds `bytes` into a running CRC-8 (poly 0x07, init 0, no reflection, no final XOR).
 pub fn crc8_bytes(crc: u8, bytes: &[u8]) -> u8 {
-    bytes.iter().fold(crc, |crc, &b| CRC8_TABLE[usize::from(crc ^ b)])
+    if bytes.len() < 16 {
+        // Most pieces (types, integers, timestamps, short names) are this short.
+        return bytes.iter().fold(crc, |crc, &b| CRC8_TABLE[usize::from(crc ^ b)]);
+    }
+    // SMBUS has no reflection and no final XOR, so a running value is its register.
+    let mut digest = CRC8_SLICED.digest_with_initial(crc);
+    digest.update(bytes);
+    digest.finalize()
 }
 
 fn crc8_byte(crc: u8, byte: u8) -> u8 {

@@ -201,7 +201,7 @@ impl TableSink for EmbeddedTables {
     async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
         let name = table.to_owned();
         // Unsynced: `finish_table` syncs once, before the restore is reported done.
-        self.blocking(move |engine| engine.import_rows_unsynced(&name, &rows).map_err(BackupError::engine(&name)))
+        self.blocking(move |engine| engine.import_owned_rows_unsynced(&name, rows).map_err(BackupError::engine(&name)))
             .await
     }
 

@@ -27,6 +27,7 @@ fn an_export_during_writes_plus_the_stream_after_its_position_rebuilds_the_table
     let f = Fixture::new();
     create_with_stream(&f, "src", true);
     create_with_stream(&f, "copy", false);
+    create_with_stream(&f, "owned_copy", false);
     let stream_id = f.engine.table("src").unwrap().stream_id().unwrap();
     let engine = Arc::new(f.engine);
     let running = Arc::new(AtomicBool::new(true));
@@ -86,6 +87,24 @@ fn an_export_during_writes_plus_the_stream_after_its_position_rebuilds_the_table
     assert!(exported.windows(2).all(|w| w[0].primary_key.cmp_values(&w[1].primary_key).is_lt()), "key order");
 
     engine.import_rows("copy", &exported).unwrap();
+    // The owned, unsynced import stores the same rows, whatever the order of their cells.
+    let shuffled: Vec<Row> = exported
+        .iter()
+        .map(|row| {
+            let mut row = row.clone();
+            row.cells.reverse();
+            row
+        })
+        .collect();
+    engine.import_owned_rows_unsynced("owned_copy", shuffled).unwrap();
+    engine.sync_wal().unwrap();
+    let mut owned = Vec::new();
+    engine.export_table("owned_copy", |_| Ok::<(), EngineError>(()), |row| {
+        owned.push(row);
+        Ok::<(), EngineError>(())
+    })
+    .unwrap();
+    assert_eq!(owned, exported);
     let mut from = position;
     let mut replayed = 0;
     loop {
