@@ -133,7 +133,7 @@ impl Engine {
     /// Writes exported rows into `table` in one atomic batch, replacing stored rows
     /// with the same keys. Every cell must carry a value and a timestamp.
     pub fn import_rows(&self, table: &str, rows: &[Row]) -> Result<(), EngineError> {
-        self.import_rows_with(table, rows, &self.write_options)
+        self.import_rows_with(table, rows.iter().cloned(), &self.write_options)
     }
 
     /// Makes every write so far durable (fsyncs the WAL).
@@ -147,43 +147,25 @@ impl Engine {
     /// power loss may lose it. For restores, which call [`sync_wal`](Self::sync_wal)
     /// before they report the table complete, and are rerun when interrupted.
     pub fn import_owned_rows_unsynced(&self, table: &str, rows: Vec<Row>) -> Result<(), EngineError> {
-        let info = self.table(table)?;
-        let rows_cf = self.cf(CF_ROWS)?;
-        let mut batch = WriteBatch::default();
-        let mut keys_written = Vec::with_capacity(rows.len());
-        for row in rows {
-            check_primary_key(&row.primary_key, &info.schema.primary_key, KeyUse::Point)?;
-            let key = keys::encode_row_key(info.id, &row.primary_key);
-            batch.put_cf(rows_cf, &key, stored_row(row.cells)?.encode());
-            keys_written.push(key);
-        }
-        let _guards = self.locks.lock_all(keys_written.iter().map(Vec::as_slice));
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(false);
-        self.db.write_opt(batch, &options).context("import rows")
+        self.import_rows_with(table, rows, &options)
     }
 
     fn import_rows_with(
         &self,
         table: &str,
-        rows: &[Row],
+        rows: impl IntoIterator<Item = Row>,
         write_options: &rocksdb::WriteOptions,
     ) -> Result<(), EngineError> {
         let info = self.table(table)?;
         let rows_cf = self.cf(CF_ROWS)?;
         let mut batch = WriteBatch::default();
-        let mut keys_written = Vec::with_capacity(rows.len());
+        let mut keys_written = Vec::new();
         for row in rows {
             check_primary_key(&row.primary_key, &info.schema.primary_key, KeyUse::Point)?;
-            let mut stored = StoredRow::default();
-            for cell in &row.cells {
-                match (&cell.value, cell.timestamp, cell.op) {
-                    (Some(value), Some(ts), None) => stored.column_mut(&cell.name).put(ts, value.clone()),
-                    _ => return Err(EngineError::invalid("An imported cell needs a value and a timestamp.")),
-                }
-            }
             let key = keys::encode_row_key(info.id, &row.primary_key);
-            batch.put_cf(rows_cf, &key, stored.encode());
+            batch.put_cf(rows_cf, &key, stored_row(row.cells)?.encode());
             keys_written.push(key);
         }
         let _guards = self.locks.lock_all(keys_written.iter().map(Vec::as_slice));

@@ -271,7 +271,8 @@ pub fn encode_primary_key(pk: &PrimaryKey) -> Vec<u8> {
     out
 }
 
-fn write_row(out: &mut Vec<u8>, pk: &PrimaryKey, cells: &[Cell], delete: bool, seq: Option<SeqInfo>) {
+/// Writes a row's primary-key section; returns the row checksum so far.
+fn write_key_section(out: &mut Vec<u8>, pk: &PrimaryKey) -> u8 {
     let mut row_crc = 0u8;
     out.push(TAG_ROW_PK);
     for column in &pk.columns {
@@ -283,6 +284,11 @@ fn write_row(out: &mut Vec<u8>, pk: &PrimaryKey, cells: &[Cell], delete: bool, s
         };
         row_crc = crc8_byte(row_crc, cell.write(out));
     }
+    row_crc
+}
+
+fn write_row(out: &mut Vec<u8>, pk: &PrimaryKey, cells: &[Cell], delete: bool, seq: Option<SeqInfo>) {
+    let mut row_crc = write_key_section(out, pk);
     if !cells.is_empty() {
         out.push(TAG_ROW_DATA);
         for cell in cells {
@@ -350,17 +356,7 @@ impl<'o> RowEncoder<'o> {
     /// Appends the header and the primary key to `out`.
     pub fn begin(out: &'o mut Vec<u8>, pk: &PrimaryKey) -> Self {
         out.extend_from_slice(&HEADER.to_le_bytes());
-        out.push(TAG_ROW_PK);
-        let mut row_crc = 0u8;
-        for column in &pk.columns {
-            let cell = WireCell {
-                name: column.name.as_bytes(),
-                value: Some(Variant::from_pk(&column.value)),
-                op: None,
-                timestamp: None,
-            };
-            row_crc = crc8_byte(row_crc, cell.write(out));
-        }
+        let row_crc = write_key_section(out, pk);
         let pk_end = out.len();
         RowEncoder { out, row_crc, pk_end, pk_crc: row_crc, data: false }
     }
