@@ -95,7 +95,7 @@ impl DigestBuilder {
         if is_canonical(row) {
             self.add_canonical(row, &plainbuffer::encode_row(row));
         } else {
-            self.add_canonical(row, &plainbuffer::encode_row(&canonical(row)));
+            self.add_non_canonical(row);
         }
     }
 
@@ -105,8 +105,13 @@ impl DigestBuilder {
         if is_canonical(row) {
             self.add_canonical(row, encoded);
         } else {
-            self.add_canonical(row, &plainbuffer::encode_row(&canonical(row)));
+            self.add_non_canonical(row);
         }
+    }
+
+    /// Adds a row that is not in canonical form: its canonical form, encoded.
+    fn add_non_canonical(&mut self, row: &Row) {
+        self.add_canonical(row, &plainbuffer::encode_row(&canonical(row)));
     }
 
     /// Adds the next row of an encoded batch (already canonical, see

@@ -85,16 +85,22 @@ impl LayerEncoder {
             return;
         };
         for row in &batch.rows {
-            while let Some(key) = keys.next_if(|k| k.cmp_values(&row.key).is_lt()) {
-                self.store_marker(&key);
-            }
-            if keys.next_if(|k| k.cmp_values(&row.key).is_eq()).is_some() {
+            if self.is_changed(keys, &row.key) {
                 let record = batch.record(row);
                 self.buffer.extend_from_slice(record);
                 self.data_bytes += record.len() as u64;
             }
             self.digest.add_record(&batch.records, row);
         }
+    }
+
+    /// Whether `key`, the next row's, changed since the base; the changed keys
+    /// before it no longer exist, so they get delete markers.
+    fn is_changed(&mut self, keys: &mut ChangedKeys, key: &PrimaryKey) -> bool {
+        while let Some(gone) = keys.next_if(|k| k.cmp_values(key).is_lt()) {
+            self.store_marker(&gone);
+        }
+        keys.next_if(|k| k.cmp_values(key).is_eq()).is_some()
     }
 
     /// Stores a delete marker (not part of the digest: the row is gone).
@@ -162,11 +168,7 @@ pub(crate) fn encode_stage(
             match changed.as_mut() {
                 None => layer.store(row),
                 Some(keys) => {
-                    // Keys changed since the base that no longer exist were deleted.
-                    while let Some(key) = keys.next_if(|k| k.cmp_values(&row.primary_key).is_lt()) {
-                        layer.store_marker(&key);
-                    }
-                    if keys.next_if(|k| k.cmp_values(&row.primary_key).is_eq()).is_some() {
+                    if layer.is_changed(keys, &row.primary_key) {
                         layer.store(row);
                     } else {
                         layer.digest.add(row);

@@ -50,14 +50,9 @@ impl<'a> RowView<'a> {
     /// The visible cell versions in canonical order: columns by name, each newest
     /// first (the order [`Engine::export_table`]'s rows have).
     pub fn cells(&self) -> impl Iterator<Item = (&'a str, ValueRef<'a>, i64)> + '_ {
-        let Visibility { oldest_visible, max_versions } = self.visibility;
+        let visibility = self.visibility;
         self.stored.columns.iter().flat_map(move |column| {
-            column
-                .versions
-                .iter()
-                .filter(move |v| v.timestamp >= oldest_visible)
-                .take(max_versions)
-                .map(move |v| (column.name, v.value, v.timestamp))
+            visibility.visible(&column.versions, |v| v.timestamp).map(move |v| (column.name, v.value, v.timestamp))
         })
     }
 

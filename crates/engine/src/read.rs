@@ -32,8 +32,17 @@ impl Visibility {
 
     /// The versions of a column the table still shows, newest first.
     pub(crate) fn versions<'a>(&self, column: &'a StoredColumn) -> impl Iterator<Item = &'a StoredVersion> + 'a {
+        self.visible(&column.versions, |v| v.timestamp)
+    }
+
+    /// Of versions stored newest first (owned or borrowed), those the table still shows.
+    pub(crate) fn visible<'a, V>(
+        &self,
+        versions: &'a [V],
+        timestamp: impl Fn(&V) -> i64 + 'a,
+    ) -> impl Iterator<Item = &'a V> + 'a {
         let oldest = self.oldest_visible;
-        column.versions.iter().filter(move |v| v.timestamp >= oldest).take(self.max_versions)
+        versions.iter().filter(move |v| timestamp(v) >= oldest).take(self.max_versions)
     }
 
     /// Whether the row exists for readers and conditions.

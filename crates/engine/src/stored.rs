@@ -50,13 +50,7 @@ impl StoredRow {
 
     /// Deserializes a row read from RocksDB.
     pub fn decode(bytes: &[u8]) -> Result<StoredRow, EngineError> {
-        match bytes.split_first() {
-            Some((&ROW_FORMAT_V1, rest)) => {
-                postcard::from_bytes(rest).map_err(|e| EngineError::Corrupt { detail: format!("row value: {e}") })
-            }
-            Some((format, _)) => Err(EngineError::Corrupt { detail: format!("unknown row format {format}") }),
-            None => Err(EngineError::Corrupt { detail: "empty row value".into() }),
-        }
+        decode_v1(bytes)
     }
 
     /// The column with this name, if any.
@@ -123,13 +117,19 @@ pub struct StoredVersionRef<'a> {
 impl<'a> StoredRowRef<'a> {
     /// Deserializes a row read from RocksDB, borrowing from `bytes`.
     pub fn decode(bytes: &'a [u8]) -> Result<StoredRowRef<'a>, EngineError> {
-        match bytes.split_first() {
-            Some((&ROW_FORMAT_V1, rest)) => {
-                postcard::from_bytes(rest).map_err(|e| EngineError::Corrupt { detail: format!("row value: {e}") })
-            }
-            Some((format, _)) => Err(EngineError::Corrupt { detail: format!("unknown row format {format}") }),
-            None => Err(EngineError::Corrupt { detail: "empty row value".into() }),
+        decode_v1(bytes)
+    }
+}
+
+/// Reads a stored row value: the format byte, then the postcard body (owned or
+/// borrowing, the layout is the same).
+fn decode_v1<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, EngineError> {
+    match bytes.split_first() {
+        Some((&ROW_FORMAT_V1, rest)) => {
+            postcard::from_bytes(rest).map_err(|e| EngineError::Corrupt { detail: format!("row value: {e}") })
         }
+        Some((format, _)) => Err(EngineError::Corrupt { detail: format!("unknown row format {format}") }),
+        None => Err(EngineError::Corrupt { detail: "empty row value".into() }),
     }
 }
 
