@@ -193,7 +193,7 @@ impl Value {
 /// A [`Value`] borrowed from bytes it was decoded from (the engine's stored rows):
 /// the same variants in the same order, so serde formats read either from the
 /// same bytes.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ValueRef<'a> {
     /// Signed 64-bit integer.
     Integer(i64),

@@ -6,7 +6,8 @@
 use proptest::prelude::*;
 use tablesafe_proto::model::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, SeqInfo, Value, ValueRef};
 use tablesafe_proto::plainbuffer::{
-    crc8_bytes, decode_primary_key, decode_row, decode_rows, encode_primary_key, encode_row, encode_rows, RowEncoder,
+    crc8_bytes, decode_authenticated_row_ref, decode_primary_key, decode_row, decode_row_ref, decode_rows,
+    encode_primary_key, encode_row, encode_rows, RowEncoder,
 };
 use tablesafe_proto::ProtoError;
 
@@ -180,6 +181,22 @@ fn corrupted_row_checksum_is_a_checksum_error() {
             }
             other => panic!("{name}: expected a row checksum error, got {other:?}"),
         }
+    }
+}
+
+#[test]
+fn an_authenticated_decode_skips_only_the_checksums() {
+    for (name, bytes, row) in golden() {
+        let checked = decode_row_ref(&bytes).unwrap();
+        let trusted = decode_authenticated_row_ref(&bytes).unwrap();
+        assert_eq!(checked, trusted, "{name}");
+        assert_eq!(trusted.to_row(), row, "{name}");
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 0x01;
+        assert!(decode_row_ref(&flipped).is_err(), "{name}");
+        assert_eq!(decode_authenticated_row_ref(&flipped).unwrap().to_row(), row, "{name}");
+        // Structure is still checked.
+        assert!(decode_authenticated_row_ref(&bytes[..bytes.len() - 2]).is_err(), "{name}");
     }
 }
 
@@ -445,6 +462,21 @@ proptest! {
         let mut key_bytes = out[prefix.len()..key.end].to_vec();
         key_bytes.extend_from_slice(&key.key_tail());
         prop_assert_eq!(key_bytes, encode_primary_key(&pk));
+    }
+
+    #[test]
+    fn a_row_decoded_in_place_is_the_row_with_its_key_extent(row in row_strategy()) {
+        let bytes = encode_row(&row);
+        let decoded = decode_row_ref(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(decoded.to_row(), row.clone());
+        let mut key = bytes[..decoded.key_extent.end].to_vec();
+        key.extend_from_slice(&decoded.key_extent.key_tail());
+        prop_assert_eq!(key, encode_primary_key(&row.primary_key));
+        let canonical = !row.delete_marker
+            && row.seq_info.is_none()
+            && row.cells.iter().all(|c| c.value.is_some() && c.timestamp.is_some() && c.op.is_none())
+            && row.cells.windows(2).all(|w| (&w[0].name, std::cmp::Reverse(w[0].timestamp)) <= (&w[1].name, std::cmp::Reverse(w[1].timestamp)));
+        prop_assert_eq!(decoded.is_canonical(), canonical);
     }
 
     #[test]
