@@ -13,6 +13,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = args::Cli::parse();
     args::init_logging(&args.log);
+    // Crash tests name a step to stop at (FAILPOINTS); without it this does nothing.
+    let _fail_points = fail::FailScenario::setup();
     let result = match args.command {
         args::Command::Serve(serve) => cmd::serve::run(serve),
         args::Command::Repo(args::RepoCommand::Init(init)) => cmd::repo::init(init),

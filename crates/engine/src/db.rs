@@ -77,7 +77,7 @@ pub struct Engine {
     /// Table options by id, read by the compaction filter.
     pub(crate) options_by_id: Arc<RwLock<HashMap<u32, TableOptions>>>,
     /// Serialises table creation, update and deletion.
-    ddl: Mutex<()>,
+    pub(crate) ddl: Mutex<()>,
     /// Serialises auto-increment allocation with its durable counter.
     pub(crate) autoinc: Mutex<HashMap<u32, i64>>,
     pub(crate) locks: RowLocks,
@@ -94,6 +94,13 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The `rows` column family's options that shape its table files, shared by bulk
+/// loads (`load.rs`), whose files must look like flushed ones.
+pub(crate) fn rows_file_options(options: &mut Options) {
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    options.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+}
+
 impl Engine {
     /// Opens (creating if needed) the engine in `dir`.
     pub fn open(dir: &Path, options: EngineOptions, clock: Arc<dyn Clock>) -> Result<Engine, EngineError> {
@@ -103,8 +110,7 @@ impl Engine {
         db_options.create_missing_column_families(true);
         db_options.increase_parallelism(2);
         let mut rows_options = Options::default();
-        rows_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        rows_options.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+        rows_file_options(&mut rows_options);
         let filter_tables = Arc::clone(&options_by_id);
         let filter_clock = Arc::clone(&clock);
         rows_options.set_compaction_filter("tablesafe-ttl", move |_level: u32, key: &[u8], value: &[u8]| {
@@ -116,6 +122,7 @@ impl Engine {
             ColumnFamilyDescriptor::new(CF_STREAM, stream_options()),
         ];
         let db = DB::open_cf_descriptors(&db_options, dir, cfs).context("open")?;
+        Engine::remove_unfinished_loads(dir);
         let mut write_options = WriteOptions::default();
         write_options.set_sync(options.sync_writes);
         let mut engine = Engine {

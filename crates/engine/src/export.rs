@@ -191,7 +191,7 @@ impl Engine {
 
 /// The stored form of exported cells. Cells in export order (by name, newest
 /// first) are appended; others are inserted where they belong.
-fn stored_row(cells: Vec<Cell>) -> Result<StoredRow, EngineError> {
+pub(crate) fn stored_row(cells: Vec<Cell>) -> Result<StoredRow, EngineError> {
     let mut stored = StoredRow::default();
     for cell in cells {
         let (Some(value), Some(ts), None) = (cell.value, cell.timestamp, cell.op) else {

@@ -12,7 +12,8 @@
 //!   `mutate.rs`: write rules; `validate.rs`: names and limits; `locks.rs`: row locks;
 //!   `compaction.rs`: TTL reclamation during compaction.
 //! - `stream.rs`: the change stream, written with the rows it describes.
-//! - `export.rs`: consistent whole-table export and import, for backup and restore.
+//! - `export.rs`: consistent whole-table export and import, for backup and restore;
+//!   `load.rs`: bulk loads by SST ingestion, for restores into a table.
 //!
 //! Invariants (details in each module): one RocksDB value per row, so a row changes
 //! atomically; every read-modify-write holds the row's lock; an acknowledged write
@@ -55,6 +56,7 @@ mod error;
 mod export;
 mod filter;
 mod keys;
+mod load;
 mod locks;
 mod mutate;
 mod range;
@@ -68,6 +70,7 @@ pub use catalog::TableInfo;
 pub use db::{CreateTable, Engine, EngineOptions, TableUpdate};
 pub use error::EngineError;
 pub use export::{RowView, TableExport};
+pub use load::{LoadBatch, LoadEncoder, TableLoad};
 pub use range::{Direction, RangePage, RangeRequest, MAX_PAGE_BYTES, MAX_PAGE_ROWS};
 pub use rows::{Consumed, ReadOutcome, ReturnContent, RowChange, RowWrite, WriteOutcome};
 pub use stream::{ChangeAction, ChangeRecord, StreamPage, MAX_STREAM_PAGE_BYTES};

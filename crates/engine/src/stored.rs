@@ -87,7 +87,7 @@ impl StoredRow {
 /// A stored row read in place: names and values borrow the RocksDB value they
 /// were decoded from (the same bytes [`StoredRow::decode`] reads), so a scan that
 /// only re-encodes rows copies no names or values.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StoredRowRef<'a> {
     /// Columns sorted by name.
     #[serde(borrow)]
@@ -95,7 +95,7 @@ pub struct StoredRowRef<'a> {
 }
 
 /// A [`StoredColumn`] read in place.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StoredColumnRef<'a> {
     /// Column name.
     pub name: &'a str,
@@ -105,7 +105,7 @@ pub struct StoredColumnRef<'a> {
 }
 
 /// A [`StoredVersion`] read in place.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StoredVersionRef<'a> {
     /// Milliseconds since the epoch.
     pub timestamp: i64,
@@ -115,6 +115,16 @@ pub struct StoredVersionRef<'a> {
 }
 
 impl<'a> StoredRowRef<'a> {
+    /// Appends the stored value (the bytes [`StoredRow::encode`] gives for the same
+    /// row) to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(ROW_FORMAT_V1);
+        // Serializing borrowed plain data into a Vec cannot fail.
+        if let Ok(body) = postcard::to_extend(self, std::mem::take(out)) {
+            *out = body;
+        }
+    }
+
     /// Deserializes a row read from RocksDB, borrowing from `bytes`.
     pub fn decode(bytes: &'a [u8]) -> Result<StoredRowRef<'a>, EngineError> {
         decode_v1(bytes)
@@ -173,6 +183,9 @@ mod tests {
         assert_eq!(decoded, row);
         let bytes = row.encode();
         let borrowed = StoredRowRef::decode(&bytes).unwrap();
+        let mut again = Vec::new();
+        borrowed.encode_into(&mut again);
+        assert_eq!(again, bytes, "the borrowed form encodes to the same stored bytes");
         let back: Vec<(String, Vec<(i64, Value)>)> = borrowed
             .columns
             .iter()
