@@ -123,6 +123,23 @@ impl DigestBuilder {
         self.add_parts(row_bytes, [key_prefix, &row.key_extent.key_tail()], row.cells);
     }
 
+    /// Adds the next row, decoded in place from `encoded`, its PlainBuffer bytes as
+    /// stored in a layer: hashed as they are when the row is canonical.
+    pub fn add_row_ref(&mut self, encoded: &[u8], row: &plainbuffer::RowRef<'_>) {
+        if row.is_canonical() {
+            self.add_canonical_record(encoded, row.key_extent, row.cells.len() as u64);
+        } else {
+            self.add_non_canonical(&row.to_row());
+        }
+    }
+
+    /// Adds the next row given as its PlainBuffer bytes, known to be canonical
+    /// ([`plainbuffer::RowRef::is_canonical`]), with where its key ends and its cell count.
+    pub fn add_canonical_record(&mut self, encoded: &[u8], key_extent: plainbuffer::KeyExtent, cells: u64) {
+        let key_prefix = &encoded[..key_extent.end];
+        self.add_parts(encoded, [key_prefix, &key_extent.key_tail()], cells);
+    }
+
     fn add_canonical(&mut self, row: &Row, encoded: &[u8]) {
         let key = plainbuffer::encode_primary_key(&row.primary_key);
         self.add_parts(encoded, [&key, &[]], row.cells.len() as u64);
@@ -317,6 +334,15 @@ mod tests {
             }
         }
         assert_eq!(digest(&rows).root, reference_root(&rows));
+        // Rows decoded in place from their stored bytes digest the same, canonical or not.
+        for rows in [&rows[..], &super::tests::rows(5_000, None)[..]] {
+            let mut in_place = DigestBuilder::default();
+            for row in rows {
+                let encoded = plainbuffer::encode_row(row);
+                in_place.add_row_ref(&encoded, &plainbuffer::decode_row_ref(&encoded).unwrap());
+            }
+            assert_eq!(in_place.finish().root, reference_root(rows));
+        }
         assert_eq!(digest(&rows).leaves[0].first_key, hex(&plainbuffer::encode_primary_key(&rows[0].primary_key)));
     }
 }

@@ -84,10 +84,90 @@ impl EncodedRows {
     }
 }
 
+/// Complete records cut from a record stream: the bytes of one or more records back
+/// to back, and where each record's PlainBuffer row lies in them.
+#[derive(Debug, Default)]
+pub struct RecordBatch {
+    bytes: Vec<u8>,
+    rows: Vec<(usize, usize)>,
+}
+
+impl RecordBatch {
+    /// Each record's PlainBuffer row, in order.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.rows.iter().map(|&(start, end)| &self.bytes[start..end])
+    }
+
+    /// The PlainBuffer row of record `index`.
+    pub fn row(&self, index: usize) -> Option<&[u8]> {
+        self.rows.get(index).map(|&(start, end)| &self.bytes[start..end])
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Cuts pushed chunks into complete records; records may span chunks. The one
+/// reader of the record framing: [`RowDecoder`] decodes what it cuts.
+#[derive(Debug, Default)]
+pub struct RecordFramer {
+    pending: Vec<u8>,
+}
+
+impl crate::records::RecordDecoder for RecordFramer {
+    type Record = RecordBatch;
+
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<RecordBatch>, String> {
+        Ok(vec![RecordFramer::push(self, chunk)])
+    }
+
+    fn finish(self) -> Result<(), String> {
+        RecordFramer::finish(self)
+    }
+}
+
+impl RecordFramer {
+    /// Adds a chunk; returns the records it completes.
+    pub fn push(&mut self, chunk: &[u8]) -> RecordBatch {
+        self.pending.extend_from_slice(chunk);
+        let mut rows = Vec::new();
+        let mut at = 0usize;
+        while let Some(header) = self.pending.get(at..at + 4) {
+            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            if self.pending.len() - at - 4 < len {
+                break;
+            }
+            rows.push((at + 4, at + 4 + len));
+            at += 4 + len;
+        }
+        // The complete records leave as they are; only a partial one is copied.
+        let rest = self.pending[at..].to_vec();
+        let mut bytes = std::mem::replace(&mut self.pending, rest);
+        bytes.truncate(at);
+        RecordBatch { bytes, rows }
+    }
+
+    /// Checks that the stream ended on a record boundary.
+    pub fn finish(self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("table data ends inside a row record ({} bytes left)", self.pending.len()))
+        }
+    }
+}
+
 /// Turns pushed chunks back into rows; records may span chunks.
 #[derive(Debug, Default)]
 pub struct RowDecoder {
-    pending: Vec<u8>,
+    framer: RecordFramer,
 }
 
 impl crate::records::RecordDecoder for RowDecoder {
@@ -105,35 +185,13 @@ impl crate::records::RecordDecoder for RowDecoder {
 impl RowDecoder {
     /// Adds a chunk; returns the rows it completes.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Row>, String> {
-        self.pending.extend_from_slice(chunk);
-        let mut rows = Vec::new();
-        let mut at = 0usize;
-        while self.pending.len() - at >= 4 {
-            let len = u32::from_le_bytes([
-                self.pending[at],
-                self.pending[at + 1],
-                self.pending[at + 2],
-                self.pending[at + 3],
-            ]) as usize;
-            if self.pending.len() - at - 4 < len {
-                break;
-            }
-            let row =
-                plainbuffer::decode_row(&self.pending[at + 4..at + 4 + len]).map_err(|e| format!("row record: {e}"))?;
-            rows.push(row);
-            at += 4 + len;
-        }
-        self.pending.drain(..at);
-        Ok(rows)
+        let batch = self.framer.push(chunk);
+        batch.rows().map(|row| plainbuffer::decode_row(row).map_err(|e| format!("row record: {e}"))).collect()
     }
 
     /// Checks that the stream ended on a record boundary.
     pub fn finish(self) -> Result<(), String> {
-        if self.pending.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("table data ends inside a row record ({} bytes left)", self.pending.len()))
-        }
+        self.framer.finish()
     }
 }
 

@@ -9,15 +9,20 @@
 //! again (even after `kill -9`) resumes it into its own partial target; the
 //! rows read back from the repository are digested while they are written and must
 //! match the manifest, so damaged data fails the restore instead of producing a
-//! wrong table; a failed restore drops the table it created unless asked to keep it.
+//! wrong table (into a sink with bulk loads, the engine, no row shows before the
+//! digest matched); a failed restore drops the table it created unless asked to keep it.
 
-use serde::{Deserialize, Serialize};
-use tablesafe_proto::model::Row;
-use tablesafe_repo::{LockKind, Repository};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tablesafe_engine::{LoadBatch, TableLoad};
+use tablesafe_proto::model::Row;
+use tablesafe_proto::plainbuffer;
+use tablesafe_repo::{LockKind, Repository};
 use tokio::sync::mpsc;
 
 use crate::digest::{differences, DifferingRange, DigestBuilder, TableDigest};
+use crate::format::{RecordBatch, RecordFramer};
+use crate::records::ChunkRecords;
 use crate::pitr::PointInTimePlan;
 use crate::read::SnapshotRows;
 use crate::snapshot::{load_snapshot, Progress, TableSnapshot};
@@ -114,6 +119,8 @@ pub(crate) async fn restore_locked<K: TableSink>(
         return Err(BackupError::TargetExists(target));
     }
     let ours = interrupted.is_some() || !exists;
+    // A rerun loads into its own partial target: what the first run left is replaced.
+    let replace = interrupted.is_some();
     // The marker goes first, so a kill at any later moment leaves it behind.
     let marker_id = match interrupted {
         Some(id) => Some(id),
@@ -124,7 +131,7 @@ pub(crate) async fn restore_locked<K: TableSink>(
         sink.create_table(&target, &table.definition).await?;
     }
     progress.table_started(&target, Some(table.rows));
-    let mut result = write_table(repo, &snapshot_id, table, &target, sink, progress).await;
+    let mut result = write_table(repo, &snapshot_id, table, &target, sink, replace, progress).await;
     if let (Ok(report), Some(plan)) = (&mut result, replay) {
         match crate::pitr::replay(repo, plan, sink, &target, progress).await {
             Ok(changes) => {
@@ -204,10 +211,208 @@ async fn write_table<K: TableSink>(
     table: &TableSnapshot,
     target: &str,
     sink: &K,
+    replace: bool,
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
-    // Reading (decrypt, decompress, decode, digest) and writing overlap: the
-    // reader stays at most two batches ahead of the writes in flight.
+    let digest = match sink.start_load(target, replace).await? {
+        Some(load) => {
+            let (digest, load) = load_table(repo, snapshot_id, table, load, progress).await?;
+            sink.finish_load(target, load).await?;
+            digest
+        }
+        None => write_rows(repo, snapshot_id, table, target, sink, progress).await?,
+    };
+    Ok(RestoreReport {
+        snapshot: snapshot_id.to_owned(),
+        table: table.name.clone(),
+        target: target.to_owned(),
+        rows: digest.rows,
+        cells: digest.cells,
+        digest: digest.root,
+        changes_replayed: 0,
+        to_time_us: None,
+    })
+}
+
+/// Rows read back that do not add up to the manifest's digest are never completed.
+fn check_digest(snapshot_id: &str, table: &TableSnapshot, digest: &TableDigest) -> Result<(), BackupError> {
+    if digest.root == table.digest.root {
+        return Ok(());
+    }
+    Err(BackupError::Corrupt {
+        snapshot: snapshot_id.to_owned(),
+        table: table.name.clone(),
+        detail: "the rows read back do not match the snapshot's digest".into(),
+    })
+}
+
+/// What the decode thread is fed: a full copy's records as stored, or the rows
+/// of several layers merged.
+enum LoadInput {
+    Records(RecordBatch),
+    Rows(Vec<Row>),
+}
+
+/// What the write thread is handed: records with the load's entries made from
+/// them and what their digest needs, or merged rows as they are.
+enum LoadStep {
+    Records { records: RecordBatch, digested: Vec<Digested>, entries: LoadBatch },
+    Rows(Vec<Row>),
+}
+
+/// How one record of a [`LoadStep`] is digested.
+enum Digested {
+    /// Canonical: record `index`'s bytes as they are.
+    Record { index: usize, key_extent: plainbuffer::KeyExtent, cells: u64 },
+    /// Not canonical: the row, made canonical by the digest.
+    Row(Row),
+}
+
+/// Loads a table through a sink's bulk load, in stages: the read-ahead task
+/// authenticates and decompresses chunks; a decode thread decodes each record in
+/// place and makes the load's entries; a write thread digests the records' stored
+/// bytes and writes the entries into the load's files (rows merged from several
+/// layers are digested and made into entries there too). Returns the load,
+/// unfinished, once the digest matched.
+async fn load_table(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &TableSnapshot,
+    load: TableLoad,
+    progress: &dyn Progress,
+) -> Result<(TableDigest, TableLoad), BackupError> {
+    let (tx, mut rx) = mpsc::channel::<LoadInput>(2);
+    let (steps_tx, mut steps_rx) = mpsc::channel::<LoadStep>(2);
+    let encoder = load.encoder();
+    let name = table.name.clone();
+    let writer = {
+        let encoder = encoder.clone();
+        let mut load = load;
+        tokio::task::spawn_blocking(move || {
+            let loaded = |e| BackupError::engine(&name)(e);
+            let mut digest = DigestBuilder::default();
+            while let Some(step) = steps_rx.blocking_recv() {
+                let entries = match step {
+                    LoadStep::Records { records, digested, entries } => {
+                        for item in digested {
+                            match item {
+                                Digested::Record { index, key_extent, cells } => {
+                                    let encoded = records.row(index).unwrap_or_default();
+                                    digest.add_canonical_record(encoded, key_extent, cells);
+                                }
+                                Digested::Row(row) => digest.add(&row),
+                            }
+                        }
+                        entries
+                    }
+                    LoadStep::Rows(rows) => {
+                        let mut entries = LoadBatch::default();
+                        for row in rows {
+                            digest.add(&row);
+                            encoder.add_row(&mut entries, row).map_err(loaded)?;
+                        }
+                        entries
+                    }
+                };
+                load.write(&entries).map_err(loaded)?;
+            }
+            Ok::<_, BackupError>((digest.finish(), load))
+        })
+    };
+    let owner = (snapshot_id.to_owned(), table.name.clone());
+    let decoder = tokio::task::spawn_blocking(move || {
+        let corrupt = |detail: String| BackupError::Corrupt { snapshot: owner.0.clone(), table: owner.1.clone(), detail };
+        let loaded = |e| BackupError::engine(&owner.1)(e);
+        let stopped = || BackupError::Internal("restore writer stopped".into());
+        while let Some(input) = rx.blocking_recv() {
+            let step = match input {
+                LoadInput::Records(records) => {
+                    let mut entries = LoadBatch::default();
+                    let mut digested = Vec::with_capacity(records.len());
+                    for (index, encoded) in records.rows().enumerate() {
+                        // Chunks are authenticated (AEAD and their keyed id) before they get here.
+                        let row = plainbuffer::decode_authenticated_row_ref(encoded)
+                            .map_err(|e| corrupt(format!("row record: {e}")))?;
+                        // A full copy holds no delete markers; one would mean nothing to load.
+                        if row.delete_marker {
+                            continue;
+                        }
+                        if row.is_canonical() {
+                            let cells = row.cells.len() as u64;
+                            digested.push(Digested::Record { index, key_extent: row.key_extent, cells });
+                            // Canonical: every cell is a version with a value and a timestamp.
+                            let cells = row.cells.iter().filter_map(|c| Some((c.name, c.value?, c.timestamp?)));
+                            encoder.add_cells(&mut entries, &row.primary_key, cells).map_err(loaded)?;
+                        } else {
+                            digested.push(Digested::Row(row.to_row()));
+                            encoder.add_row(&mut entries, row.to_row()).map_err(loaded)?;
+                        }
+                    }
+                    LoadStep::Records { records, digested, entries }
+                }
+                LoadInput::Rows(rows) => LoadStep::Rows(rows),
+            };
+            steps_tx.blocking_send(step).map_err(|_| stopped())?;
+        }
+        Ok::<(), BackupError>(())
+    });
+    let feed = async {
+        let stopped = || BackupError::Internal("restore decoder stopped".into());
+        // A full copy with no fixup is its records as stored: nothing to merge.
+        let chain = crate::read::layers(repo, snapshot_id, table).await?;
+        let full_copy = match chain.as_slice() {
+            [(_, only)] if only.fixup.is_none() => Some(only.chunks.clone()),
+            _ => None,
+        };
+        if let Some(chunks) = full_copy {
+            let (owner, name) = (snapshot_id.to_owned(), table.name.clone());
+            let mut records = ChunkRecords::<RecordFramer>::new(repo, chunks, owner, name);
+            while let Some(batch) = records.next().await? {
+                let rows = batch.len() as u64;
+                tx.send(LoadInput::Records(batch)).await.map_err(|_| stopped())?;
+                progress.rows_done(rows, 0);
+            }
+        } else {
+            let mut rows = SnapshotRows::open(repo, snapshot_id, table).await?;
+            let mut batch = Vec::with_capacity(ROW_BATCH);
+            while let Some(row) = rows.next().await? {
+                batch.push(row);
+                if batch.len() >= ROW_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+                    let count = full.len() as u64;
+                    tx.send(LoadInput::Rows(full)).await.map_err(|_| stopped())?;
+                    progress.rows_done(count, 0);
+                }
+            }
+            let count = batch.len() as u64;
+            tx.send(LoadInput::Rows(batch)).await.map_err(|_| stopped())?;
+            progress.rows_done(count, 0);
+        }
+        Ok::<(), BackupError>(())
+    };
+    let fed = feed.await;
+    drop(tx);
+    let joined = |e: tokio::task::JoinError| BackupError::Internal(format!("restore stage: {e}"));
+    let decoded = decoder.await.map_err(joined)?;
+    let written = writer.await.map_err(joined)?;
+    // A later stage's error explains an earlier one that stopped because of it.
+    let (digest, load) = written?;
+    decoded?;
+    fed?;
+    check_digest(snapshot_id, table, &digest)?;
+    Ok((digest, load))
+}
+
+/// Restores through a sink's row writes: reading (decrypt, decompress, decode,
+/// digest) and writing overlap, the reader at most two batches ahead of the writes.
+async fn write_rows<K: TableSink>(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &TableSnapshot,
+    target: &str,
+    sink: &K,
+    progress: &dyn Progress,
+) -> Result<TableDigest, BackupError> {
     let (tx, rx) = mpsc::channel::<Vec<Row>>(2);
     let read = async move {
         let mut rows = SnapshotRows::open(repo, snapshot_id, table).await?;
@@ -223,13 +428,7 @@ async fn write_table<K: TableSink>(
         }
         let digest = digest.finish();
         // Checked before the last batch: rows that do not add up are never completed.
-        if digest.root != table.digest.root {
-            return Err(BackupError::Corrupt {
-                snapshot: snapshot_id.to_owned(),
-                table: table.name.clone(),
-                detail: "the rows read back do not match the snapshot's digest".into(),
-            });
-        }
+        check_digest(snapshot_id, table, &digest)?;
         if !batch.is_empty() {
             tx.send(batch).await.map_err(|_| stopped())?;
         }
@@ -237,8 +436,8 @@ async fn write_table<K: TableSink>(
     };
     let write = async {
         // Several batches are written at once: a restore's keys are unique, so the
-        // order of the writes does not matter, and the sink (RocksDB's write group,
-        // or BatchWriteRow requests) overlaps them.
+        // order of the writes does not matter, and the sink (BatchWriteRow
+        // requests) overlaps them.
         let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|rows| (rows, rx)) });
         let mut writes = std::pin::pin!(batches
             .map(|rows| async move {
@@ -255,17 +454,7 @@ async fn write_table<K: TableSink>(
     let (read, written) = tokio::join!(read, write);
     // A write error explains a reader that stopped because of it.
     written?;
-    let digest = read?;
-    Ok(RestoreReport {
-        snapshot: snapshot_id.to_owned(),
-        table: table.name.clone(),
-        target: target.to_owned(),
-        rows: digest.rows,
-        cells: digest.cells,
-        digest: digest.root,
-        changes_replayed: 0,
-        to_time_us: None,
-    })
+    read
 }
 
 /// The outcome of comparing a live table with a snapshot.

@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -94,4 +95,53 @@ async fn killed_backups_and_restores_leave_a_sound_repository_and_rerun_to_compl
     let verify =
         ["verify-restore", &snapshot, "--repo", &repo, "--table", "big", "--live", "again", "--data-dir", &data];
     succeeded(&with_password(&verify));
+
+    // Killed while it ingests its SST files (a fail point holds it at that step):
+    // the target shows none of the rows, and a rerun completes, equal, with no
+    // load file left behind.
+    let restore = ["restore", &snapshot, "--repo", &repo, "--table", "big", "--as", "ingested", "--data-dir", &data];
+    let mut child = command(
+        &restore,
+        &[
+            ("TABLESAFE_PASSWORD", PASSWORD),
+            ("TABLESAFE_LOG", "tablesafe_engine=debug"),
+            ("FAILPOINTS", "engine::load::before-ingest=pause"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("ingesting") {
+            break;
+        }
+    }
+    assert!(log.contains("ingesting"), "the restore never reached its ingest:\n{log}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let load_dir = Path::new(&data).join("engine").join("load-tmp");
+    let files = walk(&load_dir).into_iter().filter(|f| f.extension().is_some_and(|e| e == "sst")).count();
+    assert!(files > 0, "no load files in {}", load_dir.display());
+    let verify =
+        ["verify-restore", &snapshot, "--repo", &repo, "--table", "big", "--live", "ingested", "--data-dir", &data];
+    let out = tablesafe(&[&verify[..], &["--json"]].concat(), &[("TABLESAFE_PASSWORD", PASSWORD)]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["live_rows"], 0, "a half-loaded table is visible: {report}");
+    succeeded(&with_password(&restore));
+    succeeded(&with_password(&verify));
+    assert!(!load_dir.exists() || walk(&load_dir).is_empty(), "load files left in {}", load_dir.display());
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
+        .collect()
 }

@@ -1,13 +1,13 @@
 //! The local engine as a source and a sink: exports read one RocksDB snapshot taken
 //! at a quiet point of the change stream, so they are exact at a known position;
-//! restores load rows by bulk import.
+//! restores load rows by SST ingestion (`TableLoad`), and replay changes by writes.
 
 use std::sync::Arc;
 
 use tablesafe_client::model::{PkValue, PrimaryKey, Row};
 use tablesafe_engine::{
     ChangeAction, CreateTable, Direction, Engine, EngineError, RangeRequest, ReturnContent, RowChange,
-    RowWrite as EngineRowWrite,
+    RowWrite as EngineRowWrite, TableLoad,
 };
 use tablesafe_proto::model::{Condition, ReadOptions};
 use tokio::sync::mpsc;
@@ -252,6 +252,20 @@ impl TableSink for EmbeddedTables {
             }
         })
         .await
+    }
+
+    async fn start_load(&self, table: &str, replace: bool) -> Result<Option<TableLoad>, BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| {
+            let load = engine.start_load(&name).map_err(BackupError::engine(&name))?;
+            Ok(Some(if replace { load.replacing() } else { load }))
+        })
+        .await
+    }
+
+    async fn finish_load(&self, table: &str, load: TableLoad) -> Result<(), BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| engine.finish_load(load).map(drop).map_err(BackupError::engine(&name))).await
     }
 
     async fn drop_table(&self, table: &str) -> Result<(), BackupError> {

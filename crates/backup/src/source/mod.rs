@@ -13,6 +13,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use tablesafe_client::model::{PrimaryKey, ReservedThroughput, Row, StreamSpec, TableOptions, TableSchema};
+use tablesafe_engine::TableLoad;
 use tokio::sync::mpsc;
 
 use crate::changes::Change;
@@ -201,6 +202,22 @@ pub trait TableSink: Send + Sync {
     ) -> impl Future<Output = Result<(), BackupError>> + Send;
     /// Deletes a table (a failed restore's partial target).
     fn drop_table(&self, table: &str) -> impl Future<Output = Result<(), BackupError>> + Send;
+    /// Opens a bulk load of a restore's rows into `table`: rows go in in key order
+    /// and appear, all at once, when [`finish_load`](Self::finish_load) returns;
+    /// with `replace`, what the table held before is gone then. `None` when the sink
+    /// has no bulk path: rows then go through [`write_rows`](Self::write_rows).
+    fn start_load(
+        &self,
+        _table: &str,
+        _replace: bool,
+    ) -> impl Future<Output = Result<Option<TableLoad>, BackupError>> + Send {
+        async { Ok(None) }
+    }
+    /// Makes a load's rows visible and durable.
+    fn finish_load(&self, table: &str, _load: TableLoad) -> impl Future<Output = Result<(), BackupError>> + Send {
+        let message = format!("{} has no bulk load for table '{table}'", self.destination());
+        async move { Err(BackupError::Internal(message)) }
+    }
 }
 
 pub(crate) fn renamed(definition: &TableDefinition, table: &str) -> TableSchema {
