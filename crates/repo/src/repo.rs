@@ -10,7 +10,7 @@
 //! - Every chunk read is authenticated and checked against its keyed id; damage is
 //!   reported with the object's path, never returned as data.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -91,6 +91,9 @@ pub struct Repository {
     pub(crate) config: Config,
     pub(crate) secrets: Secrets,
     index: Arc<Mutex<HashMap<ChunkId, Location>>>,
+    /// The index files the index was read from (their names are their hashes:
+    /// a file never changes, a prune replaces files).
+    index_files: Arc<Mutex<HashSet<String>>>,
     pack_keys: Arc<Mutex<HashMap<PackId, [u8; KEY_LEN]>>>,
 }
 
@@ -192,7 +195,7 @@ impl Repository {
     }
 
     fn new(storage: Storage, config: Config, secrets: Secrets) -> Repository {
-        Repository { storage, config, secrets, index: Arc::default(), pack_keys: Arc::default() }
+        Repository { storage, config, secrets, index: Arc::default(), index_files: Arc::default(), pack_keys: Arc::default() }
     }
 
     /// The repository's config.
@@ -217,13 +220,34 @@ impl Repository {
 
     pub(crate) async fn load_index(&self) -> Result<(), RepoError> {
         for (path, _) in self.storage.list("index").await? {
-            let file = self.read_index_file(&path).await?;
-            let mut index = self.index.lock();
-            for (pack, entries) in file.packs {
-                for entry in entries {
-                    index.insert(entry.id, Location { pack, entry });
-                }
-            }
+            self.load_index_file(path).await?;
+        }
+        Ok(())
+    }
+
+    async fn load_index_file(&self, path: String) -> Result<(), RepoError> {
+        let file = self.read_index_file(&path).await?;
+        self.index_packs(file.packs);
+        self.index_files.lock().insert(path);
+        Ok(())
+    }
+
+    /// Brings the index up to date for a long-lived holder (the archiver, which
+    /// passes every second): only index files written since are read, unless one
+    /// read before is gone (a prune replaced it), when everything is read again.
+    /// The cost of a refresh is a listing, not the size of the repository.
+    pub async fn refresh(&self) -> Result<(), RepoError> {
+        let listed: HashSet<String> = self.storage.list("index").await?.into_iter().map(|(path, _)| path).collect();
+        let gone = self.index_files.lock().iter().any(|known| !listed.contains(known));
+        if gone {
+            return self.reload_index().await;
+        }
+        let new: Vec<String> = {
+            let known = self.index_files.lock();
+            listed.into_iter().filter(|path| !known.contains(path)).collect()
+        };
+        for path in new {
+            self.load_index_file(path).await?;
         }
         Ok(())
     }
@@ -364,6 +388,7 @@ impl Repository {
     /// Forgets every cached index entry and pack key, then reloads the index.
     pub(crate) async fn reload_index(&self) -> Result<(), RepoError> {
         self.index.lock().clear();
+        self.index_files.lock().clear();
         self.pack_keys.lock().clear();
         self.load_index().await
     }
@@ -378,6 +403,8 @@ impl Repository {
         let sealed = crypto::seal(&self.secrets.meta_key, &bytes, INDEX_AAD);
         let path = format!("index/{}", crypto::hex(blake3::hash(&sealed).as_bytes()));
         self.storage.write(&path, sealed).await?;
+        // Its entries are added by the writer; a refresh need not read it back.
+        self.index_files.lock().insert(path.clone());
         Ok(path)
     }
 

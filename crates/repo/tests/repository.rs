@@ -205,3 +205,24 @@ async fn shared_and_exclusive_locks_exclude_each_other_and_stale_locks_do_not_bl
     x.release().await.unwrap();
     assert!(storage(&dir).list("locks").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_refresh_sees_what_other_handles_wrote_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Repository::init(storage(&dir), with_password()).await.unwrap();
+    let holder = Repository::open(storage(&dir), &password()).await.unwrap();
+    let (first, _) = store(&writer, &table_bytes(2_000_000, 7)).await;
+    let (second, _) = store(&writer, &table_bytes(2_000_000, 8)).await;
+    assert!(!holder.has_chunk(&first[0]), "opened before the writes");
+    holder.refresh().await.unwrap();
+    assert!(first.iter().chain(&second).all(|id| holder.has_chunk(id)));
+    assert_eq!(load(&holder, &second).await, table_bytes(2_000_000, 8));
+
+    // A prune replaces index files: the refresh notices and forgets what is gone.
+    let keep: std::collections::HashSet<ChunkId> = second.iter().copied().collect();
+    writer.prune(&keep).await.unwrap();
+    holder.refresh().await.unwrap();
+    assert!(first.iter().filter(|id| !keep.contains(*id)).all(|id| !holder.has_chunk(id)));
+    assert!(second.iter().all(|id| holder.has_chunk(id)));
+    assert_eq!(load(&holder, &second).await, table_bytes(2_000_000, 8));
+}

@@ -139,13 +139,27 @@ pub(super) async fn run(service: Arc<BackupService>) {
 /// the plan exists and asks for it; a last pass when the service stops.
 pub(super) async fn archive(service: Arc<BackupService>, name: String) {
     let mut archiver = Archiver::new(service.source.clone(), ArchiveOptions::default());
+    // The repository stays open from pass to pass (its keys and index read once,
+    // refreshed by listing); reopened when the destination changes or after an error.
+    let mut kept: Option<(String, Arc<tablesafe_repo::Repository>)> = None;
     loop {
         let stopping = service.stopped();
         let plan = lock(&service.plans).iter().find(|s| s.plan.name() == name).map(|s| s.plan.clone());
         let Some(plan) = plan.filter(|p| p.plan.archive) else { break };
         let started = now_ms();
+        let destination = &plan.plan.destination;
         let result = async {
-            let repo = service.repository(&plan.plan.destination).await?;
+            let repo = match kept.as_ref().filter(|(at, _)| at == destination) {
+                Some((_, repo)) => {
+                    repo.refresh().await?;
+                    Arc::clone(repo)
+                }
+                None => {
+                    let repo = service.repository(destination).await?;
+                    kept = Some((destination.clone(), Arc::clone(&repo)));
+                    repo
+                }
+            };
             let all = archiver.source().list_tables().await?;
             let tables = plan.tables(&all);
             if !tables.is_empty() {
@@ -160,6 +174,7 @@ pub(super) async fn archive(service: Arc<BackupService>, name: String) {
             }
             Err(error) => {
                 tracing::warn!(plan = name, %error, "archiving failed; retrying");
+                kept = None;
                 if matches!(error, crate::BackupError::Repo(_)) {
                     service.repos.lock().await.remove(&service.resolve(&plan.plan.destination));
                 }
