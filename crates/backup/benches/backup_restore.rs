@@ -513,6 +513,10 @@ fn status_like(path: &str, field: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(field)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
+fn text_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).lines().next().unwrap_or_default().trim().to_owned()
+}
+
 fn has_command(name: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {name} >/dev/null")]).status().is_ok_and(|s| s.success())
 }
@@ -542,6 +546,40 @@ fn tar_zstd(data: &Path, work: &Path) -> Res<(f64, u64, Option<u64>)> {
     let compressed = String::from_utf8_lossy(&output.stdout).trim().parse()?;
     let peak = std::fs::read_to_string(&time_file).ok().and_then(|t| t.trim().lines().last()?.trim().parse().ok());
     Ok((seconds, compressed, peak))
+}
+
+/// What a self-hosting user would reach for instead: `restic backup` of the stopped
+/// data directory into a new repository, then `restic restore` of it; returns
+/// (backup seconds, restore seconds, repository bytes).
+fn restic(data: &Path, work: &Path) -> Res<(f64, f64, u64)> {
+    let repo = work.join("repo-restic");
+    let restored = work.join("restic-restored");
+    let run = |args: &[&std::ffi::OsStr]| -> Res<f64> {
+        let started = Instant::now();
+        let status = Command::new("restic")
+            .arg("--repo")
+            .arg(&repo)
+            .arg("--quiet")
+            .args(args)
+            .env("RESTIC_PASSWORD", PASSWORD)
+            .env("RESTIC_CACHE_DIR", work.join("restic-cache"))
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(fail(format!("restic {args:?} failed ({status})")));
+        }
+        Ok(started.elapsed().as_secs_f64())
+    };
+    run(&["init".as_ref()])?;
+    let backup = run(&["backup".as_ref(), data.as_os_str()])?;
+    let restore = run(&["restore".as_ref(), "latest".as_ref(), "--target".as_ref(), restored.as_os_str()])?;
+    // restic restores the absolute path under the target.
+    let copy = restored.join(data.strip_prefix("/").unwrap_or(data));
+    if dir_bytes(&copy)? != dir_bytes(data)? {
+        return Err(fail("restic's restored data directory differs in size from the original"));
+    }
+    std::fs::remove_dir_all(&restored)?;
+    Ok((backup, restore, dir_bytes(&repo)?))
 }
 
 /// The server process; stopped (SIGTERM, then SIGKILL) when dropped.
@@ -761,6 +799,13 @@ fn parent() -> Res<()> {
         None
     };
 
+    let restic = if has_command("restic") {
+        eprintln!("[backup_restore] restic backup and restore of the data directory ...");
+        Some(restic(&data, work.path())?)
+    } else {
+        None
+    };
+
     // 3. Embedded backup and restore.
     let eb = run_phase("embedded-backup", &[("data", data_arg.clone()), ("repo", repo_embedded.clone())])?;
     if f(&eb, "data_bytes")? as u64 != data_bytes || s(&eb, "digest")? != s(&limits, "digest")? {
@@ -906,7 +951,7 @@ fn parent() -> Res<()> {
         None,
         peak(&er)?,
         &format!(
-            "{:.1} s ({}); {}; `verify_table`: equal ({:.1} s, not counted); engine fsync on, 1,000-row batches",
+            "{:.1} s ({}); {}; `verify_table`: equal ({:.1} s, not counted); SST files ingested at the end (`TableLoad`)",
             f(&er, "seconds")?,
             fixed(&er)?,
             cpu_note(&er)?,
@@ -976,6 +1021,30 @@ fn parent() -> Res<()> {
         ),
         None => table.lines.push("| limit: `tar \\| zstd -3 -T1` | — | — | — | skipped: zstd or tar not installed (apt-get install zstd) |".into()),
     }
+    match restic {
+        Some((backup, restore, repo_bytes)) => {
+            let version = Command::new("restic").arg("version").output().map(|o| text_line(&o.stdout)).unwrap_or_default();
+            table.line(
+                "baseline: `restic backup` of the stopped data directory",
+                backup,
+                None,
+                None,
+                &format!(
+                    "{backup:.1} s; {version}; repository {}; embedded backup takes {:.2}× restic's time",
+                    mb(repo_bytes as f64),
+                    f(&eb, "seconds")? / backup
+                ),
+            );
+            table.line(
+                "baseline: `restic restore latest` of it",
+                restore,
+                None,
+                None,
+                &format!("{restore:.1} s; embedded restore takes {:.2}× restic's time", f(&er, "seconds")? / restore),
+            );
+        }
+        None => table.lines.push("| baseline: restic | — | — | — | skipped: restic not installed (scripts/setup-test-deps.sh as root) |".into()),
+    }
     for (name, label, note) in [
         ("export", "component: engine export (`export_table`, rows dropped)", "RocksDB snapshot scan + row decode"),
         ("encode", "component: serialize (`format::encode_row`)", "PlainBuffer + length prefix"),
@@ -983,7 +1052,7 @@ fn parent() -> Res<()> {
         ("fastcdc", "component: FastCDC (`Chunker`, 1 MiB pushes)", ""),
         ("seal", "component: XChaCha20-Poly1305 (`crypto::seal`, compressed pieces)", ""),
         ("unzstd", "component: zstd decompress (256 KiB pieces)", ""),
-        ("decode", "component: decode (`format::RowDecoder`)", "restore's first step"),
+        ("decode", "component: decode (`format::RowDecoder`)", "owned rows; an embedded restore decodes in place"),
     ] {
         let c = comp(name)?;
         let note = match c.get("chunks").and_then(Json::as_u64) {
@@ -1029,6 +1098,32 @@ fn parent() -> Res<()> {
         );
     }
 
+    // The goals of docs/BENCHMARKS.md as ratios of this run's own lines.
+    let zstd_seconds = f(zstd3, "seconds")?;
+    let mut ratios = format!(
+        "Ratios in this run: embedded backup {:.2}× the zstd -3 rate, embedded restore {:.2}× it and {:.2}× the embedded backup's",
+        zstd_seconds / f(&eb, "seconds")?,
+        zstd_seconds / f(&er, "seconds")?,
+        f(&eb, "seconds")? / f(&er, "seconds")?
+    );
+    if let Some((backup, restore, _)) = restic {
+        let _ = write!(
+            ratios,
+            "; embedded backup {:.2}× restic's backup time, embedded restore {:.2}× restic's restore time",
+            f(&eb, "seconds")? / backup,
+            f(&er, "seconds")? / restore
+        );
+    }
+    if let Some((export, _, import, _, _)) = &base {
+        let per_row = |r: &Json, n: u64| -> Res<f64> { Ok(n as f64 / f(r, "seconds")?) };
+        let _ = write!(
+            ratios,
+            "; remote backup {:.1}× the SDK `get_range` rows/s, remote restore {:.1}× the SDK `batch_write_row` rows/s",
+            per_row(&rb, rows)? / per_row(export, baseline_rows)?,
+            per_row(&rr, rows)? / per_row(import, baseline_rows)?
+        );
+    }
+
     let mut env_settings = String::new();
     for name in ["BENCH_ROWS", "BENCH_BASELINE_ROWS", "BENCH_BASELINE", "TMPDIR"] {
         if let Ok(value) = std::env::var(name) {
@@ -1060,6 +1155,8 @@ fn parent() -> Res<()> {
     for line in &table.lines {
         println!("{line}");
     }
+    println!();
+    println!("{ratios}.");
     Ok(())
 }
 
