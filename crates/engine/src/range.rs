@@ -22,6 +22,9 @@ pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Rows one page examines at most (filters may drop most of them).
 const MAX_PAGE_SCAN: usize = 100_000;
 
+/// Split points found from size estimates at most; more are found by a scan.
+const MAX_ESTIMATED_POINTS: u64 = 1000;
+
 /// Scan direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Direction {
@@ -147,10 +150,67 @@ impl Engine {
         Ok(Some((u128::from(keys) * u128::from(ours) / u128::from(all)) as u64))
     }
 
+    /// Keys that cut `table` into ranges of about `split_bytes` each, in order.
+    ///
+    /// From RocksDB's size estimates of the table's files, not a scan: each point
+    /// is found by bisecting the key space (as a 16-byte big-endian number) with
+    /// `get_approximate_sizes`, then moved to the first stored key at or after it.
+    /// Rows still only in the memtable are not in the estimates; a table whose
+    /// files hold less than two ranges is scanned instead (it is small then, or
+    /// mostly in the memtable, at most its size), as is one cut into more than
+    /// [`MAX_ESTIMATED_POINTS`] ranges. The points need only be ordered
+    /// keys of the table: uneven ranges cost balance, never rows.
     pub fn split_points(&self, table: &str, split_bytes: u64) -> Result<Vec<PrimaryKey>, EngineError> {
         let info = self.table(table)?;
         let split_bytes = split_bytes.max(1);
+        let cf = self.cf(CF_ROWS)?;
+        let (start, end) = (keys::table_prefix(info.id), keys::table_end(info.id));
+        let size_to = |key: &[u8]| self.db.get_approximate_sizes_cf(cf, &[rocksdb::Range::new(&start, key)])[0];
+        let total = size_to(&end);
+        // Bisection costs about a hundred estimates a point: past a thousand
+        // points, reading the rows once is as cheap.
+        if !(2..=MAX_ESTIMATED_POINTS).contains(&(total / split_bytes)) {
+            return self.split_points_by_scan(&info, split_bytes);
+        }
+        let as_number = |key: &[u8]| {
+            let mut bytes = [0u8; 16];
+            let n = key.len().min(16);
+            bytes[..n].copy_from_slice(&key[..n]);
+            u128::from_be_bytes(bytes)
+        };
+        let (first, last) = (as_number(&start), as_number(&end));
         let mut iter = self.table_rows(&info)?;
+        let Some(first_key) = iter.key().map(<[u8]>::to_vec) else { return Ok(Vec::new()) };
+        let mut points = Vec::new();
+        let mut previous = first_key;
+        let mut low = first;
+        for n in 1..total / split_bytes {
+            let target = n * split_bytes;
+            // The smallest 16-byte key whose prefix of the table holds `target` bytes.
+            let (mut lo, mut hi) = (low, last);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if size_to(&mid.to_be_bytes()) < target {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            low = lo;
+            iter.seek(hi.to_be_bytes());
+            let Some(key) = iter.key() else { break };
+            if key > previous.as_slice() {
+                points.push(decode_row_key(key, &info.schema.primary_key)?);
+                previous = key.to_vec();
+            }
+        }
+        iter.status().context("split points")?;
+        Ok(points)
+    }
+
+    /// Split points by reading every row of the table (for small tables).
+    fn split_points_by_scan(&self, info: &crate::TableInfo, split_bytes: u64) -> Result<Vec<PrimaryKey>, EngineError> {
+        let mut iter = self.table_rows(info)?;
         let mut points = Vec::new();
         let mut accumulated = 0u64;
         while iter.valid() {

@@ -118,6 +118,37 @@ fn pages_stop_at_five_thousand_rows() {
 }
 
 #[test]
+fn split_points_of_a_flushed_table_come_from_size_estimates_and_cut_it_evenly() {
+    let f = Fixture::new();
+    for name in ["before", "big", "after"] {
+        create(&f.engine, name, pk_schema(&[("id", PrimaryKeyType::Integer)]), TableOptions::default());
+    }
+    let value = |id: i64| vec![Cell::put("v", Value::String(format!("{id:>100}")))];
+    for id in 0..20_000 {
+        put(&f.engine, "big", int_pk(id), value(id));
+    }
+    for id in 0..3_000 {
+        put(&f.engine, "before", int_pk(id), value(id));
+        put(&f.engine, "after", int_pk(id), value(id));
+    }
+    f.engine.flush().unwrap();
+    let points = f.engine.split_points("big", 200_000).unwrap();
+    let ids: Vec<i64> = points
+        .iter()
+        .map(|p| match p.columns[0].value {
+            PkValue::Integer(id) => id,
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(ids.len() >= 5, "about 2.5 MB at 200 KB a range: {ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > 0 && *ids.last().unwrap() < 20_000, "{ids:?}");
+    // Even enough: no range holds more than three times its share of the rows.
+    let share = 20_000 / (ids.len() as i64 + 1);
+    let bounds: Vec<i64> = std::iter::once(0).chain(ids.iter().copied()).chain(std::iter::once(20_000)).collect();
+    assert!(bounds.windows(2).all(|w| w[1] - w[0] <= 3 * share), "{ids:?}");
+}
+
+#[test]
 fn row_estimates_follow_each_tables_share_of_the_data() {
     let f = Fixture::new();
     for name in ["big", "small"] {
