@@ -75,7 +75,7 @@ pub fn encode_change(change: &Change, out: &mut Vec<u8>) {
 /// Turns pushed chunks back into changes; records may span chunks.
 #[derive(Debug, Default)]
 pub struct ChangeDecoder {
-    pending: Vec<u8>,
+    framer: crate::format::RecordFramer,
 }
 
 impl crate::records::RecordDecoder for ChangeDecoder {
@@ -93,33 +93,25 @@ impl crate::records::RecordDecoder for ChangeDecoder {
 impl ChangeDecoder {
     /// Adds a chunk; returns the changes it completes.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Change>, String> {
-        self.pending.extend_from_slice(chunk);
-        let mut changes = Vec::new();
-        let mut at = 0usize;
-        while let Some(header) = self.pending.get(at..at + 4) {
-            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-            let Some(record) = self.pending.get(at + 4..at + 4 + len) else { break };
-            if len < 9 {
-                return Err(format!("change record of {len} bytes is too short"));
-            }
-            let mut position = [0u8; 8];
-            position.copy_from_slice(&record[..8]);
-            let kind = ChangeKind::from_tag(record[8]).ok_or_else(|| format!("unknown change kind {}", record[8]))?;
-            let row = plainbuffer::decode_row(&record[9..]).map_err(|e| format!("change record: {e}"))?;
-            changes.push(Change { position: u64::from_le_bytes(position), kind, row });
-            at += 4 + len;
-        }
-        self.pending.drain(..at);
-        Ok(changes)
+        let batch = self.framer.push(chunk);
+        batch
+            .records()
+            .map(|record| {
+                let (Some(position), Some(&tag), Some(row)) = (record.get(..8), record.get(8), record.get(9..)) else {
+                    return Err(format!("change record of {} bytes is too short", record.len()));
+                };
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(position);
+                let kind = ChangeKind::from_tag(tag).ok_or_else(|| format!("unknown change kind {tag}"))?;
+                let row = plainbuffer::decode_row(row).map_err(|e| format!("change record: {e}"))?;
+                Ok(Change { position: u64::from_le_bytes(bytes), kind, row })
+            })
+            .collect()
     }
 
     /// Checks that the data ended on a record boundary.
     pub fn finish(self) -> Result<(), String> {
-        if self.pending.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("change data ends inside a record ({} bytes left)", self.pending.len()))
-        }
+        self.framer.finish()
     }
 }
 

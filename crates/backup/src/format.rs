@@ -84,8 +84,9 @@ impl EncodedRows {
     }
 }
 
-/// Complete records cut from a record stream: the bytes of one or more records back
-/// to back, and where each record's PlainBuffer row lies in them.
+/// Complete records cut from a record stream (`u32 LE length ‖ body`, the framing
+/// of table data and of change segments): the bytes of the records back to back,
+/// and where each body lies in them.
 #[derive(Debug, Default)]
 pub struct RecordBatch {
     bytes: Vec<u8>,
@@ -93,13 +94,13 @@ pub struct RecordBatch {
 }
 
 impl RecordBatch {
-    /// Each record's PlainBuffer row, in order.
-    pub fn rows(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+    /// Each record's body, in order (for table data, a PlainBuffer row).
+    pub fn records(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         self.rows.iter().map(|&(start, end)| &self.bytes[start..end])
     }
 
-    /// The PlainBuffer row of record `index`.
-    pub fn row(&self, index: usize) -> Option<&[u8]> {
+    /// The body of record `index`.
+    pub fn record(&self, index: usize) -> Option<&[u8]> {
         self.rows.get(index).map(|&(start, end)| &self.bytes[start..end])
     }
 
@@ -115,7 +116,8 @@ impl RecordBatch {
 }
 
 /// Cuts pushed chunks into complete records; records may span chunks. The one
-/// reader of the record framing: [`RowDecoder`] decodes what it cuts.
+/// reader of the record framing: [`RowDecoder`] and the change segments'
+/// decoder decode what it cuts.
 #[derive(Debug, Default)]
 pub struct RecordFramer {
     pending: Vec<u8>,
@@ -159,7 +161,7 @@ impl RecordFramer {
         if self.pending.is_empty() {
             Ok(())
         } else {
-            Err(format!("table data ends inside a row record ({} bytes left)", self.pending.len()))
+            Err(format!("the data ends inside a record ({} bytes left)", self.pending.len()))
         }
     }
 }
@@ -186,7 +188,7 @@ impl RowDecoder {
     /// Adds a chunk; returns the rows it completes.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Row>, String> {
         let batch = self.framer.push(chunk);
-        batch.rows().map(|row| plainbuffer::decode_row(row).map_err(|e| format!("row record: {e}"))).collect()
+        batch.records().map(|row| plainbuffer::decode_row(row).map_err(|e| format!("row record: {e}"))).collect()
     }
 
     /// Checks that the stream ended on a record boundary.

@@ -297,7 +297,7 @@ async fn load_table(
                         for item in digested {
                             match item {
                                 Digested::Record { index, key_extent, cells } => {
-                                    let encoded = records.row(index).unwrap_or_default();
+                                    let encoded = records.record(index).unwrap_or_default();
                                     digest.add_canonical_record(encoded, key_extent, cells);
                                 }
                                 Digested::Row(row) => digest.add(&row),
@@ -329,7 +329,7 @@ async fn load_table(
                 LoadInput::Records(records) => {
                     let mut entries = LoadBatch::default();
                     let mut digested = Vec::with_capacity(records.len());
-                    for (index, encoded) in records.rows().enumerate() {
+                    for (index, encoded) in records.records().enumerate() {
                         // Chunks are authenticated (AEAD and their keyed id) before they get here.
                         let row = plainbuffer::decode_authenticated_row_ref(encoded)
                             .map_err(|e| corrupt(format!("row record: {e}")))?;
