@@ -22,7 +22,7 @@ use tablesafe_repo::{crypto, LockKind, Repository};
 
 use crate::changes::{encode_change, Change, ChangeDecoder};
 use crate::records::ChunkRecords;
-use crate::snapshot::{list_snapshots, Snapshot};
+use crate::manifest::{list_snapshots, Snapshot};
 use crate::source::{now_us, Consistency, TableSource};
 use crate::BackupError;
 

@@ -15,7 +15,6 @@
 //! able to read data; a write-only key leaves the table fuzzy); the changes are
 //! held in memory, at most [`MAX_CHANGES`] (more leaves the table fuzzy).
 
-use serde::{Deserialize, Serialize};
 use tablesafe_proto::model::{PrimaryKey, Row};
 use tablesafe_proto::plainbuffer;
 use tablesafe_repo::{crypto, ChunkWriter, Repository};
@@ -23,27 +22,12 @@ use tablesafe_repo::{crypto, ChunkWriter, Repository};
 use crate::changes::{apply_stored, Change};
 use crate::digest::DigestBuilder;
 use crate::read::SnapshotRows;
-use crate::snapshot::TableSnapshot;
+use crate::manifest::{FixupLayer, TableSnapshot};
 use crate::source::{now_us, Consistency, TableSource};
 use crate::{format, BackupError};
 
 /// Most changes made during a scan that are replayed to make it exact.
 pub const MAX_CHANGES: usize = 1_000_000;
-
-/// Rows replayed to the snapshot's stream position, stored over the table's layer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FixupLayer {
-    /// The position the export was complete up to; changes from here were replayed.
-    pub from: u64,
-    /// Changes replayed.
-    pub changes: u64,
-    /// Rows rewritten (or delete markers for rows removed).
-    pub rows: u64,
-    /// Bytes of serialized rows.
-    pub data_bytes: u64,
-    /// Chunks of the serialized rows, in order (hex ids).
-    pub chunks: Vec<String>,
-}
 
 /// Makes `entry` (a fuzzy table just stored through `writer`) exact when the
 /// source can tell stream positions; leaves it as it is otherwise. `flushed`

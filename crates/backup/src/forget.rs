@@ -15,7 +15,7 @@ use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
 
 use crate::archive::{all_segments, drop_unneeded_segments};
 use crate::retention::Retention;
-use crate::snapshot::{list_snapshots, SNAPSHOTS};
+use crate::manifest::{list_snapshots, SNAPSHOTS};
 use crate::BackupError;
 
 /// What `forget` did.

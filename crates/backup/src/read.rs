@@ -7,8 +7,7 @@ use tablesafe_repo::Repository;
 
 use crate::format::RowDecoder;
 use crate::records::ChunkRecords;
-use crate::restore::find_table;
-use crate::snapshot::{load_snapshot, TableSnapshot};
+use crate::manifest::{find_table, load_snapshot, TableSnapshot, MAX_CHAIN};
 use crate::BackupError;
 
 /// The rows of one layer (or fixup), decoded a chunk at a time.
@@ -29,7 +28,7 @@ pub(crate) async fn layers(
         })?;
         let base_table = find_table(&base_id, &base_snapshot.tables, &table.name)?.clone();
         chain.push((base_id, base_table));
-        if chain.len() > 1 + crate::snapshot::MAX_CHAIN as usize {
+        if chain.len() > 1 + MAX_CHAIN as usize {
             return Err(BackupError::Internal(format!("snapshot {snapshot_id}: chain of layers too long")));
         }
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tablesafe_repo::Repository;
 
 use crate::archive::{list_segments, load_segment, ChangeSegment};
-use crate::snapshot::list_snapshots;
+use crate::manifest::list_snapshots;
 use crate::source::Consistency;
 use crate::BackupError;
 

@@ -23,9 +23,10 @@ use tokio::sync::mpsc;
 use crate::digest::{differences, DifferingRange, DigestBuilder, TableDigest};
 use crate::format::{RecordBatch, RecordFramer};
 use crate::records::ChunkRecords;
-use crate::pitr::PointInTimePlan;
+use crate::manifest::{find_table, load_snapshot, TableSnapshot};
+use crate::progress::Progress;
 use crate::read::SnapshotRows;
-use crate::snapshot::{load_snapshot, Progress, TableSnapshot};
+use crate::replay::PointInTimePlan;
 use crate::source::{ExportItem, TableSink, TableSource, ROW_BATCH};
 use crate::BackupError;
 
@@ -63,17 +64,6 @@ pub struct RestoreReport {
     /// The time restored to (µs since the epoch), for a restore to a point in time.
     #[serde(default)]
     pub to_time_us: Option<i64>,
-}
-
-pub(crate) fn find_table<'a>(
-    snapshot_id: &str,
-    tables: &'a [TableSnapshot],
-    table: &str,
-) -> Result<&'a TableSnapshot, BackupError> {
-    tables
-        .iter()
-        .find(|t| t.name == table)
-        .ok_or_else(|| BackupError::NotFound(format!("snapshot {snapshot_id} has no table '{table}'")))
 }
 
 /// Restores one table of a snapshot into `sink`.
@@ -133,7 +123,7 @@ pub(crate) async fn restore_locked<K: TableSink>(
     progress.table_started(&target, Some(table.rows));
     let mut result = write_table(repo, &snapshot_id, table, &target, sink, replace, progress).await;
     if let (Ok(report), Some(plan)) = (&mut result, replay) {
-        match crate::pitr::replay(repo, plan, sink, &target, progress).await {
+        match crate::replay::replay(repo, plan, sink, &target, progress).await {
             Ok(changes) => {
                 report.changes_replayed = changes;
                 report.to_time_us = Some(plan.time_us);

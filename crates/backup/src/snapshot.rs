@@ -1,5 +1,5 @@
-//! Snapshots: the manifest of one backup run (`snapshots/<id>` in the repository,
-//! sealed JSON), and the backup that writes it.
+//! Backup: one run that exports tables and writes a snapshot (its manifest's
+//! layout is `manifest`'s).
 //!
 //! A backup exports each table through a [`TableSource`], serializes its rows
 //! (`format`), digests them (`digest`), cuts the bytes into content-defined
@@ -11,109 +11,15 @@
 //! read while writes went on is made exact by a fixup layer (`consistent`). The manifest is saved last, after every chunk
 //! it names is durable, so an interrupted backup leaves only unreferenced data.
 
-use serde::{Deserialize, Serialize};
 use tablesafe_repo::{crypto, ChunkId, LockKind, Repository};
 use tokio::sync::mpsc;
 
-use crate::consistent::FixupLayer;
-use crate::digest::{DigestBuilder, TableDigest};
-use crate::source::{changed_keys, now_us, Consistency, ExportItem, TableDefinition, TableSource};
+use crate::manifest::{list_snapshots, Snapshot, TableSnapshot, MANIFEST_VERSION, MAX_CHAIN, SNAPSHOTS};
+use crate::progress::Progress;
+use crate::digest::DigestBuilder;
+use crate::source::{changed_keys, now_us, ExportItem, TableSource};
 use crate::layer::{self, FEED_BYTES};
 use crate::{format, BackupError};
-
-/// Manifest kind of snapshots in the repository.
-pub const SNAPSHOTS: &str = "snapshots";
-/// Version of the snapshot manifest layout: 2 added `position_time_us` and
-/// `fixup`; version 1 manifests read as having neither.
-pub const MANIFEST_VERSION: u32 = 2;
-
-/// One table in a snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TableSnapshot {
-    /// Table name at backup time.
-    pub name: String,
-    /// Schema, options, reserved throughput and stream settings.
-    pub definition: TableDefinition,
-    /// Exact (one snapshot of the table) or fuzzy.
-    pub consistency: Consistency,
-    /// The stream the position belongs to.
-    pub stream_id: Option<String>,
-    /// Stream position the data is consistent at, for stream-enabled tables.
-    pub stream_position: Option<u64>,
-    /// A time (µs) by which every change before `stream_position` was committed:
-    /// the snapshot can start a restore to any later time.
-    #[serde(default)]
-    pub position_time_us: Option<i64>,
-    /// For an incremental layer: the snapshot whose table this layer continues.
-    pub base: Option<String>,
-    /// Layers to read for a restore: 1 for a full copy, n + 1 for an incremental
-    /// layer over a chain of n.
-    pub chain: u32,
-    /// Auto-increment counter, when the source reports it.
-    pub auto_increment: Option<i64>,
-    /// Rows.
-    pub rows: u64,
-    /// Cell versions.
-    pub cells: u64,
-    /// Bytes of serialized data in this layer.
-    pub data_bytes: u64,
-    /// Chunks of this layer's serialized data, in order (hex ids). A full layer
-    /// holds every row; an incremental one the rows changed since its base and
-    /// delete markers for rows removed since.
-    pub chunks: Vec<String>,
-    /// Digest of the rows (with the fixup applied).
-    pub digest: TableDigest,
-    /// For a table read while writes went on (a remote source): its rows replayed
-    /// to `stream_position`, stored over `chunks`, making the table exact there.
-    #[serde(default)]
-    pub fixup: Option<FixupLayer>,
-}
-
-impl TableSnapshot {
-    /// Every chunk this table's entry references: its layer's and its fixup's.
-    pub fn all_chunks(&self) -> impl Iterator<Item = &String> {
-        self.chunks.iter().chain(self.fixup.iter().flat_map(|f| f.chunks.iter()))
-    }
-}
-
-/// A snapshot manifest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// [`MANIFEST_VERSION`].
-    pub version: u32,
-    /// When the backup started, ms since the epoch.
-    pub time_ms: i64,
-    /// Where the tables were read from.
-    pub origin: String,
-    /// The tables.
-    pub tables: Vec<TableSnapshot>,
-    /// Bytes this backup added to the repository (packs and index).
-    pub added_bytes: u64,
-    /// The backup plan that made it; a plan's retention considers only its own
-    /// snapshots. Absent for backups made by hand (and in older manifests).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<String>,
-}
-
-/// Reports progress of long work (the CLI draws bars from it).
-pub trait Progress: Send + Sync {
-    /// A table's work begins.
-    fn table_started(&self, _table: &str, _rows_hint: Option<u64>) {}
-    /// More rows are done.
-    fn rows_done(&self, _rows: u64, _bytes: u64) {}
-    /// The table is done.
-    fn table_finished(&self, _table: &str) {}
-}
-
-/// Progress reporting that reports nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {}
-
-/// Most layers a restore reads: after this many incremental layers the next
-/// backup of the table is a full copy again.
-pub const MAX_CHAIN: u32 = 16;
 
 /// Backs up `tables` (all tables when empty) from `source` into `repo`; returns the
 /// snapshot id and manifest.
@@ -314,43 +220,4 @@ pub(crate) async fn rewrite_as_full(
     table.data_bytes = data_bytes;
     table.chunks = chunks.iter().map(|c| crypto::hex(c)).collect();
     Ok(())
-}
-
-/// Loads a snapshot manifest; `id` may be a unique prefix.
-pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<(String, Snapshot), BackupError> {
-    let ids = repo.list_manifests(SNAPSHOTS).await?;
-    let matching: Vec<&String> = ids.iter().filter(|s| s.starts_with(id)).collect();
-    let full = match matching.as_slice() {
-        [one] => (*one).clone(),
-        [] => return Err(BackupError::NotFound(format!("no snapshot {id}; `tablesafe snapshots` lists them"))),
-        _ => return Err(BackupError::NotFound(format!("snapshot id prefix {id} is ambiguous; give more characters"))),
-    };
-    let body = repo.load_manifest(SNAPSHOTS, &full).await?;
-    let snapshot: Snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
-        snapshot: full.clone(),
-        table: String::new(),
-        detail: format!("manifest does not decode: {e}"),
-    })?;
-    if snapshot.version > MANIFEST_VERSION {
-        // A newer layout may hold data this version would restore wrongly.
-        return Err(BackupError::Corrupt {
-            snapshot: full,
-            table: String::new(),
-            detail: format!(
-                "manifest version {} is newer than this TableSafe reads ({MANIFEST_VERSION}); upgrade TableSafe",
-                snapshot.version
-            ),
-        });
-    }
-    Ok((full, snapshot))
-}
-
-/// Every snapshot, oldest first.
-pub async fn list_snapshots(repo: &Repository) -> Result<Vec<(String, Snapshot)>, BackupError> {
-    let mut out = Vec::new();
-    for id in repo.list_manifests(SNAPSHOTS).await? {
-        out.push(load_snapshot(repo, &id).await?);
-    }
-    out.sort_by_key(|(_, s)| s.time_ms);
-    Ok(out)
 }

@@ -11,7 +11,9 @@ use super::plans::ValidPlan;
 use crate::digest::DigestBuilder;
 use crate::forget::{forget, prune, ForgetPolicy};
 use crate::read::SnapshotRows;
-use crate::snapshot::{backup_for_plan, load_snapshot, Progress, Snapshot};
+use crate::manifest::{load_snapshot, Snapshot, TableSnapshot};
+use crate::progress::Progress;
+use crate::snapshot::backup_for_plan;
 use crate::source::EmbeddedTables;
 use crate::{restore, restore_to_time, BackupError, RestoreOptions, RestoreReport};
 
@@ -109,7 +111,7 @@ fn corrupt(snapshot: &str, table: &str, detail: &str) -> BackupError {
 async fn snapshot_digest(
     repo: &Repository,
     id: &str,
-    table: &crate::snapshot::TableSnapshot,
+    table: &TableSnapshot,
 ) -> Result<String, BackupError> {
     let mut rows = SnapshotRows::open(repo, id, table).await?;
     let mut digest = DigestBuilder::default();

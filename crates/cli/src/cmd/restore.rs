@@ -234,7 +234,7 @@ async fn layer_bytes(repo: &Repository, snapshot: &str, table: &str) -> u64 {
     let mut bytes = 0;
     let mut next = Some(snapshot.to_owned());
     // A chain is at most MAX_CHAIN + 1 layers; the bound only guards against a loop.
-    for _ in 0..=tablesafe_backup::snapshot::MAX_CHAIN {
+    for _ in 0..=tablesafe_backup::manifest::MAX_CHAIN {
         let Some(id) = next.take() else { break };
         let Ok((_, layer)) = snapshot_table(repo, &id, table).await else { return 0 };
         bytes += layer.data_bytes;
