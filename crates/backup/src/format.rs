@@ -90,28 +90,28 @@ impl EncodedRows {
 #[derive(Debug, Default)]
 pub struct RecordBatch {
     bytes: Vec<u8>,
-    rows: Vec<(usize, usize)>,
+    spans: Vec<(usize, usize)>,
 }
 
 impl RecordBatch {
     /// Each record's body, in order (for table data, a PlainBuffer row).
     pub fn records(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.rows.iter().map(|&(start, end)| &self.bytes[start..end])
+        self.spans.iter().map(|&(start, end)| &self.bytes[start..end])
     }
 
     /// The body of record `index`.
     pub fn record(&self, index: usize) -> Option<&[u8]> {
-        self.rows.get(index).map(|&(start, end)| &self.bytes[start..end])
+        self.spans.get(index).map(|&(start, end)| &self.bytes[start..end])
     }
 
     /// Records held.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.spans.len()
     }
 
     /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.spans.is_empty()
     }
 }
 
@@ -139,21 +139,21 @@ impl RecordFramer {
     /// Adds a chunk; returns the records it completes.
     pub fn push(&mut self, chunk: &[u8]) -> RecordBatch {
         self.pending.extend_from_slice(chunk);
-        let mut rows = Vec::new();
+        let mut spans = Vec::new();
         let mut at = 0usize;
         while let Some(header) = self.pending.get(at..at + 4) {
             let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
             if self.pending.len() - at - 4 < len {
                 break;
             }
-            rows.push((at + 4, at + 4 + len));
+            spans.push((at + 4, at + 4 + len));
             at += 4 + len;
         }
         // The complete records leave as they are; only a partial one is copied.
         let rest = self.pending[at..].to_vec();
         let mut bytes = std::mem::replace(&mut self.pending, rest);
         bytes.truncate(at);
-        RecordBatch { bytes, rows }
+        RecordBatch { bytes, spans }
     }
 
     /// Checks that the stream ended on a record boundary.
