@@ -15,7 +15,7 @@ use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
 
 use crate::archive::{all_segments, drop_unneeded_segments};
 use crate::retention::Retention;
-use crate::manifest::{list_snapshots, SNAPSHOTS};
+use crate::manifest::{list_snapshots, LATEST, SNAPSHOTS};
 use crate::BackupError;
 
 /// What `forget` did.
@@ -68,8 +68,11 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
         ForgetPolicy::Ids(prefixes) => {
             let mut chosen = HashSet::new();
             for prefix in prefixes {
-                let matching: Vec<&String> =
-                    all.iter().map(|(id, _)| id).filter(|id| id.starts_with(prefix.as_str())).collect();
+                let matching: Vec<&String> = if prefix == LATEST {
+                    all.last().map(|(id, _)| id).into_iter().collect()
+                } else {
+                    all.iter().map(|(id, _)| id).filter(|id| id.starts_with(prefix.as_str())).collect()
+                };
                 match matching.as_slice() {
                     [one] => chosen.insert((*one).clone()),
                     [] => return Err(BackupError::NotFound(format!("no snapshot {prefix}"))),

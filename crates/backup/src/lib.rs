@@ -60,7 +60,7 @@ pub use read::{snapshot_table, SnapshotRows};
 pub use recovery::{recovery_points, RecoveryGap, RecoveryWindow, RestorableSpan};
 pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyReport};
 pub use retention::Retention;
-pub use manifest::{list_snapshots, load_snapshot, FixupLayer, Snapshot, TableSnapshot};
+pub use manifest::{list_snapshots, load_snapshot, load_snapshot_of, FixupLayer, Snapshot, TableSnapshot};
 pub use snapshot::backup;
 pub use source::{
     changed_keys, ChangePage, Consistency, EmbeddedTables, ExportItem, RemoteTables, TableDefinition, TableSink,

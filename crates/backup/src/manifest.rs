@@ -118,8 +118,35 @@ pub(crate) fn find_table<'a>(
         .ok_or_else(|| BackupError::NotFound(format!("snapshot {snapshot_id} has no table '{table}'")))
 }
 
-/// Loads a snapshot manifest; `id` may be a unique prefix.
+/// What names the newest snapshot wherever a snapshot id is taken.
+pub const LATEST: &str = "latest";
+
+/// Loads a snapshot manifest; `id` may be a unique prefix, or [`LATEST`] for the
+/// newest snapshot.
 pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<(String, Snapshot), BackupError> {
+    load_snapshot_of(repo, id, None).await
+}
+
+/// [`load_snapshot`] for a use of one table: [`LATEST`] is then the newest
+/// snapshot that holds `table` (a backup of other tables since does not hide it).
+pub async fn load_snapshot_of(
+    repo: &Repository,
+    id: &str,
+    table: Option<&str>,
+) -> Result<(String, Snapshot), BackupError> {
+    if id == LATEST {
+        let newest = list_snapshots(repo)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|(_, s)| table.is_none_or(|table| s.tables.iter().any(|t| t.name == table)));
+        return newest.ok_or_else(|| {
+            BackupError::NotFound(match table {
+                Some(table) => format!("no snapshot holds table '{table}'"),
+                None => "the repository holds no snapshot".to_owned(),
+            })
+        });
+    }
     let ids = repo.list_manifests(SNAPSHOTS).await?;
     let matching: Vec<&String> = ids.iter().filter(|s| s.starts_with(id)).collect();
     let full = match matching.as_slice() {
@@ -163,6 +190,7 @@ pub async fn list_snapshots(repo: &Repository) -> Result<Vec<(String, Snapshot)>
         let snapshot = read_snapshot(repo, &id).await?;
         out.push((id, snapshot));
     }
-    out.sort_by_key(|(_, s)| s.time_ms);
+    // By time, then id: two snapshots of one millisecond still have one order.
+    out.sort_by(|(a_id, a), (b_id, b)| (a.time_ms, a_id).cmp(&(b.time_ms, b_id)));
     Ok(out)
 }

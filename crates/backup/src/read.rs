@@ -7,7 +7,7 @@ use tablesafe_repo::Repository;
 
 use crate::format::RowDecoder;
 use crate::records::ChunkRecords;
-use crate::manifest::{find_table, load_snapshot, TableSnapshot, MAX_CHAIN};
+use crate::manifest::{find_table, load_snapshot, load_snapshot_of, TableSnapshot, MAX_CHAIN};
 use crate::BackupError;
 
 /// The rows of one layer (or fixup), decoded a chunk at a time.
@@ -97,7 +97,7 @@ pub async fn snapshot_table(
     snapshot_id: &str,
     table: &str,
 ) -> Result<(String, TableSnapshot), BackupError> {
-    let (id, snapshot) = load_snapshot(repo, snapshot_id).await?;
+    let (id, snapshot) = load_snapshot_of(repo, snapshot_id, Some(table)).await?;
     let entry = find_table(&id, &snapshot.tables, table)?.clone();
     Ok((id, entry))
 }

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::digest::{differences, DifferingRange, DigestBuilder, TableDigest};
 use crate::format::{RecordBatch, RecordFramer};
 use crate::records::ChunkRecords;
-use crate::manifest::{find_table, load_snapshot, TableSnapshot};
+use crate::manifest::{find_table, load_snapshot_of, TableSnapshot};
 use crate::progress::Progress;
 use crate::read::SnapshotRows;
 use crate::replay::PointInTimePlan;
@@ -91,7 +91,7 @@ pub(crate) async fn restore_locked<K: TableSink>(
     replay: Option<&PointInTimePlan>,
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
-    let (snapshot_id, snapshot) = load_snapshot(repo, snapshot_id).await?;
+    let (snapshot_id, snapshot) = load_snapshot_of(repo, snapshot_id, Some(&options.table)).await?;
     let table = find_table(&snapshot_id, &snapshot.tables, &options.table)?;
     let target = options.target.clone().unwrap_or_else(|| table.name.clone());
     let marker = RestoreMarker {
@@ -475,7 +475,7 @@ pub async fn verify_table<S: TableSource>(
     source: &S,
     live_table: &str,
 ) -> Result<VerifyReport, BackupError> {
-    let (snapshot_id, snapshot) = load_snapshot(repo, snapshot_id).await?;
+    let (snapshot_id, snapshot) = load_snapshot_of(repo, snapshot_id, Some(table)).await?;
     let expected = find_table(&snapshot_id, &snapshot.tables, table)?;
     let actual = live_digest(source, live_table).await?;
     Ok(VerifyReport {

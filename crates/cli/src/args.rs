@@ -262,8 +262,8 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Snapshot id, or a unique prefix of it (`tablesafe snapshots` lists them); not
-    /// with --to-time.
+    /// Snapshot id, a unique prefix of it (`tablesafe snapshots` lists them), or
+    /// `latest` for the newest holding the table; not with --to-time.
     #[arg(value_name = "SNAPSHOT", required_unless_present = "to_time", conflicts_with = "to_time")]
     pub snapshot: Option<String>,
     #[command(flatten)]
@@ -301,7 +301,7 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyRestoreArgs {
-    /// Snapshot id, or a unique prefix of it.
+    /// Snapshot id, a unique prefix of it, or `latest` for the newest holding the table.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
     #[command(flatten)]
@@ -323,7 +323,7 @@ pub struct VerifyRestoreArgs {
 #[derive(Debug, Args)]
 #[group(skip)]
 pub struct SnapshotTableArgs {
-    /// Snapshot id, or a unique prefix of it.
+    /// Snapshot id, a unique prefix of it, or `latest` for the newest holding the table.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
     #[command(flatten)]
@@ -367,7 +367,7 @@ pub struct ExportArgs {
         .args(["snapshots", "keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"])
 ))]
 pub struct ForgetArgs {
-    /// Snapshot ids (or unique prefixes) to forget; or let --keep-* rules choose.
+    /// Snapshot ids (or unique prefixes, or `latest`) to forget; or let --keep-* rules choose.
     #[arg(
         value_name = "SNAPSHOT",
         conflicts_with_all = ["keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"]

@@ -114,6 +114,30 @@ async fn back_up_a_stopped_data_dir_restore_verify_and_detect_damage() {
         failed_with_hint(&with_password(&["restore", &id, "--repo", repo, "--table", "users", "--data-dir", data]));
     assert!(stderr.contains("already exists") && stderr.contains("hint: pass --as NEW"), "{stderr}");
 
+    // `latest` names the newest snapshot holding the table: after a backup of
+    // `events` alone, `users` still restores from the first snapshot.
+    let events_only =
+        json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--table", "events", "--json"]));
+    let events_id = events_only["id"].as_str().unwrap().to_owned();
+    assert_ne!(events_id, id);
+    let restore_latest = |table: &str, target: &str| {
+        json(&with_password(&[
+            "restore", "latest", "--repo", repo, "--table", table, "--as", target, "--data-dir", data, "--json",
+        ]))
+    };
+    let users_latest = restore_latest("users", "users_latest");
+    assert_eq!((users_latest["snapshot"].as_str(), users_latest["rows"].as_i64()), (Some(id.as_str()), Some(USERS)));
+    let events_latest = restore_latest("events", "events_latest");
+    assert_eq!(events_latest["snapshot"].as_str(), Some(events_id.as_str()), "{events_latest}");
+    let verified = json(&with_password(&[
+        "verify-restore", "latest", "--repo", repo, "--table", "users", "--live", "users_latest", "--data-dir", data,
+        "--json",
+    ]));
+    assert_eq!((verified["equal"].as_bool(), verified["snapshot"].as_str()), (Some(true), Some(id.as_str())));
+    let none = with_password(&["restore", "latest", "--repo", repo, "--table", "nope", "--data-dir", data]);
+    let stderr = failed_with_hint(&none);
+    assert!(stderr.contains("no snapshot holds table 'nope'"), "{stderr}");
+
     // A wrong password is one clear error with a hint.
     let wrong = tablesafe(&["snapshots", "--repo", repo], &[("TABLESAFE_PASSWORD", "not it")]);
     let stderr = failed_with_hint(&wrong);
