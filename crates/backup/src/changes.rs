@@ -116,15 +116,17 @@ impl ChangeDecoder {
 }
 
 /// [`apply`] for a replay of stored changes onto `table`: a change that cannot
-/// be applied is damaged data, reported with its position.
+/// be applied is damaged data, reported with its position. Takes the change, so
+/// its cells move into the row instead of being copied.
 pub(crate) fn apply_stored(
     current: Option<Row>,
-    change: &Change,
+    change: Change,
     max_versions: i32,
     table: &str,
 ) -> Result<Option<Row>, crate::BackupError> {
-    apply(current, change, max_versions).map_err(|detail| crate::BackupError::Corrupt {
-        snapshot: format!("change at position {}", change.position),
+    let position = change.position;
+    apply_owned(current, change, max_versions).map_err(|detail| crate::BackupError::Corrupt {
+        snapshot: format!("change at position {position}"),
         table: table.to_owned(),
         detail,
     })
@@ -134,20 +136,26 @@ pub(crate) fn apply_stored(
 /// table's max versions. Cells come out sorted by name, newest version first, as
 /// a read returns them. Fails on an increment, which a change never holds.
 pub fn apply(current: Option<Row>, change: &Change, max_versions: i32) -> Result<Option<Row>, String> {
-    let mut row = match change.kind {
-        ChangeKind::Delete => return Ok(None),
-        ChangeKind::Put => Row::from_key(change.row.primary_key.clone()),
-        ChangeKind::Update => current.unwrap_or_else(|| Row::from_key(change.row.primary_key.clone())),
+    apply_owned(current, change.clone(), max_versions)
+}
+
+/// [`apply`] on a change of its own.
+fn apply_owned(current: Option<Row>, change: Change, max_versions: i32) -> Result<Option<Row>, String> {
+    let Change { kind, row: changed, .. } = change;
+    let mut row = match (kind, current) {
+        (ChangeKind::Delete, _) => return Ok(None),
+        (ChangeKind::Update, Some(current)) => current,
+        (ChangeKind::Put | ChangeKind::Update, _) => Row::from_key(changed.primary_key),
     };
-    for cell in &change.row.cells {
+    for cell in changed.cells {
         let same_version = |c: &Cell| c.name == cell.name && c.timestamp == cell.timestamp;
         match cell.op {
             None => {
-                let (Some(value), Some(timestamp)) = (&cell.value, cell.timestamp) else {
+                let (Some(value), Some(timestamp)) = (cell.value, cell.timestamp) else {
                     return Err(format!("change to column {} has no value or timestamp", cell.name));
                 };
                 row.cells.retain(|c| !same_version(c));
-                row.cells.push(Cell::version(cell.name.clone(), value.clone(), timestamp));
+                row.cells.push(Cell::version(cell.name, value, timestamp));
             }
             Some(CellOp::DeleteOneVersion) => row.cells.retain(|c| !same_version(c)),
             Some(CellOp::DeleteAllVersions) => row.cells.retain(|c| c.name != cell.name),
@@ -155,18 +163,19 @@ pub fn apply(current: Option<Row>, change: &Change, max_versions: i32) -> Result
         }
     }
     row.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
-    // Keep the newest `max_versions` of each column, as the table does on write.
+    // Keep the newest `max_versions` of each column, as the table does on write:
+    // cells are sorted, so a cell is the n-th version of its column when the n-1
+    // kept before it share its name.
     let keep = usize::try_from(max_versions.max(1)).unwrap_or(1);
-    let mut kept = 0usize;
-    let mut previous: Option<String> = None;
-    row.cells.retain(|c| {
-        if previous.as_deref() != Some(c.name.as_str()) {
-            previous = Some(c.name.clone());
-            kept = 0;
+    let mut kept: Vec<Cell> = Vec::with_capacity(row.cells.len());
+    let mut versions = 0usize;
+    for cell in row.cells.drain(..) {
+        versions = if kept.last().is_some_and(|last| last.name == cell.name) { versions + 1 } else { 1 };
+        if versions <= keep {
+            kept.push(cell);
         }
-        kept += 1;
-        kept <= keep
-    });
+    }
+    row.cells = kept;
     row.seq_info = None;
     row.delete_marker = false;
     Ok(Some(row))

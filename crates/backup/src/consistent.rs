@@ -87,7 +87,7 @@ pub(crate) async fn settle<'r, S: TableSource>(
     by_key.sort_by(|a, b| a.0.cmp_values(&b.0));
     let max_versions = entry.definition.options.max_versions;
     let replayed = |row: Option<Row>, changes: &[Change]| {
-        changes.iter().try_fold(row, |row, change| apply_stored(row, change, max_versions, &entry.name))
+        changes.iter().try_fold(row, |row, change| apply_stored(row, change.clone(), max_versions, &entry.name))
     };
 
     let mut rows = SnapshotRows::open(repo, "(this backup)", entry).await?;

@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tablesafe_proto::model::{PrimaryKey, Row};
-use tablesafe_proto::plainbuffer;
 use tablesafe_repo::Repository;
 use tokio::sync::mpsc;
 
@@ -49,9 +48,6 @@ const REPLAY_WINDOW: usize = 4096;
 /// Windows decoded ahead of the one being merged.
 const WINDOWS_AHEAD: usize = 2;
 
-/// The rows one window leaves, keyed by encoded primary key (`None`: deleted).
-type WindowRows = HashMap<Vec<u8>, Option<Row>>;
-
 /// Replays the plan's changes onto `target`; returns how many were applied.
 pub(crate) async fn replay<K: TableSink>(
     repo: &Repository,
@@ -64,29 +60,30 @@ pub(crate) async fn replay<K: TableSink>(
     let reader = tokio::spawn(read_windows(repo.clone(), Arc::new(plan.clone()), tx));
     let mut reader = AbortOnDrop(reader);
     let mut replayed = 0u64;
-    // The write in flight, and the rows it writes (what a merge reads them as).
-    let mut in_flight: Option<(Write, Arc<WindowRows>)> = None;
+    // The window merged last, not written yet.
+    let mut merged: Option<Merged> = None;
     while let Some(window) = windows.recv().await {
         let window = window?;
-        let count = window.len() as u64;
-        let merged = match in_flight.take() {
-            None => merge_window(sink, target, window, &WindowRows::new(), plan.max_versions).await?,
-            Some((write, written)) => {
-                let (wrote, merged) = tokio::join!(
-                    write_window(sink, target, write),
-                    merge_window(sink, target, window, &written, plan.max_versions)
+        replayed += window.len() as u64;
+        // Rows the previous window touches start from its results; then that window
+        // is written while this one reads the other rows it needs and merges.
+        let start = start_merge(&window, merged.as_ref());
+        merged = Some(match merged.take() {
+            None => finish_merge(sink, target, window, start, plan.max_versions).await?,
+            Some(previous) => {
+                let (wrote, next) = tokio::join!(
+                    write_window(sink, target, previous),
+                    finish_merge(sink, target, window, start, plan.max_versions)
                 );
                 progress.rows_done(wrote?, 0);
-                merged?
+                next?
             }
-        };
-        replayed += count;
-        in_flight = Some(merged);
+        });
     }
     // The queue closed: the reader ended, or failed without a word (a panic).
     (&mut reader.0).await.map_err(|e| BackupError::Internal(format!("replay reader: {e}")))?;
-    if let Some((write, _)) = in_flight {
-        progress.rows_done(write_window(sink, target, write).await?, 0);
+    if let Some(last) = merged {
+        progress.rows_done(write_window(sink, target, last).await?, 0);
     }
     Ok(replayed)
 }
@@ -141,73 +138,89 @@ async fn read_windows(
     }
 }
 
-/// What one window writes: rows to store whole, keys to delete, and how many
-/// changes they stand for.
-struct Write {
-    rows: Vec<Row>,
-    deletes: Vec<PrimaryKey>,
+/// A merged window: the rows its changes leave (`None`: deleted), in the order
+/// their keys first appear.
+struct Merged {
+    order: Vec<PrimaryKey>,
+    rows: HashMap<PrimaryKey, Option<Row>>,
     changes: u64,
 }
 
-/// Merges a window's changes in order into the rows they leave. A row whose first
-/// change here is an update starts from its state in `written` (the write in
-/// flight) if it is there, else from the sink; a put or a delete decides the row
-/// without it.
-async fn merge_window<K: TableSink>(
-    sink: &K,
-    target: &str,
-    changes: Vec<Change>,
-    written: &WindowRows,
-    max_versions: i32,
-) -> Result<(Write, Arc<WindowRows>), BackupError> {
-    let count = changes.len() as u64;
-    let keys: Vec<Vec<u8>> = changes.iter().map(|c| plainbuffer::encode_primary_key(&c.row.primary_key)).collect();
-    let mut order: Vec<(usize, PrimaryKey)> = Vec::new();
-    let mut rows: WindowRows = HashMap::with_capacity(changes.len());
-    let mut to_read: Vec<(usize, PrimaryKey)> = Vec::new();
-    for (at, change) in changes.iter().enumerate() {
-        let key = &keys[at];
-        if rows.contains_key(key) {
+/// The first step of a merge: each row's state before the window, where it is
+/// known without reading the sink.
+struct MergeStart {
+    order: Vec<PrimaryKey>,
+    rows: HashMap<PrimaryKey, Option<Row>>,
+    /// Rows whose first change here is an update and whose state is in the sink.
+    to_read: Vec<PrimaryKey>,
+}
+
+/// A put or a delete decides a row without its state; an update starts from the
+/// row as `previous` (the window merged before, not written yet) leaves it, else
+/// from the sink.
+fn start_merge(changes: &[Change], previous: Option<&Merged>) -> MergeStart {
+    let mut start =
+        MergeStart { order: Vec::new(), rows: HashMap::with_capacity(changes.len()), to_read: Vec::new() };
+    for change in changes {
+        let key = &change.row.primary_key;
+        if start.rows.contains_key(key) {
             continue;
         }
-        let start = match (change.kind, written.get(key)) {
+        let state = match (change.kind, previous.and_then(|p| p.rows.get(key))) {
             (ChangeKind::Update, Some(row)) => row.clone(),
             (ChangeKind::Update, None) => {
-                to_read.push((at, change.row.primary_key.clone()));
+                start.to_read.push(key.clone());
                 None
             }
             _ => None,
         };
-        rows.insert(key.clone(), start);
-        order.push((at, change.row.primary_key.clone()));
+        start.rows.insert(key.clone(), state);
+        start.order.push(key.clone());
     }
+    start
+}
+
+/// Reads the rows `start` needs from the sink and applies the window's changes
+/// in order. The sink is not written meanwhile except for the rows of the window
+/// before, which `start` already holds.
+async fn finish_merge<K: TableSink>(
+    sink: &K,
+    target: &str,
+    changes: Vec<Change>,
+    start: MergeStart,
+    max_versions: i32,
+) -> Result<Merged, BackupError> {
+    let MergeStart { order, mut rows, to_read } = start;
+    let count = changes.len() as u64;
     if !to_read.is_empty() {
-        let current = sink.read_rows(target, to_read.iter().map(|(_, k)| k.clone()).collect()).await?;
-        for ((at, _), row) in to_read.into_iter().zip(current) {
-            rows.insert(keys[at].clone(), row);
+        let current = sink.read_rows(target, to_read.clone()).await?;
+        for (key, row) in to_read.into_iter().zip(current) {
+            rows.insert(key, row);
         }
     }
-    for (change, key) in changes.iter().zip(&keys) {
-        let slot = rows.get_mut(key).ok_or_else(|| BackupError::Internal("replay lost a row".into()))?;
+    for change in changes {
+        let slot =
+            rows.get_mut(&change.row.primary_key).ok_or_else(|| BackupError::Internal("replay lost a row".into()))?;
         *slot = apply_stored(slot.take(), change, max_versions, target)?;
     }
-    let (mut write_rows, mut deletes) = (Vec::new(), Vec::new());
-    for (at, primary_key) in order {
-        match rows.get(&keys[at]) {
-            Some(Some(row)) => write_rows.push(row.clone()),
-            _ => deletes.push(primary_key),
-        }
-    }
-    Ok((Write { rows: write_rows, deletes, changes: count }, Arc::new(rows)))
+    Ok(Merged { order, rows, changes: count })
 }
 
 /// Writes one merged window; returns how many changes it stands for.
-async fn write_window<K: TableSink>(sink: &K, target: &str, write: Write) -> Result<u64, BackupError> {
-    if !write.rows.is_empty() {
-        sink.write_rows(target, write.rows).await?;
+async fn write_window<K: TableSink>(sink: &K, target: &str, merged: Merged) -> Result<u64, BackupError> {
+    let Merged { order, mut rows, changes } = merged;
+    let (mut writes, mut deletes) = (Vec::new(), Vec::new());
+    for key in order {
+        match rows.remove(&key).flatten() {
+            Some(row) => writes.push(row),
+            None => deletes.push(key),
+        }
     }
-    if !write.deletes.is_empty() {
-        sink.delete_rows(target, write.deletes).await?;
+    if !writes.is_empty() {
+        sink.write_rows(target, writes).await?;
     }
-    Ok(write.changes)
+    if !deletes.is_empty() {
+        sink.delete_rows(target, deletes).await?;
+    }
+    Ok(changes)
 }
