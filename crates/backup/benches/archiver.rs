@@ -6,7 +6,7 @@
 //! Run: `bench/archiver.sh`, i.e. `cargo bench --workspace --bench archiver` with
 //! the shared `CARGO_TARGET_DIR`. Settings (environment): `BENCH_SECONDS` (30),
 //! `BENCH_RATE` (5000 writes/s), `BENCH_WRITERS` (16 threads), `BENCH_PRELOAD`
-//! (100,000 rows), `BENCH_INTERVALS_MS` (100,1000), `TMPDIR`. About 1.5 minutes.
+//! (100,000 rows), `BENCH_INTERVALS_MS` (100,1000), `TMPDIR`. About 4 minutes.
 //!
 //! For each archiver pass interval (`BENCH_INTERVALS_MS`, default 100 and 1000 ms):
 //! a fresh stream-enabled table is preloaded and snapshotted into a fresh local
@@ -22,7 +22,10 @@
 //! replays every change of the window (its snapshot part and its replay part timed
 //! apart through `Progress`), the snapshot alone is restored for comparison, the
 //! result is checked equal to the live table, and the engine's own write rate for
-//! the same number of rows (1,000 per call) is the baseline. Any error aborts.
+//! the same number of rows (1,000 per call) is the baseline. Last, an archiver
+//! pass's cost at 10 and at 1,000 snapshots in the repository, with the repository
+//! kept open and refreshed (as a plan's archive loop does) beside reopened each
+//! pass. Any error aborts.
 
 #![allow(clippy::unwrap_used)] // A benchmark aborts on the first failure.
 
@@ -585,6 +588,68 @@ fn run_restores(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, window: &Win
     })
 }
 
+/// An archiver pass's cost as the repository grows: `counts` snapshots (each with
+/// new data, so each adds an index file), then passes over a few new changes with
+/// the repository kept open and refreshed (as a plan's archive loop does) and,
+/// for comparison, reopened before each pass (as it did before). Returns markdown rows.
+fn run_pass_cost(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, work: &Path, counts: &[usize]) -> Res<String> {
+    const PASSES: usize = 20;
+    let table = "pass_cost".to_owned();
+    create_table(engine, &table, true)?;
+    let tables = EmbeddedTables::new(Arc::clone(engine), "archiver bench engine");
+    let repo_dir = work.join("repo-pass-cost");
+    let repo = rt.block_on(init_repo(&repo_dir))?;
+    let mut archiver = Archiver::new(tables.clone(), ArchiveOptions::default());
+    let mut written = 0i64;
+    let mut write_some = |n: i64| -> Res<()> {
+        let rows = (written..written + n).map(|i| put(&table, bench_row(i, i, None))).collect();
+        written += n;
+        for result in engine.write_rows(rows) {
+            result?;
+        }
+        Ok(())
+    };
+    let (mut snapshots, mut out) = (0usize, String::new());
+    for &count in counts {
+        eprintln!("[pass cost] {count} snapshots");
+        while snapshots < count {
+            write_some(5)?;
+            rt.block_on(backup(&repo, &tables, std::slice::from_ref(&table), &NoProgress))?;
+            snapshots += 1;
+        }
+        rt.block_on(archiver.pass(&repo, std::slice::from_ref(&table)))?;
+        let (mut kept, mut reopened) = (Vec::new(), Vec::new());
+        for _ in 0..PASSES {
+            write_some(10)?;
+            let started = Instant::now();
+            rt.block_on(async {
+                repo.refresh().await?;
+                archiver.pass(&repo, std::slice::from_ref(&table)).await
+            })?;
+            kept.push(started.elapsed().as_micros() as i64);
+            write_some(10)?;
+            let started = Instant::now();
+            rt.block_on(async {
+                let fresh = repo.reopen().await?;
+                archiver.pass(&fresh, std::slice::from_ref(&table)).await
+            })?;
+            reopened.push(started.elapsed().as_micros() as i64);
+        }
+        kept.sort_unstable();
+        reopened.sort_unstable();
+        let _ = writeln!(
+            out,
+            "| {count} | {} | {} / {} | {} / {} |",
+            files_in(&repo_dir.join("index")),
+            ms(percentile(&kept, 50.0)),
+            ms(percentile(&kept, 99.0)),
+            ms(percentile(&reopened, 50.0)),
+            ms(percentile(&reopened, 99.0)),
+        );
+    }
+    Ok(out)
+}
+
 /// Point reads of every write's key, one at a time with every version, as
 /// replay's `read_rows` reads the rows its changes touch.
 fn time_get_rows(engine: &Engine, table: &str, settings: &Settings) -> Res<f64> {
@@ -629,6 +694,7 @@ fn run() -> Res<()> {
     create_table(&engine, "baseline_import_rows", true)?;
     let import_rows_seconds = write_batched(&engine, "baseline_import_rows", changes, Some(settings.preload), true)?;
     let get_rows_seconds = time_get_rows(&engine, "baseline_import_rows", &settings)?;
+    let pass_cost = run_pass_cost(&rt, &engine, work.path(), &[10, 1000])?;
 
     let mut lag = String::new();
     for w in &windows {
@@ -766,6 +832,12 @@ fn run() -> Res<()> {
     println!("| restore step | work | time | rate | notes |");
     println!("|---|---:|---:|---:|---|");
     print!("{replay}");
+    println!();
+    println!(
+        "| snapshots in the repository | index files | pass p50 / p99, repository kept open (`refresh`) | pass p50 / p99, reopened each pass |"
+    );
+    println!("|---:|---:|---:|---:|");
+    print!("{pass_cost}");
     Ok(())
 }
 
