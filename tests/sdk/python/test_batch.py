@@ -231,3 +231,52 @@ def test_batch_get_pk_mismatch(client, simple_table):
     rows = res.get_result_by_table(simple_table)
     assert len(rows) == 1 and rows[0].is_ok is False
     assert rows[0].error_code in ("OTSInvalidPK", "OTSParameterInvalid")
+
+
+def test_batch_write_table_without_rows_rejected(client, simple_table):
+    client.put_row(simple_table, Row([("id", 1)], [("v", 1)]), IGNORE)
+    req = BatchWriteRowRequest()
+    req.add(TableInBatchWriteRowItem(simple_table, []))
+    with expect_error(400, "OTSParameterInvalid") as ei:
+        client.batch_write_row(req)
+    assert ei.value.get_error_message() == "No operation is specified for table: '%s'." % simple_table
+    # Also beside a table that has rows: the request fails whole, nothing is written.
+    req = BatchWriteRowRequest()
+    req.add(TableInBatchWriteRowItem(simple_table, [DeleteRowItem(Row([("id", 1)]), IGNORE)]))
+    other = unique_name("none")
+    req.add(TableInBatchWriteRowItem(other, []))
+    with expect_error(400, "OTSParameterInvalid") as ei:
+        client.batch_write_row(req)
+    assert ei.value.get_error_message() == "No operation is specified for table: '%s'." % other
+    assert attrs_latest(_get(client, simple_table, [("id", 1)])) == {"v": 1}
+
+
+def test_batch_write_without_tables_rejected(client):
+    with expect_error(400, "OTSParameterInvalid") as ei:
+        client.batch_write_row(BatchWriteRowRequest())
+    assert ei.value.get_error_message() == "No row is specified in BatchWriteRow."
+
+
+def test_batch_get_table_without_rows_is_an_empty_result(client, new_table):
+    t1 = new_table([("id", "INTEGER")])
+    t2 = new_table([("id", "INTEGER")])
+    client.put_row(t2, Row([("id", 1)], [("v", "one")]), IGNORE)
+    req = BatchGetRowRequest()
+    req.add(TableInBatchGetRowItem(t1, [], max_version=1))
+    res = client.batch_get_row(req)
+    assert res.is_all_succeed()
+    assert res.get_result_by_table(t1) == []
+    # Beside a table with rows, each gets its own result.
+    req = BatchGetRowRequest()
+    req.add(TableInBatchGetRowItem(t1, [], max_version=1))
+    req.add(TableInBatchGetRowItem(t2, [[("id", 1)]], max_version=1))
+    res = client.batch_get_row(req)
+    assert res.get_result_by_table(t1) == []
+    (hit,) = res.get_result_by_table(t2)
+    assert hit.is_ok and attrs_latest(hit.row) == {"v": "one"}
+
+
+def test_batch_get_without_tables_rejected(client):
+    with expect_error(400, "OTSParameterInvalid") as ei:
+        client.batch_get_row(BatchGetRowRequest())
+    assert ei.value.get_error_message() == "No row specified in the request of BatchGetRow."

@@ -21,15 +21,18 @@ fn row_error(error: EngineError) -> pb::Error {
     pb::Error { code: code.as_str().to_owned(), message: Some(message), access_denied_detail: None }
 }
 
-fn check_tables<'a>(names: impl Iterator<Item = &'a str>, rows: usize, max: usize, action: &str) -> ApiResult<()> {
+/// The request-level checks of a batch: some table, no table named twice, at most
+/// `max` rows. `empty` is the message for a request naming no table (BatchGetRow's
+/// and BatchWriteRow's are worded differently by the service).
+fn check_tables<'a>(names: impl Iterator<Item = &'a str>, rows: usize, max: usize, empty: &str) -> ApiResult<()> {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {
             return Err(ApiError::invalid(format!("Duplicated table name: '{name}'.")));
         }
     }
-    if rows == 0 {
-        return Err(ApiError::invalid(format!("No row specified in the request of {action}.")));
+    if seen.is_empty() {
+        return Err(ApiError::invalid(empty));
     }
     if rows > max {
         return Err(ApiError::invalid(format!("Rows count exceeds the upper limit: {max}.")));
@@ -40,7 +43,10 @@ fn check_tables<'a>(names: impl Iterator<Item = &'a str>, rows: usize, max: usiz
 pub(crate) fn batch_get_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::BatchGetRowRequest = decode("BatchGetRowRequest", body)?;
     let rows: usize = request.tables.iter().map(|t| t.primary_key.len()).sum();
-    check_tables(request.tables.iter().map(|t| t.table_name.as_str()), rows, MAX_BATCH_GET_ROWS, "BatchGetRow")?;
+    // A table named without rows is fine here (its result is empty); a request
+    // naming no table is not.
+    let empty = "No row specified in the request of BatchGetRow.";
+    check_tables(request.tables.iter().map(|t| t.table_name.as_str()), rows, MAX_BATCH_GET_ROWS, empty)?;
     let mut tables = Vec::with_capacity(request.tables.len());
     for table in request.tables {
         let options = read_options(ReadFields {
@@ -83,7 +89,12 @@ pub(crate) fn batch_get_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u
 pub(crate) fn batch_write_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::BatchWriteRowRequest = decode("BatchWriteRowRequest", body)?;
     let rows: usize = request.tables.iter().map(|t| t.rows.len()).sum();
-    check_tables(request.tables.iter().map(|t| t.table_name.as_str()), rows, MAX_BATCH_WRITE_ROWS, "BatchWriteRow")?;
+    // Unlike BatchGetRow, every table named must carry rows.
+    if let Some(table) = request.tables.iter().find(|t| t.rows.is_empty()) {
+        return Err(ApiError::invalid(format!("No operation is specified for table: '{}'.", table.table_name)));
+    }
+    let empty = "No row is specified in BatchWriteRow.";
+    check_tables(request.tables.iter().map(|t| t.table_name.as_str()), rows, MAX_BATCH_WRITE_ROWS, empty)?;
     let mut writes = Vec::with_capacity(rows);
     let mut shape = Vec::with_capacity(request.tables.len());
     for table in &request.tables {
