@@ -51,26 +51,43 @@ pub(crate) enum KeyUse {
     Range,
 }
 
+/// The service's name of a primary key value's type in validation messages.
+fn variant_name(key_type: PrimaryKeyType) -> &'static str {
+    match key_type {
+        PrimaryKeyType::Integer => "VT_INTEGER",
+        PrimaryKeyType::String => "VT_STRING",
+        PrimaryKeyType::Binary => "VT_BLOB",
+    }
+}
+
 /// Checks a key against the schema: same names in the same order, matching types,
-/// value sizes, and sentinels only where `key_use` allows them.
+/// value sizes, and sentinels only where `key_use` allows them. Mismatches are
+/// `OTSInvalidPK` with the service's detail ("Validate PK name fail. Input: PK2,
+/// Meta: PK1."), checked as the service does: the column count, then column by
+/// column the name and then the type.
 pub(crate) fn check_primary_key(
     pk: &PrimaryKey,
     schema: &[PrimaryKeySchema],
     key_use: KeyUse,
 ) -> Result<(), EngineError> {
-    let mismatch = || EngineError::InvalidPk("Validate PK size fail. Primary key schema mismatch.".into());
     if pk.columns.len() != schema.len() {
-        return Err(mismatch());
+        return Err(EngineError::InvalidPk(format!(
+            "Validate PK size fail. Input: {}, Meta: {}.",
+            pk.columns.len(),
+            schema.len()
+        )));
     }
     for (column, def) in pk.columns.iter().zip(schema) {
         if column.name != def.name {
-            return Err(EngineError::InvalidPk("Validate PK name fail. Primary key schema mismatch.".into()));
+            return Err(EngineError::InvalidPk(format!(
+                "Validate PK name fail. Input: {}, Meta: {}.",
+                column.name, def.name
+            )));
         }
         match &column.value {
             PkValue::InfMin | PkValue::InfMax if key_use == KeyUse::Range => {}
-            PkValue::InfMin | PkValue::InfMax => {
-                return Err(EngineError::invalid("INF_MIN or INF_MAX is only allowed in range queries."))
-            }
+            PkValue::InfMin => return Err(EngineError::invalid("VT_INF_MIN is an invalid type for the primary key.")),
+            PkValue::InfMax => return Err(EngineError::invalid("VT_INF_MAX is an invalid type for the primary key.")),
             PkValue::AutoIncrement => {
                 if key_use != KeyUse::Put || !def.auto_increment {
                     return Err(EngineError::invalid(format!(
@@ -80,8 +97,12 @@ pub(crate) fn check_primary_key(
                 }
             }
             value => {
-                if value.key_type() != Some(def.key_type) {
-                    return Err(EngineError::InvalidPk("Validate PK type fail. Primary key schema mismatch.".into()));
+                if let Some(input) = value.key_type().filter(|t| *t != def.key_type) {
+                    return Err(EngineError::InvalidPk(format!(
+                        "Validate PK type fail. Input: {}, Meta: {}.",
+                        variant_name(input),
+                        variant_name(def.key_type)
+                    )));
                 }
                 let len = match value {
                     PkValue::String(s) => s.len(),
@@ -159,8 +180,24 @@ mod tests {
         assert!(check_primary_key(&key(s(), PkValue::AutoIncrement), &schema, KeyUse::Point).is_err());
         assert!(check_primary_key(&key(s(), PkValue::InfMax), &schema, KeyUse::Range).is_ok());
         assert!(check_primary_key(&key(s(), PkValue::InfMax), &schema, KeyUse::Point).is_err());
-        assert!(check_primary_key(&key(PkValue::Integer(1), PkValue::Integer(1)), &schema, KeyUse::Point).is_err());
-        assert!(check_primary_key(&PrimaryKey::new([("p", s())]), &schema, KeyUse::Point).is_err());
+        let message = |pk: &PrimaryKey| match check_primary_key(pk, &schema, KeyUse::Point) {
+            Err(EngineError::InvalidPk(message)) => message,
+            other => panic!("not an OTSInvalidPK: {other:?}"),
+        };
+        assert_eq!(
+            message(&key(PkValue::Integer(1), PkValue::Integer(1))),
+            "Validate PK type fail. Input: VT_INTEGER, Meta: VT_STRING."
+        );
+        assert_eq!(
+            message(&key(s(), PkValue::Binary(vec![1]))),
+            "Validate PK type fail. Input: VT_BLOB, Meta: VT_INTEGER."
+        );
+        assert_eq!(message(&PrimaryKey::new([("p", s())])), "Validate PK size fail. Input: 1, Meta: 2.");
+        let renamed = PrimaryKey::new([("p", s()), ("seq", PkValue::Integer(1))]);
+        assert_eq!(message(&renamed), "Validate PK name fail. Input: seq, Meta: id.");
+        // The name is checked before the type, column by column.
+        let both = PrimaryKey::new([("q", PkValue::Integer(1)), ("id", PkValue::Integer(1))]);
+        assert_eq!(message(&both), "Validate PK name fail. Input: q, Meta: p.");
         let long = PkValue::String("x".repeat(1025));
         assert!(check_primary_key(&key(long, PkValue::Integer(1)), &schema, KeyUse::Point).is_err());
         assert!(check_schema(&schema).is_ok());

@@ -42,6 +42,13 @@ pub enum ProtoError {
         /// What is wrong, worded as the service words it.
         detail: String,
     },
+    /// A primary key value of a type keys cannot have (DOUBLE, BOOLEAN), worded as
+    /// the service words it (400 `OTSParameterInvalid`).
+    #[error("{type_name} is an invalid type for the primary key.")]
+    InvalidPkType {
+        /// The value's type: `DOUBLE` or `BOOLEAN`.
+        type_name: &'static str,
+    },
     /// A request header the check needs is absent (400 `OTSParameterInvalid`).
     #[error("Missing header: {name}")]
     MissingHeader {

@@ -293,7 +293,15 @@ fn invalid_contents_are_rejected() {
     // A DOUBLE primary key value.
     let bytes = encode_row(&cell("s", Some(Value::Double(1.0)), None));
     let pk_double = retag_first_pk_as_double(&bytes);
-    assert_plainbuffer_error(&pk_double, "unsupported value type 0x01");
+    let error = decode_row(&pk_double).expect_err("a DOUBLE key value");
+    assert_eq!(error, ProtoError::InvalidPkType { type_name: "DOUBLE" });
+    assert_eq!(error.to_string(), "DOUBLE is an invalid type for the primary key.");
+    // A key of one BOOLEAN column, id=true, with correct checksums.
+    let cell_crc = crc8_bytes(crc8_bytes(0, b"id"), &[0x02, 0x01]);
+    let row_crc = crc8_bytes(crc8_bytes(0, &[cell_crc]), &[0]);
+    let mut pk_bool = hex("75000000010304020000006964050200000002010a");
+    pk_bool.extend_from_slice(&[cell_crc, 0x09, row_crc]);
+    assert_eq!(decode_row(&pk_bool), Err(ProtoError::InvalidPkType { type_name: "BOOLEAN" }));
     // Unknown op byte 0x02 (with correct checksums).
     let bytes = encode_row(&cell("o", None, Some(CellOp::DeleteAllVersions)));
     let fixed = retag_and_fix(&bytes, 0x01, 0x02);

@@ -4,11 +4,19 @@ import math
 
 import pytest
 from tablestore import (
+    INF_MAX,
+    INF_MIN,
+    BatchGetRowRequest,
+    BatchWriteRowRequest,
     Condition,
+    DeleteRowItem,
     ReturnType,
     Row,
     RowExistenceExpectation,
+    TableInBatchGetRowItem,
+    TableInBatchWriteRowItem,
     TableOptions,
+    UpdateRowItem,
 )
 
 from sdk_helpers import attrs_latest, expect_error, now_ms, unique_name, versions
@@ -376,6 +384,64 @@ def test_primary_key_schema_mismatch(client, simple_table, bad_pk):
         client.put_row(simple_table, Row(bad_pk, [("a", 1)]), IGNORE)
     with expect_error(400, "OTSInvalidPK"):
         client.get_row(simple_table, bad_pk)
+
+
+def _all_row_ops_fail(client, table, pk, status, code, message):
+    """Every row API refuses `pk` with this error (BatchWriteRow and BatchGetRow per row)."""
+    end = [(name, INF_MAX) for name, _ in pk]
+    calls = [
+        lambda: client.get_row(table, pk),
+        lambda: client.put_row(table, Row(pk, [("col", 1)]), IGNORE),
+        lambda: client.update_row(table, Row(pk, {"put": [("c1", "v")]}), IGNORE),
+        lambda: client.delete_row(table, Row(pk), IGNORE),
+        lambda: client.get_range(table, "FORWARD", pk, end),
+    ]
+    for call in calls:
+        with expect_error(status, code) as ei:
+            call()
+        assert ei.value.get_error_message() == message
+    req = BatchGetRowRequest()
+    req.add(TableInBatchGetRowItem(table, [pk], max_version=1))
+    (got,) = client.batch_get_row(req).get_result_by_table(table)
+    assert (got.is_ok, got.error_code, got.error_message) == (False, code, message)
+    req = BatchWriteRowRequest()
+    req.add(TableInBatchWriteRowItem(table, [UpdateRowItem(Row(pk, {"put": [("c1", "v")]}), IGNORE),
+                                             DeleteRowItem(Row(pk), IGNORE)]))
+    res = client.batch_write_row(req)
+    for item in res.get_update_by_table(table) + res.get_delete_by_table(table):
+        assert (item.is_ok, item.error_code, item.error_message) == (False, code, message)
+
+
+ONE_PK = [("PK1", "STRING")]
+TWO_PK = [("PK1", "STRING"), ("PK2", "INTEGER")]
+
+
+@pytest.mark.parametrize("schema, bad_pk, message", [
+    (ONE_PK, [("PK2", "blah")], "Validate PK name fail. Input: PK2, Meta: PK1."),
+    (ONE_PK, [("PK2", 123)], "Validate PK name fail. Input: PK2, Meta: PK1."),
+    (TWO_PK, [("PK1", "blah")], "Validate PK size fail. Input: 1, Meta: 2."),
+    (TWO_PK, [("PK1", "blah"), ("PK2", 123), ("PK3", "blah")], "Validate PK size fail. Input: 3, Meta: 2."),
+    (TWO_PK, [("PK2", 123), ("PK1", "blah")], "Validate PK name fail. Input: PK2, Meta: PK1."),
+    (TWO_PK, [("PK1", 7), ("PK2", 123)], "Validate PK type fail. Input: VT_INTEGER, Meta: VT_STRING."),
+    (TWO_PK, [("PK1", "a"), ("PK2", bytearray(b"x"))], "Validate PK type fail. Input: VT_BLOB, Meta: VT_INTEGER."),
+])
+def test_primary_key_mismatch_messages(client, new_table, schema, bad_pk, message):
+    _all_row_ops_fail(client, new_table(schema), bad_pk, 400, "OTSInvalidPK", message)
+
+
+def test_boolean_primary_key_value_rejected(client, new_table):
+    t = new_table([("PK1", "STRING")])
+    message = "BOOLEAN is an invalid type for the primary key."
+    for call in [
+        lambda: client.get_row(t, [("PK1", True)]),
+        lambda: client.put_row(t, Row([("PK1", True)], [("col", 1)]), IGNORE),
+        lambda: client.update_row(t, Row([("PK1", False)], {"put": [("c1", "v")]}), IGNORE),
+        lambda: client.delete_row(t, Row([("PK1", True)]), IGNORE),
+    ]:
+        with expect_error(400, "OTSParameterInvalid") as ei:
+            call()
+        assert ei.value.get_error_message() == message
+    assert client.get_range(t, "FORWARD", [("PK1", INF_MIN)], [("PK1", INF_MAX)])[2] == []
 
 
 def test_primary_key_order_mismatch(client, new_table):

@@ -257,6 +257,14 @@ def test_create_zero_pk_columns(client):
     assert name not in client.list_table()
 
 
+def test_create_boolean_pk_rejected(client):
+    name = unique_name("pkbool")
+    with expect_error(400, "OTSParameterInvalid") as ei:
+        _create(client, name, [("PK0", "BOOLEAN"), ("PK1", "BOOLEAN")])
+    assert ei.value.get_error_message() == "BOOLEAN is an invalid type for the primary key."
+    assert name not in client.list_table()
+
+
 def test_create_duplicate_pk_names(client):
     with expect_error(400, "OTSParameterInvalid"):
         _create(client, unique_name("dpk"), [("a", "INTEGER"), ("a", "STRING")])

@@ -371,6 +371,8 @@ fn pk_column(cell: WireCell<'_>) -> Result<PkColumn, ProtoError> {
         Some(Variant::InfMin) => PkValue::InfMin,
         Some(Variant::InfMax) => PkValue::InfMax,
         Some(Variant::AutoIncrement) => PkValue::AutoIncrement,
+        Some(Variant::Double(_)) => return Err(ProtoError::InvalidPkType { type_name: "DOUBLE" }),
+        Some(Variant::Boolean(_)) => return Err(ProtoError::InvalidPkType { type_name: "BOOLEAN" }),
         Some(other) => {
             return Err(ProtoError::plainbuffer(format!(
                 "primary key column {name:?} has unsupported value type {:#04x}",

@@ -22,6 +22,9 @@ pub(crate) fn schema_from_pb(meta: pb::TableMeta) -> ApiResult<TableSchema> {
         .into_iter()
         .map(|column| {
             let Some(key_type) = convert::pk_type_from_pb(column.r#type) else {
+                if column.r#type == pb::PrimaryKeyType::PkBoolean as i32 {
+                    return Err(ApiError::invalid("BOOLEAN is an invalid type for the primary key."));
+                }
                 return Err(ApiError::invalid(format!(
                     "Unsupported primary key type of column '{}': {}.",
                     column.name, column.r#type
