@@ -10,7 +10,7 @@ use tablesafe_proto::model::{PrimaryKey, ReadOptions, Row};
 use crate::error::{EngineError, StorageContext};
 use crate::keys::{self, decode_row_key, key_point};
 use crate::read::Projection;
-use crate::rows::{capacity_units, row_bytes, Consumed};
+use crate::rows::{capacity_units, pk_bytes, row_bytes, Consumed};
 use crate::stored::StoredRow;
 use crate::validate::{check_primary_key, KeyUse};
 use crate::{Engine, CF_ROWS};
@@ -102,7 +102,9 @@ impl Engine {
             Direction::Backward => iter.seek_to_last(),
         }
         let mut rows = Vec::new();
-        let (mut bytes, mut scanned_bytes, mut scanned) = (0usize, 0usize, 0usize);
+        // `bytes`: of the rows returned; `read_bytes`: of every row examined (a row
+        // filtered out was read all the same), as capacity counts it.
+        let (mut bytes, mut read_bytes, mut scanned) = (0usize, 0usize, 0usize);
         let mut next_start = None;
         while iter.valid() {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
@@ -111,12 +113,17 @@ impl Engine {
                 break;
             }
             scanned += 1;
-            scanned_bytes += value.len();
             let stored = StoredRow::decode(value)?;
             let pk = decode_row_key(key, schema)?;
-            if let Some(row) = projection.apply(pk, &stored, &visibility) {
-                bytes += row_bytes(&row);
-                rows.push(row);
+            let key_bytes = pk_bytes(&pk);
+            match projection.apply(pk, &stored, &visibility) {
+                Some(row) => {
+                    let size = row_bytes(&row);
+                    bytes += size;
+                    read_bytes += size;
+                    rows.push(row);
+                }
+                None => read_bytes += key_bytes + visibility.visible_bytes(&stored),
             }
             match request.direction {
                 Direction::Forward => iter.next(),
@@ -124,7 +131,7 @@ impl Engine {
             }
         }
         iter.status().context("range scan")?;
-        Ok(RangePage { rows, next_start, consumed: Consumed { read: capacity_units(scanned_bytes), write: 0 } })
+        Ok(RangePage { rows, next_start, consumed: Consumed { read: capacity_units(read_bytes), write: 0 } })
     }
 
     /// Keys that cut the table into parts of about `split_bytes` of stored data each,

@@ -50,6 +50,11 @@ impl Visibility {
         row.columns.is_empty() || row.columns.iter().any(|c| self.versions(c).next().is_some())
     }
 
+    /// Data size of the visible versions (name and value each), as reads count it.
+    pub(crate) fn visible_bytes(&self, row: &StoredRow) -> usize {
+        row.columns.iter().map(|c| self.versions(c).map(|v| c.name.len() + v.value.data_size()).sum::<usize>()).sum()
+    }
+
     /// Drops what the table no longer shows, so that writes reclaim space.
     pub(crate) fn prune(&self, row: &mut StoredRow) {
         for column in &mut row.columns {
