@@ -7,7 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let proto_dir = manifest_dir.join("proto");
     println!("cargo:rerun-if-changed={}", proto_dir.display());
-    let files = ["table_store.proto", "table_store_filter.proto"];
+    let files = ["table_store.proto", "table_store_filter.proto", "search.proto"];
     for f in files {
         println!("cargo:rerun-if-changed={}", proto_dir.join(f).display());
     }

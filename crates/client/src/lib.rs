@@ -37,7 +37,7 @@
 //! # Layout
 //!
 //! - `table.rs`: CreateTable, ListTable, DescribeTable, UpdateTable, DeleteTable,
-//!   ComputeSplitPointsBySize.
+//!   ComputeSplitPointsBySize, ListSearchIndex.
 //! - `row.rs`: GetRow, PutRow, UpdateRow, DeleteRow. `batch.rs`: BatchGetRow,
 //!   BatchWriteRow. `range.rs`: GetRange and [`Client::scan`]. `stream.rs`: the Stream API.
 //! - `backup.rs`: the backup API (plans, backups, restores, verifications, jobs;
@@ -65,7 +65,7 @@
 //! successful first attempt would have done:
 //!
 //! - Idempotent actions (GetRow, BatchGetRow, GetRange, ListTable, DescribeTable,
-//!   ComputeSplitPointsBySize and the four stream actions) are retried on
+//!   ComputeSplitPointsBySize, ListSearchIndex and the four stream actions) are retried on
 //!   `OTSServerBusy`, `OTSQuotaExhausted` ("Too frequent table operations." only),
 //!   `OTSRowOperationConflict`, `OTSTableNotReady`, `OTSTimeout`,
 //!   `OTSInternalServerError`, `OTSServerUnavailable`, `OTSPartitionUnavailable`,

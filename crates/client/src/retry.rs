@@ -53,6 +53,7 @@ pub(crate) const DESCRIBE_TABLE: Action = read("DescribeTable");
 pub(crate) const UPDATE_TABLE: Action = write("UpdateTable");
 pub(crate) const DELETE_TABLE: Action = write("DeleteTable");
 pub(crate) const COMPUTE_SPLIT_POINTS: Action = read("ComputeSplitPointsBySize");
+pub(crate) const LIST_SEARCH_INDEX: Action = read("ListSearchIndex");
 pub(crate) const GET_ROW: Action = read("GetRow");
 pub(crate) const PUT_ROW: Action = write("PutRow");
 pub(crate) const UPDATE_ROW: Action = write("UpdateRow");

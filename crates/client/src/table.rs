@@ -1,5 +1,5 @@
-//! Table actions: CreateTable, ListTable, DescribeTable, UpdateTable, DeleteTable and
-//! ComputeSplitPointsBySize, with their request and response types.
+//! Table actions: CreateTable, ListTable, DescribeTable, UpdateTable, DeleteTable,
+//! ComputeSplitPointsBySize and ListSearchIndex, with their request and response types.
 //!
 //! Invariant: every request type maps field by field onto its protobuf message; the
 //! defaults of omitted settings are the service's (`TableOptions::default()`, reserved
@@ -314,6 +314,20 @@ impl Client {
         let request = pb::DeleteTableRequest { table_name: table.to_owned() };
         let _: pb::DeleteTableResponse = self.transport.call(retry::DELETE_TABLE, &request).await?;
         Ok(())
+    }
+
+    /// The search indexes of a table (or, with `None`, of the instance), as
+    /// `(table, index)` names. TableSafe has none, so against it the list is empty;
+    /// a table that does not exist is `OTSObjectNotExist`.
+    #[doc(alias = "ListSearchIndex")]
+    pub async fn list_search_index(&self, table: Option<&str>) -> Result<Vec<(String, String)>, ClientError> {
+        let request = pb::ListSearchIndexRequest { table_name: table.map(str::to_owned) };
+        let response: pb::ListSearchIndexResponse = self.transport.call(retry::LIST_SEARCH_INDEX, &request).await?;
+        Ok(response
+            .indices
+            .into_iter()
+            .map(|i| (i.table_name.unwrap_or_default(), i.index_name.unwrap_or_default()))
+            .collect())
     }
 
     /// Keys that cut a table into ranges of about the requested size, for parallel

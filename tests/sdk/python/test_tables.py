@@ -265,6 +265,18 @@ def test_create_boolean_pk_rejected(client):
     assert name not in client.list_table()
 
 
+def test_list_search_index_is_empty(client, new_table):
+    t = new_table([("id", "INTEGER")])
+    # TableSafe has no search indexes: a table, and the instance, have none.
+    assert client.list_search_index(t) == []
+    assert client.list_search_index() == []
+
+
+def test_list_search_index_of_missing_table(client):
+    with expect_error(404, "OTSObjectNotExist"):
+        client.list_search_index(unique_name("missing"))
+
+
 def test_create_duplicate_pk_names(client):
     with expect_error(400, "OTSParameterInvalid"):
         _create(client, unique_name("dpk"), [("a", "INTEGER"), ("a", "STRING")])

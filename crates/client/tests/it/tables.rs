@@ -69,6 +69,19 @@ async fn creating_an_existing_table_fails_and_auto_increment_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_indexes_are_listed_empty() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let name = table_name("search");
+    client.create_table(CreateTableRequest::new(&name).primary_key("id", PrimaryKeyType::Integer)).await.unwrap();
+    assert_eq!(client.list_search_index(Some(&name)).await.unwrap(), vec![]);
+    assert_eq!(client.list_search_index(None).await.unwrap(), vec![]);
+    let err = client.list_search_index(Some("no_such_table")).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::ObjectNotExist), "{err}");
+    assert_eq!(err.http_status(), Some(404));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_points_cut_the_table_into_ranges_that_cover_every_row() {
     let server = TestServer::start().await;
     let client = server.client();

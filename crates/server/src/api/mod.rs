@@ -27,6 +27,7 @@ pub(crate) fn handler_for(action: &str) -> Option<Handler> {
         "UpdateTable" => table::update_table,
         "DeleteTable" => table::delete_table,
         "ComputeSplitPointsBySize" => table::compute_split_points,
+        "ListSearchIndex" => table::list_search_index,
         "GetRow" => row::get_row,
         "PutRow" => row::put_row,
         "UpdateRow" => row::update_row,

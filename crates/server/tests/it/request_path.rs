@@ -128,13 +128,14 @@ async fn a_corrupt_plainbuffer_checksum_is_parameter_invalid() {
     assert_eq!(reply.error().0, "OTSParameterInvalid");
 }
 
-const ACTIONS: [&str; 13] = [
+const ACTIONS: [&str; 14] = [
     "CreateTable",
     "ListTable",
     "DescribeTable",
     "UpdateTable",
     "DeleteTable",
     "ComputeSplitPointsBySize",
+    "ListSearchIndex",
     "GetRow",
     "PutRow",
     "UpdateRow",
