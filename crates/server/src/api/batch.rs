@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use tablesafe_engine::{EngineError, RowWrite};
 use tablesafe_proto::{pb, plainbuffer};
 
-use super::convert::{condition_from_pb, consumed, read_options, return_content_from_pb, ReadFields};
+use super::convert::{
+    check_transaction, condition_from_pb, consumed, read_options, return_content_from_pb, ReadFields,
+};
 use super::row::{encode_returned, parse_change, WriteShape};
 use super::{decode, encode};
 use crate::error::{ApiError, ApiResult};
@@ -88,6 +90,7 @@ pub(crate) fn batch_get_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u
 
 pub(crate) fn batch_write_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::BatchWriteRowRequest = decode("BatchWriteRowRequest", body)?;
+    check_transaction(request.transaction_id.as_deref())?;
     let rows: usize = request.tables.iter().map(|t| t.rows.len()).sum();
     // Unlike BatchGetRow, every table named must carry rows.
     if let Some(table) = request.tables.iter().find(|t| t.rows.is_empty()) {

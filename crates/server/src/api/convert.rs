@@ -72,6 +72,16 @@ pub(crate) fn stream_details(info: &TableInfo) -> pb::StreamDetails {
     }
 }
 
+/// The `transaction_id` of a row request. TableSafe has no local transactions (it
+/// does not serve StartLocalTransaction), so no id names one: any id is refused
+/// as the service refuses an unknown one. An empty id is taken as none.
+pub(crate) fn check_transaction(transaction_id: Option<&str>) -> ApiResult<()> {
+    match transaction_id {
+        Some(id) if !id.is_empty() => Err(ApiError::invalid("TransactionID is invalid.")),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn condition_from_pb(condition: Option<pb::Condition>) -> ApiResult<Condition> {
     let Some(condition) = condition else { return Ok(Condition::default()) };
     let Some(row_existence) = convert::row_existence_from_pb(condition.row_existence) else {

@@ -4,13 +4,14 @@
 use tablesafe_engine::{Direction, RangeRequest};
 use tablesafe_proto::{pb, plainbuffer};
 
-use super::convert::{consumed, read_options, ReadFields};
+use super::convert::{check_transaction, consumed, read_options, ReadFields};
 use super::{decode, encode};
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
 
 pub(crate) fn get_range(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::GetRangeRequest = decode("GetRangeRequest", body)?;
+    check_transaction(request.transaction_id.as_deref())?;
     let direction = match pb::Direction::try_from(request.direction) {
         Ok(pb::Direction::Forward) => Direction::Forward,
         Ok(pb::Direction::Backward) => Direction::Backward,

@@ -5,7 +5,9 @@ use tablesafe_engine::{RowChange, RowWrite, WriteOutcome};
 use tablesafe_proto::model::Row;
 use tablesafe_proto::{pb, plainbuffer};
 
-use super::convert::{condition_from_pb, consumed, read_options, return_content_from_pb, ReadFields};
+use super::convert::{
+    check_transaction, condition_from_pb, consumed, read_options, return_content_from_pb, ReadFields,
+};
 use super::{decode, encode};
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
@@ -45,6 +47,7 @@ pub(crate) fn encode_returned(outcome: &WriteOutcome) -> Option<Vec<u8>> {
 
 pub(crate) fn get_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::GetRowRequest = decode("GetRowRequest", body)?;
+    check_transaction(request.transaction_id.as_deref())?;
     let pk = plainbuffer::decode_primary_key(&request.primary_key)?;
     let options = read_options(ReadFields {
         columns_to_get: request.columns_to_get,
@@ -71,6 +74,7 @@ fn write_one(state: &ServerState, write: RowWrite) -> ApiResult<WriteOutcome> {
 
 pub(crate) fn put_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::PutRowRequest = decode("PutRowRequest", body)?;
+    check_transaction(request.transaction_id.as_deref())?;
     let outcome = write_one(
         state,
         RowWrite {
@@ -85,6 +89,7 @@ pub(crate) fn put_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
 
 pub(crate) fn update_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::UpdateRowRequest = decode("UpdateRowRequest", body)?;
+    check_transaction(request.transaction_id.as_deref())?;
     let outcome = write_one(
         state,
         RowWrite {
@@ -99,6 +104,7 @@ pub(crate) fn update_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>>
 
 pub(crate) fn delete_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::DeleteRowRequest = decode("DeleteRowRequest", body)?;
+    check_transaction(request.transaction_id.as_deref())?;
     let outcome = write_one(
         state,
         RowWrite {
