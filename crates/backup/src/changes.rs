@@ -176,6 +176,10 @@ fn apply_owned(current: Option<Row>, change: Change, max_versions: i32) -> Resul
         }
     }
     row.cells = kept;
+    if kind == ChangeKind::Update && row.cells.is_empty() {
+        // As the engine: an update that leaves no column leaves no row.
+        return Ok(None);
+    }
     row.seq_info = None;
     row.delete_marker = false;
     Ok(Some(row))
@@ -257,7 +261,12 @@ mod tests {
         // A put replaces the whole row; a delete removes it.
         let replaced = apply(Some(row.clone()), &change(4, ChangeKind::Put, vec![]), 2).unwrap().unwrap();
         assert!(replaced.cells.is_empty());
-        assert_eq!(apply(Some(row), &change(5, ChangeKind::Delete, vec![]), 2).unwrap(), None);
+        assert_eq!(apply(Some(row.clone()), &change(5, ChangeKind::Delete, vec![]), 2).unwrap(), None);
+        // An update that leaves no column leaves no row, on a row or on none; a
+        // put of only the key (above) leaves one.
+        let last = change(7, ChangeKind::Update, vec![delete("a", CellOp::DeleteAllVersions, None)]);
+        assert_eq!(apply(Some(row), &last, 2).unwrap(), None);
+        assert_eq!(apply(None, &last, 2).unwrap(), None);
         let increment = change(
             6,
             ChangeKind::Update,

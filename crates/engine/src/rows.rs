@@ -284,7 +284,11 @@ impl Engine {
             }
             Some(ChangeKind::Update) => {
                 let (row, applied) = apply_update(current.filter(|_| exists), &p.cells, now, &visibility)?;
-                (Some(row), ChangeAction::Update, applied)
+                // An update that leaves no attribute column leaves no row, as in the
+                // service: on a missing row an update of only deletes writes none,
+                // and deleting the last column removes the row. (A PutRow of only the
+                // key still stores a row: that is a write the client asked for.)
+                (Some(row).filter(|row| !row.columns.is_empty()), ChangeAction::Update, applied)
             }
             None => (None, ChangeAction::Delete, Vec::new()),
         };
