@@ -124,7 +124,8 @@ pub async fn restore_to_time<K: TableSink>(
     let lock = repo.lock(LockKind::Shared).await?;
     let result = async {
         let plan = plan_point_in_time(repo, &options.table, time_us, origin).await?;
-        restore_locked(repo, &plan.snapshot.clone(), sink, options, Some(&plan), progress).await
+        let snapshot = plan.snapshot.clone();
+        restore_locked(repo, &snapshot, sink, options, Some(plan), progress).await
     }
     .await;
     lock.release().await?;

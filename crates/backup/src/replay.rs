@@ -12,7 +12,6 @@
 //! always starts from the row as every earlier change left it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tablesafe_proto::model::{PrimaryKey, Row};
@@ -48,16 +47,18 @@ const REPLAY_WINDOW: usize = 4096;
 /// Windows decoded ahead of the one being merged.
 const WINDOWS_AHEAD: usize = 2;
 
-/// Replays the plan's changes onto `target`; returns how many were applied.
+/// Replays the plan's changes onto `target`; returns how many were applied. Takes
+/// the plan: its segments (inline data and all) move to the reading stage.
 pub(crate) async fn replay<K: TableSink>(
     repo: &Repository,
-    plan: &PointInTimePlan,
+    plan: PointInTimePlan,
     sink: &K,
     target: &str,
     progress: &dyn Progress,
 ) -> Result<u64, BackupError> {
+    let max_versions = plan.max_versions;
     let (tx, mut windows) = mpsc::channel(WINDOWS_AHEAD);
-    let reader = tokio::spawn(read_windows(repo.clone(), Arc::new(plan.clone()), tx));
+    let reader = tokio::spawn(read_windows(repo.clone(), plan, tx));
     let mut reader = AbortOnDrop(reader);
     let mut replayed = 0u64;
     // The window merged last, not written yet.
@@ -69,11 +70,11 @@ pub(crate) async fn replay<K: TableSink>(
         // is written while this one reads the other rows it needs and merges.
         let start = start_merge(&window, merged.as_ref());
         merged = Some(match merged.take() {
-            None => finish_merge(sink, target, window, start, plan.max_versions).await?,
+            None => finish_merge(sink, target, window, start, max_versions).await?,
             Some(previous) => {
                 let (wrote, next) = tokio::join!(
                     write_window(sink, target, previous),
-                    finish_merge(sink, target, window, start, plan.max_versions)
+                    finish_merge(sink, target, window, start, max_versions)
                 );
                 progress.rows_done(wrote?, 0);
                 next?
@@ -101,13 +102,13 @@ impl Drop for AbortOnDrop {
 /// once, in windows of [`REPLAY_WINDOW`]; stops at the first error (sent on).
 async fn read_windows(
     repo: Repository,
-    plan: Arc<PointInTimePlan>,
+    plan: PointInTimePlan,
     windows: mpsc::Sender<Result<Vec<Change>, BackupError>>,
 ) {
     let mut next_position = plan.position;
     let mut window: Vec<Change> = Vec::with_capacity(REPLAY_WINDOW);
-    'segments: for (id, segment) in &plan.segments {
-        let mut changes = SegmentChanges::new(&repo, id, segment.clone());
+    'segments: for (id, segment) in plan.segments {
+        let mut changes = SegmentChanges::new(&repo, &id, segment);
         loop {
             let change = match changes.next().await {
                 Ok(Some(change)) => change,

@@ -88,7 +88,7 @@ pub(crate) async fn restore_locked<K: TableSink>(
     snapshot_id: &str,
     sink: &K,
     options: &RestoreOptions,
-    replay: Option<&PointInTimePlan>,
+    replay: Option<PointInTimePlan>,
     progress: &dyn Progress,
 ) -> Result<RestoreReport, BackupError> {
     let (snapshot_id, snapshot) = load_snapshot_of(repo, snapshot_id, Some(&options.table)).await?;
@@ -99,7 +99,7 @@ pub(crate) async fn restore_locked<K: TableSink>(
         table: table.name.clone(),
         target: target.clone(),
         destination: sink.destination(),
-        to_time_us: replay.map(|plan| plan.time_us),
+        to_time_us: replay.as_ref().map(|plan| plan.time_us),
     };
     // An earlier run of this same restore that was interrupted left its marker and
     // a partial target: running again resumes it, as if the target were empty.
@@ -123,10 +123,11 @@ pub(crate) async fn restore_locked<K: TableSink>(
     progress.table_started(&target, Some(table.rows));
     let mut result = write_table(repo, &snapshot_id, table, &target, sink, replace, progress).await;
     if let (Ok(report), Some(plan)) = (&mut result, replay) {
+        let time_us = plan.time_us;
         match crate::replay::replay(repo, plan, sink, &target, progress).await {
             Ok(changes) => {
                 report.changes_replayed = changes;
-                report.to_time_us = Some(plan.time_us);
+                report.to_time_us = Some(time_us);
             }
             Err(error) => result = Err(error),
         }
