@@ -15,7 +15,7 @@ use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
 
 use crate::archive::{all_segments, drop_unneeded_segments};
 use crate::retention::Retention;
-use crate::manifest::{list_snapshots, LATEST, SNAPSHOTS};
+use crate::manifest::{list_snapshots, newest_holding, LATEST, SNAPSHOTS};
 use crate::BackupError;
 
 /// What `forget` did.
@@ -69,7 +69,7 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
             let mut chosen = HashSet::new();
             for prefix in prefixes {
                 let matching: Vec<&String> = if prefix == LATEST {
-                    all.last().map(|(id, _)| id).into_iter().collect()
+                    newest_holding(&all, None).map(|at| &all[at].0).into_iter().collect()
                 } else {
                     all.iter().map(|(id, _)| id).filter(|id| id.starts_with(prefix.as_str())).collect()
                 };

@@ -121,6 +121,13 @@ pub(crate) fn find_table<'a>(
 /// What names the newest snapshot wherever a snapshot id is taken.
 pub const LATEST: &str = "latest";
 
+/// Where in `snapshots` (oldest first, as [`list_snapshots`] returns them) the
+/// newest snapshot is, of those holding `table` if one is named: what [`LATEST`]
+/// names.
+pub(crate) fn newest_holding(snapshots: &[(String, Snapshot)], table: Option<&str>) -> Option<usize> {
+    snapshots.iter().rposition(|(_, s)| table.is_none_or(|table| s.tables.iter().any(|t| t.name == table)))
+}
+
 /// Loads a snapshot manifest; `id` may be a unique prefix, or [`LATEST`] for the
 /// newest snapshot.
 pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<(String, Snapshot), BackupError> {
@@ -135,11 +142,8 @@ pub async fn load_snapshot_of(
     table: Option<&str>,
 ) -> Result<(String, Snapshot), BackupError> {
     if id == LATEST {
-        let newest = list_snapshots(repo)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|(_, s)| table.is_none_or(|table| s.tables.iter().any(|t| t.name == table)));
+        let mut all = list_snapshots(repo).await?;
+        let newest = newest_holding(&all, table).map(|at| all.swap_remove(at));
         return newest.ok_or_else(|| {
             BackupError::NotFound(match table {
                 Some(table) => format!("no snapshot holds table '{table}'"),
