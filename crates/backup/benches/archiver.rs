@@ -24,7 +24,7 @@
 //! result is checked equal to the live table, and the engine's own write rate for
 //! the same number of rows (1,000 per call) is the baseline. Last, an archiver
 //! pass's cost at 10 and at 1,000 snapshots in the repository, with the repository
-//! kept open and refreshed (as a plan's archive loop does) beside reopened each
+//! kept open (as a plan's archive loop does) beside reopened each
 //! pass. Any error aborts.
 
 #![allow(clippy::unwrap_used)] // A benchmark aborts on the first failure.
@@ -590,7 +590,7 @@ fn run_restores(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, window: &Win
 
 /// An archiver pass's cost as the repository grows: `counts` snapshots (each with
 /// new data, so each adds an index file), then passes over a few new changes with
-/// the repository kept open and refreshed (as a plan's archive loop does) and,
+/// the repository kept open (as a plan's archive loop does) and,
 /// for comparison, reopened before each pass (as it did before). Returns markdown rows.
 fn run_pass_cost(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, work: &Path, counts: &[usize]) -> Res<String> {
     const PASSES: usize = 20;
@@ -622,10 +622,7 @@ fn run_pass_cost(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, work: &Path
         for _ in 0..PASSES {
             write_some(10)?;
             let started = Instant::now();
-            rt.block_on(async {
-                repo.refresh().await?;
-                archiver.pass(&repo, std::slice::from_ref(&table)).await
-            })?;
+            rt.block_on(archiver.pass(&repo, std::slice::from_ref(&table)))?;
             kept.push(started.elapsed().as_micros() as i64);
             write_some(10)?;
             let started = Instant::now();
@@ -834,7 +831,7 @@ fn run() -> Res<()> {
     print!("{replay}");
     println!();
     println!(
-        "| snapshots in the repository | index files | pass p50 / p99, repository kept open (`refresh`) | pass p50 / p99, reopened each pass |"
+        "| snapshots in the repository | index files | pass p50 / p99, repository kept open | pass p50 / p99, reopened each pass |"
     );
     println!("|---:|---:|---:|---:|");
     print!("{pass_cost}");

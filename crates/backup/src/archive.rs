@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tablesafe_repo::{crypto, LockKind, Repository};
+use tablesafe_repo::{crypto, LockKind, Repository, WriterOptions};
 
 use crate::changes::{encode_change, Change, ChangeDecoder};
 use crate::records::ChunkRecords;
@@ -458,7 +458,11 @@ async fn write_segment(
     }
     let lock = repo.lock(LockKind::Shared).await?;
     let stored = async {
-        let mut writer = repo.writer();
+        // The archiver keeps its repository open across passes without rereading
+        // the index (a listing that grows with every snapshot): its chunks are
+        // change data that others rarely share, so it stores them without
+        // deduplicating against an index that a prune may have outdated.
+        let mut writer = repo.writer_with(WriterOptions { dedup_with_index: false, ..WriterOptions::default() });
         let mut chunker = repo.chunker();
         let mut chunks = Vec::new();
         for chunk in chunker.push(&data).into_iter().chain(chunker.finish()) {

@@ -232,8 +232,8 @@ impl Repository {
         Ok(())
     }
 
-    /// Brings the index up to date for a long-lived holder (the archiver, which
-    /// passes every second): only index files written since are read, unless one
+    /// Brings the index up to date for a long-lived holder that reads or
+    /// deduplicates against it: only index files written since are read, unless one
     /// read before is gone (a prune replaced it), when everything is read again.
     /// The cost of a refresh is a listing, not the size of the repository.
     pub async fn refresh(&self) -> Result<(), RepoError> {

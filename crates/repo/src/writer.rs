@@ -55,13 +55,17 @@ pub struct WriterOptions {
     pub seal_workers: usize,
     /// Finished packs uploading (or waiting to) at once.
     pub uploads_in_flight: usize,
+    /// Skip chunks the repository's index names. Off for a long-lived holder that
+    /// does not keep its index current (the archiver): it then stores every chunk
+    /// it is given once, and never references a chunk a prune has since removed.
+    pub dedup_with_index: bool,
 }
 
 impl Default for WriterOptions {
     /// A seal worker per core, two uploads in flight.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        WriterOptions { seal_workers: cores, uploads_in_flight: 2 }
+        WriterOptions { seal_workers: cores, uploads_in_flight: 2, dedup_with_index: true }
     }
 }
 
@@ -77,7 +81,8 @@ struct SealedPack {
     entries: Vec<PackEntry>,
 }
 
-/// Adds chunks to a repository, deduplicating against everything already stored.
+/// Adds chunks to a repository, deduplicating against everything already stored
+/// (or, without [`WriterOptions::dedup_with_index`], against its own chunks only).
 /// Call [`finish`](Self::finish) before referencing the chunks from a manifest.
 pub struct ChunkWriter {
     repo: Repository,
@@ -85,6 +90,7 @@ pub struct ChunkWriter {
     workers: Vec<std::thread::JoinHandle<Result<(), RepoError>>>,
     uploader: Option<tokio::task::JoinHandle<Result<u64, RepoError>>>,
     pending: HashSet<ChunkId>,
+    dedup_with_index: bool,
     stats: WriteStats,
 }
 
@@ -117,6 +123,7 @@ impl ChunkWriter {
             workers,
             uploader: Some(uploader),
             pending: HashSet::new(),
+            dedup_with_index: options.dedup_with_index,
             stats: WriteStats::default(),
         };
         if failed.is_some() {
@@ -165,7 +172,7 @@ impl ChunkWriter {
     fn is_new(&mut self, id: &ChunkId, len: usize) -> bool {
         self.stats.chunks += 1;
         self.stats.bytes += len as u64;
-        if self.pending.contains(id) || self.repo.has_chunk(id) {
+        if self.pending.contains(id) || (self.dedup_with_index && self.repo.has_chunk(id)) {
             return false;
         }
         self.pending.insert(*id);

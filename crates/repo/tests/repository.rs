@@ -226,3 +226,37 @@ async fn a_refresh_sees_what_other_handles_wrote_and_pruned() {
     assert!(second.iter().all(|id| holder.has_chunk(id)));
     assert_eq!(load(&holder, &second).await, table_bytes(2_000_000, 8));
 }
+
+#[tokio::test]
+async fn a_writer_without_index_dedup_stores_what_a_stale_index_still_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let pruner = Repository::init(storage(&dir), with_password()).await.unwrap();
+    let (ids, _) = store(&pruner, &table_bytes(1_500_000, 9)).await;
+    let holder = Repository::open(storage(&dir), &password()).await.unwrap();
+    assert!(ids.iter().all(|id| holder.has_chunk(id)));
+    // Another handle prunes everything; the holder's index (not refreshed) still
+    // names those chunks.
+    pruner.prune(&std::collections::HashSet::new()).await.unwrap();
+    assert!(ids.iter().all(|id| holder.has_chunk(id)), "the holder's index is stale");
+
+    let mut writer = holder.writer_with(tablesafe_repo::WriterOptions {
+        dedup_with_index: false,
+        ..tablesafe_repo::WriterOptions::default()
+    });
+    let mut chunker = holder.chunker();
+    let mut again = Vec::new();
+    let data = table_bytes(1_500_000, 9);
+    for piece in data.chunks(100_000) {
+        for chunk in chunker.push(piece) {
+            again.push(writer.add(&chunk).await.unwrap());
+        }
+    }
+    for chunk in chunker.finish() {
+        again.push(writer.add(&chunk).await.unwrap());
+    }
+    let stats = writer.finish().await.unwrap();
+    assert_eq!(again, ids);
+    assert_eq!(stats.new_chunks, ids.len() as u64, "every chunk stored again");
+    let fresh = Repository::open(storage(&dir), &password()).await.unwrap();
+    assert_eq!(load(&fresh, &ids).await, data, "readable by a handle opened after the prune");
+}

@@ -140,7 +140,9 @@ pub(super) async fn run(service: Arc<BackupService>) {
 pub(super) async fn archive(service: Arc<BackupService>, name: String) {
     let mut archiver = Archiver::new(service.source.clone(), ArchiveOptions::default());
     // The repository stays open from pass to pass (its keys and index read once,
-    // refreshed by listing); reopened when the destination changes or after an error.
+    // never reread: a pass's cost must not grow with the snapshots beside it, and
+    // the archiver's writes do not deduplicate against the index); reopened when
+    // the destination changes or after an error.
     let mut kept: Option<(String, Arc<tablesafe_repo::Repository>)> = None;
     loop {
         let stopping = service.stopped();
@@ -150,10 +152,7 @@ pub(super) async fn archive(service: Arc<BackupService>, name: String) {
         let destination = &plan.plan.destination;
         let result = async {
             let repo = match kept.as_ref().filter(|(at, _)| at == destination) {
-                Some((_, repo)) => {
-                    repo.refresh().await?;
-                    Arc::clone(repo)
-                }
+                Some((_, repo)) => Arc::clone(repo),
                 None => {
                     let repo = service.repository(destination).await?;
                     kept = Some((destination.clone(), Arc::clone(&repo)));
