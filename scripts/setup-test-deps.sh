@@ -8,7 +8,9 @@
 #     scripts/s3-test-server.sh).
 #   * Node:   tests/sdk/node/node_modules with the pinned `tablestore` npm package.
 #   * Debian: restic and zstd, what the backup benchmark compares against
-#     (crates/backup/benches/backup_restore.rs runs `restic` and `zstd` from PATH).
+#     (crates/backup/benches/backup_restore.rs runs `restic` and `zstd` from PATH), and
+#     systemd's `systemd-analyze`, which checks packaging/tablesafe.service
+#     (crates/cli/tests/operations.rs).
 #
 # Idempotent: reruns are fast when everything is already installed at the pinned versions.
 # Needs only python3 (3.11+, with the venv module) and node+npm on PATH.
@@ -96,16 +98,18 @@ fi
 
 # ---------------------------------------------------------------- Debian
 # Checked the way the benchmark uses them: the commands run.
-debian_ok() { restic version >/dev/null 2>&1 && zstd --version >/dev/null 2>&1; }
+debian_ok() {
+    restic version >/dev/null 2>&1 && zstd --version >/dev/null 2>&1 && systemd-analyze --version >/dev/null 2>&1
+}
 if debian_ok; then
-    log "restic and zstd already installed"
+    log "restic, zstd and systemd-analyze already installed"
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing restic and zstd (apt-get)"
+    log "installing restic, zstd and systemd (apt-get)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic zstd >/dev/null
-    debian_ok || { log "restic or zstd does not run after apt-get install"; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic zstd systemd >/dev/null
+    debian_ok || { log "restic, zstd or systemd-analyze does not run after apt-get install"; exit 1; }
 else
-    log "restic or zstd missing and not root: the benchmark skips their lines (apt-get install restic zstd)"
+    log "restic, zstd or systemd-analyze missing and not root: apt-get install restic zstd systemd"
 fi
 
 log "ok: venv=$VENV node_modules=$NODE_DIR/node_modules"

@@ -74,6 +74,28 @@ pub enum Command {
     /// restores, checks); `tablesafe jobs --repo` lists a repository's own records.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Print a shell completion script, e.g. `tablesafe completions bash >
+    /// /etc/bash_completion.d/tablesafe`.
+    Completions(CompletionsArgs),
+    /// Print a manual page (roff), e.g. `tablesafe man backup | man -l -`, or
+    /// write every page into a directory (--dir) for packaging.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The (sub)command whose page to print, e.g. `plan create`; none for `tablesafe` itself.
+    pub subcommand: Vec<String>,
+    /// Write every page (tablesafe.1, tablesafe-backup.1, ...) into this directory instead.
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -849,7 +871,9 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
 pub fn init_logging(args: &LogArgs) {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal, never into a log file or journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -32,6 +32,8 @@ fn main() -> ExitCode {
         args::Command::RecoveryPoints(points) => cmd::archive::recovery(points),
         args::Command::Plan(plan) => cmd::plan::run(plan),
         args::Command::Job(job) => cmd::job::run(job),
+        args::Command::Completions(completions) => cmd::shell::completions(&completions),
+        args::Command::Man(man) => cmd::shell::man(&man),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,7 +52,7 @@ fn main() -> ExitCode {
             if let Some(hint) = cmd::hint_for(&error) {
                 eprintln!("hint: {hint}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(cmd::exit_code(&error))
         }
     }
 }

@@ -76,9 +76,12 @@ async fn get_and_export_read_rows_and_verify_checks_what_snapshots_reference() {
     assert_eq!((ok["type"].as_str(), ok["value"].as_bool()), (Some("BOOLEAN"), Some(false)), "{event}");
     let stderr = failed_with_hint(&get("events", "source=s1,n=9", &[]));
     assert!(stderr.contains("error: no such row: table 'events' of snapshot") && stderr.contains("n=9"), "{stderr}");
-    let stderr = failed_with_hint(&get("users", "id=x", &[]));
+    // A key that cannot be right for the table is a usage error: exit 2.
+    let stderr = usage_error_with_hint(&get("users", "id=x", &[]));
     assert!(stderr.contains("'x' is not a valid INTEGER"), "{stderr}");
-    let stderr = failed_with_hint(&get("events", "n=1", &[]));
+    let stderr = usage_error_with_hint(&get("users", "nope=1", &[]));
+    assert!(stderr.contains("'nope' is not a key column of table 'users'"), "{stderr}");
+    let stderr = usage_error_with_hint(&get("events", "n=1", &[]));
     assert!(stderr.contains("lacks the key column 'source'"), "{stderr}");
     assert!(stderr.contains("hint: the key of table 'events' is --key source=<STRING>,n=<INTEGER>"), "{stderr}");
 

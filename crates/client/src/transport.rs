@@ -150,21 +150,37 @@ impl Transport {
     pub(crate) async fn call_bytes(&self, action: Action, body: Bytes) -> Result<Bytes, ClientError> {
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1u32;
+        let first_started = std::time::Instant::now();
         loop {
             let started = std::time::Instant::now();
             let error = match self.attempt(action, body.clone()).await {
                 Ok(bytes) => {
                     tracing::debug!(action = action.name, attempt, elapsed_us = elapsed_us(started), "call succeeded");
+                    if attempt > 1 {
+                        tracing::info!(action = action.name, attempts = attempt, "call succeeded after retries");
+                    }
                     return Ok(bytes);
                 }
                 Err(error) => error,
             };
             if attempt >= max_attempts || !retry::is_retryable(&error, action.idempotent) {
-                tracing::debug!(action = action.name, attempt, error = %error, "call failed");
+                // Retries are logged at debug one by one; a caller that reports the
+                // error sees one summary line, not one per attempt.
+                if attempt > 1 {
+                    tracing::warn!(
+                        action = action.name,
+                        attempts = attempt,
+                        elapsed_ms = elapsed_us(first_started) / 1000,
+                        error = %error,
+                        "call failed after retries"
+                    );
+                } else {
+                    tracing::debug!(action = action.name, attempt, error = %error, "call failed");
+                }
                 return Err(error);
             }
             let delay = retry::backoff(&self.retry, attempt);
-            tracing::warn!(
+            tracing::debug!(
                 action = action.name,
                 attempt,
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),

@@ -27,6 +27,7 @@ pub mod read;
 pub mod repo;
 pub mod restore;
 pub mod serve;
+pub mod shell;
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -42,17 +43,34 @@ use tablesafe_repo::RepoError;
 pub struct Failure {
     message: String,
     hint: Option<String>,
+    usage: bool,
 }
 
 impl Failure {
     /// A failure with a hint.
     pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Failure {
-        Failure { message: message.into(), hint: Some(hint.into()) }
+        Failure { message: message.into(), hint: Some(hint.into()), usage: false }
     }
 
     /// A failure whose message says everything.
     pub fn plain(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), hint: None }
+        Failure { message: message.into(), hint: None, usage: false }
+    }
+
+    /// Arguments that cannot be right whatever the data says (exit code 2, as
+    /// clap's own usage errors).
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Failure {
+        Failure { message: message.into(), hint: Some(hint.into()), usage: true }
+    }
+}
+
+/// The process's exit code for a failed command: 2 for a usage error, else 1.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    let usage = error.chain().any(|c| c.downcast_ref::<Failure>().is_some_and(|f| f.usage));
+    if usage {
+        2
+    } else {
+        1
     }
 }
 

@@ -159,7 +159,7 @@ fn parse_key(text: &str, table: &str, schema: &[PrimaryKeySchema]) -> anyhow::Re
         match (column_of(schema, segment), given.last_mut()) {
             (Some((column, value)), _) => {
                 if given.iter().any(|(c, _)| c.name == column.name) {
-                    return Err(Failure::new(format!("key column '{}' is given twice", column.name), usage()).into());
+                    return Err(Failure::usage(format!("key column '{}' is given twice", column.name), usage()).into());
                 }
                 given.push((column, value.to_owned()));
             }
@@ -169,14 +169,14 @@ fn parse_key(text: &str, table: &str, schema: &[PrimaryKeySchema]) -> anyhow::Re
             }
             (None, _) => {
                 let name = segment.split_once('=').map_or(segment, |(name, _)| name);
-                return Err(Failure::new(format!("'{name}' is not a key column of table '{table}'"), usage()).into());
+                return Err(Failure::usage(format!("'{name}' is not a key column of table '{table}'"), usage()).into());
             }
         }
     }
     let mut columns = Vec::with_capacity(schema.len());
     for column in schema {
         let Some((_, text)) = given.iter().find(|(c, _)| c.name == column.name) else {
-            return Err(Failure::new(format!("--key lacks the key column '{}'", column.name), usage()).into());
+            return Err(Failure::usage(format!("--key lacks the key column '{}'", column.name), usage()).into());
         };
         let value = match column.key_type {
             PrimaryKeyType::Integer => text.parse().ok().map(PkValue::Integer),
@@ -184,7 +184,7 @@ fn parse_key(text: &str, table: &str, schema: &[PrimaryKeySchema]) -> anyhow::Re
             PrimaryKeyType::Binary => unhex(text).map(PkValue::Binary),
         };
         let Some(value) = value else {
-            return Err(Failure::new(
+            return Err(Failure::usage(
                 format!("'{text}' is not a valid {} for key column '{}'", key_type_name(column.key_type), column.name),
                 "give INTEGER as a decimal number, STRING as is and BINARY as hex (e.g. 0a1b)",
             )

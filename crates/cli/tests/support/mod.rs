@@ -64,8 +64,19 @@ pub fn succeeded(out: &Output) -> String {
 /// Checks a failure: exit code 1, `error:` and `hint:` lines; returns stderr.
 #[track_caller]
 pub fn failed_with_hint(out: &Output) -> String {
+    failed_with_code_and_hint(out, 1)
+}
+
+/// As [`failed_with_hint`], for a usage error: exit code 2.
+#[track_caller]
+pub fn usage_error_with_hint(out: &Output) -> String {
+    failed_with_code_and_hint(out, 2)
+}
+
+#[track_caller]
+fn failed_with_code_and_hint(out: &Output, code: i32) -> String {
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(code), "stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
     assert!(stderr.contains("error: "), "{stderr}");
     assert!(stderr.contains("\nhint: "), "{stderr}");
     stderr

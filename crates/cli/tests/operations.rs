@@ -1,0 +1,112 @@
+//! What an operator installs and reads, through the real binary: the systemd unit
+//! under `packaging/` (checked by `systemd-analyze verify` against the built
+//! binary), shell completions and manual pages, and the logs a service writes to
+//! a file or the journal (no colours, no line per request, one line for a call
+//! that retried and failed).
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::*;
+
+#[test]
+fn the_systemd_unit_verifies_against_the_built_binary() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/tablesafe.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/bin/tablesafe serve"), "{unit}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tablesafe.service");
+    std::fs::write(&file, unit.replace("/usr/bin/tablesafe", env!("CARGO_BIN_EXE_tablesafe"))).unwrap();
+    // --man=no: the manual page is checked below, not installed here.
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no", path(&file)])
+        .output()
+        .expect("systemd-analyze (Debian's systemd; scripts/setup-test-deps.sh installs it)");
+    // Unknown keys are only warnings to systemd: any output is a failure here.
+    assert!(out.status.success() && out.stderr.is_empty(), "{}{}", text(&out.stdout), text(&out.stderr));
+
+    // The command line it starts is one `tablesafe serve` accepts.
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=/usr/bin/tablesafe ")).unwrap();
+    let mut args: Vec<&str> = exec.split_whitespace().collect();
+    args.push("--help");
+    succeeded(&tablesafe(&args, &[]));
+}
+
+#[test]
+fn completions_and_manual_pages_come_from_the_parser() {
+    let bash = succeeded(&tablesafe(&["completions", "bash"], &[]));
+    assert!(bash.contains("complete -F _tablesafe") && bash.contains("verify-restore"), "{bash}");
+    let zsh = succeeded(&tablesafe(&["completions", "zsh"], &[]));
+    assert!(zsh.starts_with("#compdef tablesafe"), "{zsh}");
+    let fish = succeeded(&tablesafe(&["completions", "fish"], &[]));
+    assert!(fish.contains("complete -c tablesafe") && fish.contains("-l archive-to"), "{fish}");
+    let out = tablesafe(&["completions", "tcsh"], &[]);
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+
+    let page = succeeded(&tablesafe(&["man"], &[]));
+    assert!(page.contains(".TH tablesafe 1") && page.contains("verify\\-restore"), "{page}");
+    let page = succeeded(&tablesafe(&["man", "plan", "create"], &[]));
+    assert!(page.contains(".TH plan-create") || page.contains(".TH tablesafe-plan-create"), "{page}");
+    assert!(page.contains("\\-\\-destination"), "{page}");
+    let stderr = usage_error_with_hint(&tablesafe(&["man", "plan", "nope"], &[]));
+    assert!(stderr.contains("has no subcommand 'nope'") && stderr.contains("create"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    succeeded(&tablesafe(&["man", "--dir", path(dir.path())], &[]));
+    for page in ["tablesafe.1", "tablesafe-backup.1", "tablesafe-plan-create.1", "tablesafe-repo-init.1"] {
+        let roff = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(roff.contains(".SH NAME"), "{page}: {roff}");
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+}
+
+#[tokio::test]
+async fn logs_into_a_file_have_no_colours_and_no_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let port = free_port();
+    let data = dir.path().join("data");
+    let mut child = command(
+        &["serve", "--data-dir", path(&data), "--instance", INSTANCE, "--listen", &format!("127.0.0.1:{port}")],
+        &[("TABLESAFE_PASSWORD", PASSWORD)],
+    )
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+    let client = tablesafe_client::Client::builder(&format!("http://127.0.0.1:{port}"), INSTANCE, KEY_ID, SECRET)
+        .retry_policy(tablesafe_client::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let mut answered = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while answered < 20 {
+        assert!(std::time::Instant::now() < deadline, "tablesafe serve did not come up");
+        match client.list_table().await {
+            Ok(_) => answered += 1,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(written.contains(" INFO "), "start-up is logged at info: {written}");
+    assert!(!written.contains('\u{1b}'), "no ANSI escapes in a file: {written:?}");
+    assert!(!written.contains("ListTable"), "20 requests, no line for any of them at info: {written}");
+}
+
+#[test]
+fn an_unreachable_endpoint_gives_one_retry_summary_then_the_error() {
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = tablesafe(&["plan", "list", "--endpoint", &endpoint, "--instance", INSTANCE], &[]);
+    let stderr = failed_with_hint(&out);
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    let warnings = stderr.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 1, "one summary of the retries at most: {stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{stderr}");
+}
