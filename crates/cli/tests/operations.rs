@@ -8,7 +8,9 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -63,40 +65,76 @@ fn completions_and_manual_pages_come_from_the_parser() {
     assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
 }
 
-#[tokio::test]
-async fn logs_into_a_file_have_no_colours_and_no_line_per_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("serve.log");
+/// A `tablesafe serve` on `data` whose stdout and stderr go to files in `dir`;
+/// returned once it has answered `answers` requests.
+async fn serve_logged(dir: &Path, data: &Path, extra: &[&str], answers: usize) -> (Child, PathBuf, PathBuf) {
+    let (out, log) = (dir.join("serve.out"), dir.join("serve.log"));
     let port = free_port();
-    let data = dir.path().join("data");
-    let mut child = command(
-        &["serve", "--data-dir", path(&data), "--instance", INSTANCE, "--listen", &format!("127.0.0.1:{port}")],
-        &[("TABLESAFE_PASSWORD", PASSWORD)],
-    )
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&log).unwrap())
-    .spawn()
-    .unwrap();
-    let client = tablesafe_client::Client::builder(&format!("http://127.0.0.1:{port}"), INSTANCE, KEY_ID, SECRET)
+    let listen = format!("127.0.0.1:{port}");
+    let args = [&["serve", "--data-dir", path(data), "--instance", INSTANCE, "--listen", &listen], extra].concat();
+    let child = command(&args, &[("TABLESAFE_PASSWORD", PASSWORD)])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let client = tablesafe_client::Client::builder(&format!("http://{listen}"), INSTANCE, KEY_ID, SECRET)
         .retry_policy(tablesafe_client::RetryPolicy::none())
         .build()
         .unwrap();
     let mut answered = 0;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while answered < 20 {
-        assert!(std::time::Instant::now() < deadline, "tablesafe serve did not come up");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered < answers {
+        assert!(Instant::now() < deadline, "tablesafe serve did not come up");
         match client.list_table().await {
             Ok(_) => answered += 1,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
+    (child, out, log)
+}
+
+fn terminate(mut child: Child) {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn logs_into_a_file_have_no_colours_and_no_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _, log) = serve_logged(dir.path(), &dir.path().join("data"), &[], 20).await;
+    terminate(child);
     let written = std::fs::read_to_string(&log).unwrap();
     assert!(written.contains(" INFO "), "start-up is logged at info: {written}");
     assert!(!written.contains('\u{1b}'), "no ANSI escapes in a file: {written:?}");
     assert!(!written.contains("ListTable"), "20 requests, no line for any of them at info: {written}");
+}
+
+#[tokio::test]
+async fn backups_on_the_data_disk_are_warned_of_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, out, _) = serve_logged(dir.path(), &data, &[], 1).await;
+    terminate(child);
+    let banner = std::fs::read_to_string(&out).unwrap();
+    let expected = format!("warning: plan 'default' keeps its backups in {}, on the same disk", data.join("backups").display());
+    assert!(banner.contains(&expected), "{banner}");
+    assert!(banner.contains("tablesafe plan update default --destination"), "{banner}");
+
+    // Backups on another filesystem (tmpfs here): no warning.
+    use std::os::unix::fs::MetadataExt;
+    let elsewhere = tempfile::tempdir_in("/dev/shm").unwrap();
+    let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+    assert_ne!(dev(elsewhere.path()), dev(dir.path()), "/dev/shm must be another filesystem than the temp dir");
+    let other = tempfile::tempdir().unwrap();
+    let plans = other.path().join("plans.toml");
+    let destination = elsewhere.path().join("backups");
+    std::fs::write(&plans, format!("[[plans]]\nname = \"default\"\nevery = \"1h\"\ndestination = \"{}\"\n", destination.display())).unwrap();
+    let (child, out, _) = serve_logged(other.path(), &other.path().join("data"), &["--plans", path(&plans)], 1).await;
+    terminate(child);
+    let banner = std::fs::read_to_string(&out).unwrap();
+    assert!(banner.contains(&format!("every 1h to {}", destination.display())), "{banner}");
+    assert!(!banner.contains("warning"), "{banner}");
 }
 
 #[test]

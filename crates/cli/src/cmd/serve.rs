@@ -7,6 +7,7 @@
 //! (`<data-dir>/backup-plans.toml`, created with the default plan on first start)
 //! and serves the backup API, unless `--no-backups`.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -181,8 +182,36 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
             .map_or_else(|| format!("cron '{}'", plan.cron.as_deref().unwrap_or("")), |e| format!("every {e}"));
         outln!("    {}: {schedule} to {}", plan.name, plan.destination)?;
     }
+    for status in &plans {
+        let plan = &status.plan;
+        if let Some(at) = beside_the_data(&args.data_dir, &plan.destination) {
+            tracing::warn!(plan = plan.name, destination = %at.display(), "backups on the data directory's disk");
+            outln!(
+                "  warning: plan '{}' keeps its backups in {}, on the same disk as the data directory: one lost \
+                 disk loses both. Point it at another disk or a bucket: tablesafe plan update {} --destination \
+                 s3://bucket/tablesafe (or /mnt/backup/tablesafe)",
+                plan.name,
+                at.display(),
+                plan.name
+            )?;
+        }
+    }
     outln!("  backup password: {password_note}")?;
     Ok(service)
+}
+
+/// The local directory of a plan's `destination` when it is on the same
+/// filesystem as the data directory (relative destinations are inside it).
+fn beside_the_data(data_dir: &Path, destination: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let local = match destination.split_once("://") {
+        Some(("file", path)) => PathBuf::from(path),
+        Some(_) => return None,
+        None => data_dir.join(destination),
+    };
+    // The repository may not exist yet: its nearest existing ancestor says the disk.
+    let device = local.ancestors().find_map(|p| std::fs::metadata(p).ok())?.dev();
+    (device == std::fs::metadata(data_dir).ok()?.dev()).then_some(local)
 }
 
 fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::KeyEntry], source: &KeySource) -> anyhow::Result<()> {
