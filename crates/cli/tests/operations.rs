@@ -14,6 +14,25 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
+/// Runs `tablesafe serve` expecting it to fail at start; its output.
+fn serve_fails(data: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = command(&["serve", "--data-dir", path(data), "--instance", INSTANCE, "--listen", &listen], env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("tablesafe serve kept running: {:?}", child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn the_systemd_unit_verifies_against_the_built_binary() {
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/tablesafe.service")).unwrap();
@@ -65,9 +84,10 @@ fn completions_and_manual_pages_come_from_the_parser() {
     assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
 }
 
-/// A `tablesafe serve` on `data` whose stdout and stderr go to files in `dir`;
-/// returned once it has answered `answers` requests.
-async fn serve_logged(dir: &Path, data: &Path, extra: &[&str], answers: usize) -> (Child, PathBuf, PathBuf) {
+/// A `tablesafe serve` on `data` (with the repository password in its
+/// environment) whose stdout and stderr go to files in `dir`; returned, with its
+/// endpoint, once it has answered `answers` requests.
+async fn serve_logged(dir: &Path, data: &Path, extra: &[&str], answers: usize) -> (Child, String, PathBuf, PathBuf) {
     let (out, log) = (dir.join("serve.out"), dir.join("serve.log"));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -90,7 +110,7 @@ async fn serve_logged(dir: &Path, data: &Path, extra: &[&str], answers: usize) -
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    (child, out, log)
+    (child, format!("http://{listen}"), out, log)
 }
 
 fn terminate(mut child: Child) {
@@ -102,7 +122,7 @@ fn terminate(mut child: Child) {
 #[tokio::test]
 async fn logs_into_a_file_have_no_colours_and_no_line_per_request() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, _, log) = serve_logged(dir.path(), &dir.path().join("data"), &[], 20).await;
+    let (child, _, _, log) = serve_logged(dir.path(), &dir.path().join("data"), &[], 20).await;
     terminate(child);
     let written = std::fs::read_to_string(&log).unwrap();
     assert!(written.contains(" INFO "), "start-up is logged at info: {written}");
@@ -114,7 +134,7 @@ async fn logs_into_a_file_have_no_colours_and_no_line_per_request() {
 async fn backups_on_the_data_disk_are_warned_of_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (child, out, _) = serve_logged(dir.path(), &data, &[], 1).await;
+    let (child, _, out, _) = serve_logged(dir.path(), &data, &[], 1).await;
     terminate(child);
     let banner = std::fs::read_to_string(&out).unwrap();
     let expected = format!("warning: plan 'default' keeps its backups in {}, on the same disk", data.join("backups").display());
@@ -130,7 +150,7 @@ async fn backups_on_the_data_disk_are_warned_of_at_start() {
     let plans = other.path().join("plans.toml");
     let destination = elsewhere.path().join("backups");
     std::fs::write(&plans, format!("[[plans]]\nname = \"default\"\nevery = \"1h\"\ndestination = \"{}\"\n", destination.display())).unwrap();
-    let (child, out, _) = serve_logged(other.path(), &other.path().join("data"), &["--plans", path(&plans)], 1).await;
+    let (child, _, out, _) = serve_logged(other.path(), &other.path().join("data"), &["--plans", path(&plans)], 1).await;
     terminate(child);
     let banner = std::fs::read_to_string(&out).unwrap();
     assert!(banner.contains(&format!("every 1h to {}", destination.display())), "{banner}");
@@ -147,4 +167,41 @@ fn an_unreachable_endpoint_gives_one_retry_summary_then_the_error() {
     let warnings = stderr.lines().filter(|l| l.contains("WARN")).count();
     assert!(warnings <= 1, "one summary of the retries at most: {stderr}");
     assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{stderr}");
+}
+
+#[tokio::test]
+async fn a_password_that_does_not_open_a_plans_repository_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // First start with a password: the default plan's repository is made at once.
+    let (child, _, _, _) = serve_logged(dir.path(), &data, &[], 1).await;
+    terminate(child);
+    assert!(data.join("backups/config").is_file(), "the default plan's repository exists after the start");
+
+    // Restarted without it: no new password for a destination that holds a repository.
+    let out = serve_fails(&data, &[]);
+    let stderr = failed_with_hint(&out);
+    let location = data.join("backups").display().to_string();
+    assert!(stderr.contains(&format!("plan 'default' at {location} does not open with the backup password")), "{stderr}");
+    assert!(stderr.contains("made now") && stderr.contains("TABLESAFE_PASSWORD"), "{stderr}");
+    assert!(!data.join("backup-password").exists(), "the password made for nothing is not kept");
+
+    // A wrong password: the same refusal.
+    let stderr = failed_with_hint(&serve_fails(&data, &[("TABLESAFE_PASSWORD", "not it")]));
+    assert!(stderr.contains("plan 'default'") && stderr.contains("given"), "{stderr}");
+
+    // The right one serves, and a plan whose destination is a file is refused
+    // when created, with where and why, not at its first run.
+    let (child, endpoint, _, _) = serve_logged(dir.path(), &data, &[], 1).await;
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a repository").unwrap();
+    let create = ["plan", "create", "x", "--every", "1h", "--destination", path(&file), "--endpoint", &endpoint, "--instance", INSTANCE];
+    let out = tablesafe(&create, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("plan 'x': the destination {} is a file", file.display())), "{stderr}");
+    assert!(!stderr.contains("canonicalize") && !stderr.contains("Builder"), "{stderr}");
+    let list = succeeded(&tablesafe(&["plan", "list", "--endpoint", &endpoint, "--instance", INSTANCE], &[]));
+    assert!(!list.contains("a-file"), "the refused plan is not saved: {list}");
+    terminate(child);
 }

@@ -131,6 +131,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A plan whose destination does not open: [`BackupService::check_destinations`].
+#[derive(Debug)]
+pub struct DestinationProblem {
+    /// The plan's name.
+    pub plan: String,
+    /// Its destination, resolved (a relative one is inside the data directory).
+    pub location: String,
+    /// Why it does not open; `BackupError::Repo(RepoError::WrongKey)` when the
+    /// repository there is not the service's password's or identities'.
+    pub error: BackupError,
+}
+
 impl BackupService {
     /// Loads the plans (writing the default plan when the file does not exist and
     /// that is asked for), marks jobs left running by a previous process as
@@ -194,14 +206,61 @@ impl BackupService {
         *self.stopping.borrow()
     }
 
+    /// Opens (or creates) the repository of every plan's destination with the
+    /// service's password or identities, so a plan that cannot back up is known
+    /// before its first run: each failing plan with where it points and why.
+    pub async fn check_destinations(&self) -> Vec<DestinationProblem> {
+        let plans: Vec<(String, String)> =
+            lock(&self.plans).iter().map(|s| (s.plan.name().to_owned(), s.plan.plan.destination.clone())).collect();
+        let mut problems = Vec::new();
+        for (plan, destination) in plans {
+            if let Err(error) = self.repository(&destination).await {
+                problems.push(DestinationProblem { plan, location: self.resolve(&destination), error });
+            }
+        }
+        problems
+    }
+
+    /// The plan's destination opens (or is created) now, or the plan is refused
+    /// with the reason: a plan that could only fail at its first run is not saved.
+    async fn check_destination(&self, plan: &ValidPlan) -> Result<(), BackupError> {
+        let destination = &plan.plan.destination;
+        let location = self.resolve(destination);
+        let local = location.strip_prefix("file://").unwrap_or(&location);
+        if !location.contains("://") || location.starts_with("file://") {
+            if Path::new(local).exists() && !Path::new(local).is_dir() {
+                return Err(BackupError::Invalid(format!(
+                    "plan '{}': the destination {location} is a file; a repository is a directory or a bucket",
+                    plan.name()
+                )));
+            }
+        }
+        self.repository(destination).await.map(|_| ()).map_err(|error| {
+            let why = match &error {
+                BackupError::Repo(tablesafe_repo::RepoError::WrongKey) => {
+                    "holds a repository that the server's password or identities do not open".to_owned()
+                }
+                // These name the location already.
+                BackupError::Invalid(message) => return BackupError::Invalid(format!("plan '{}': {message}", plan.name())),
+                other => format!("cannot be opened: {other}"),
+            };
+            BackupError::Invalid(format!("plan '{}': the destination {location} {why}", plan.name()))
+        })
+    }
+
     /// CreateBackupPlan.
     pub async fn create_plan(&self, plan: Plan) -> Result<PlanStatus, BackupError> {
         let plan = ValidPlan::new(plan)?;
         let name = plan.name().to_owned();
+        let exists = || BackupError::Conflict(format!("plan '{name}' exists; update it instead"));
+        if lock(&self.plans).iter().any(|s| s.plan.name() == name) {
+            return Err(exists());
+        }
+        self.check_destination(&plan).await?;
         {
             let mut slots = lock(&self.plans);
             if slots.iter().any(|s| s.plan.name() == name) {
-                return Err(BackupError::Conflict(format!("plan '{name}' exists; update it instead")));
+                return Err(exists());
             }
             let mut all: Vec<ValidPlan> = slots.iter().map(|s| s.plan.clone()).collect();
             all.push(plan.clone());
@@ -215,6 +274,7 @@ impl BackupService {
     /// UpdateBackupPlan: replaces the plan of the same name; a new schedule counts from now.
     pub async fn update_plan(&self, plan: Plan) -> Result<PlanStatus, BackupError> {
         let plan = ValidPlan::new(plan)?;
+        self.check_destination(&plan).await?;
         let name = plan.name().to_owned();
         {
             let mut slots = lock(&self.plans);

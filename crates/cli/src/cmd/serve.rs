@@ -20,7 +20,7 @@ use tablesafe_backup::archive::{ArchiveOptions, Archiver};
 use tablesafe_backup::service::{BackupService, ServiceConfig};
 use tablesafe_backup::EmbeddedTables;
 
-use super::{archive, open};
+use super::{archive, open, Failure};
 use crate::args::ServeArgs;
 
 fn check_instance_name(name: &str) -> anyhow::Result<()> {
@@ -71,6 +71,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             Some(listener) => listener.local_addr()?,
             None => address,
         };
+        // The backup service starts first: a plan whose repository does not open
+        // stops the start before anything says it is serving.
+        let (backup, backup_banner) = if args.no_backups {
+            (None, Vec::new())
+        } else {
+            let (service, banner) = start_backups(&args, &engine).await?;
+            (Some(service), banner)
+        };
         announce(&args, &address.to_string(), &access_keys, &source)?;
         outln!("  metrics:       http://{metrics_address}/metrics")?;
         let state = Arc::new(ServerState {
@@ -82,7 +90,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let metrics = Arc::new(Metrics::new());
         metrics.describe("tablesafe_build_info", "The running TableSafe version.");
         metrics.set_gauge("tablesafe_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-        let backup = if args.no_backups { None } else { Some(start_backups(&args, &engine).await?) };
+        for line in &backup_banner {
+            outln!("{line}")?;
+        }
         let options = ServeOptions {
             roles: keys::key_roles(&access_keys),
             metrics: Arc::clone(&metrics),
@@ -147,14 +157,25 @@ const BACKUP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Starts the backup service: the plan file (with the default plan on first
 /// start), and the password of its repositories: --password-file,
 /// TABLESAFE_PASSWORD or --identity-file when given, else
-/// `<data-dir>/backup-password` (created on first start).
-async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result<Arc<BackupService>> {
+/// `<data-dir>/backup-password` (created on first start). Every plan's
+/// repository is opened (or created) first: one the password does not open stops
+/// the start. Returns the service and the lines the banner shows of it.
+async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result<(Arc<BackupService>, Vec<String>)> {
+    let mut banner = Vec::new();
     let mut unlock = open::unlock(args.password_file.as_deref(), &args.identity_file)?;
     let mut password_note = "from --password-file or TABLESAFE_PASSWORD".to_owned();
+    let mut password_source = "given (--password-file, TABLESAFE_PASSWORD or --identity-file)".to_owned();
+    let mut password_created = false;
     if unlock.password.is_none() && unlock.identities.is_empty() {
         let (password, created) = keys::load_or_create_backup_password(&args.data_dir)?;
         unlock.password = Some(password);
+        password_created = created;
         let path = args.data_dir.join(keys::BACKUP_PASSWORD_FILE);
+        password_source = if created {
+            format!("made now, as none was given and {} did not exist", path.display())
+        } else {
+            format!("in {}", path.display())
+        };
         password_note = if created {
             format!("new, in {} (keep a copy away from this machine)", path.display())
         } else {
@@ -172,32 +193,63 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
     let service = BackupService::start(config)
         .await
         .with_context(|| format!("cannot start the backup service with the plans in {}", plan_file.display()))?;
+    // Every plan's repository opens now, or the server says so before serving:
+    // a wrong password would otherwise fail each run in silence.
+    let mut refused = Vec::new();
+    for problem in service.check_destinations().await {
+        let wrong_key = matches!(
+            &problem.error,
+            tablesafe_backup::BackupError::Repo(tablesafe_repo::RepoError::WrongKey)
+        );
+        if wrong_key {
+            refused.push(problem);
+        } else {
+            tracing::warn!(plan = problem.plan, location = problem.location, error = %problem.error, "a backup destination does not open");
+            banner.push(format!("  warning: plan '{}' cannot open {}: {}", problem.plan, problem.location, problem.error));
+        }
+    }
+    if !refused.is_empty() {
+        if password_created {
+            // The password just made opens nothing: keep no file that looks like the key.
+            let _ = std::fs::remove_file(args.data_dir.join(keys::BACKUP_PASSWORD_FILE));
+        }
+        let which: Vec<String> = refused.iter().map(|p| format!("plan '{}' at {}", p.plan, p.location)).collect();
+        return Err(Failure::new(
+            format!(
+                "the backup repository of {} does not open with the backup password {password_source}",
+                which.join(", ")
+            ),
+            "set TABLESAFE_PASSWORD or --password-file to the password the repository was created with (or \
+             --identity-file), or start with --no-backups",
+        )
+        .into());
+    }
     let plans = service.list_plans().await.plans;
-    outln!("  backup plans:  {} in {}", plans.len(), plan_file.display())?;
+    banner.push(format!("  backup plans:  {} in {}", plans.len(), plan_file.display()));
     for status in &plans {
         let plan = &status.plan;
         let schedule = plan
             .every
             .as_ref()
             .map_or_else(|| format!("cron '{}'", plan.cron.as_deref().unwrap_or("")), |e| format!("every {e}"));
-        outln!("    {}: {schedule} to {}", plan.name, plan.destination)?;
+        banner.push(format!("    {}: {schedule} to {}", plan.name, plan.destination));
     }
     for status in &plans {
         let plan = &status.plan;
         if let Some(at) = beside_the_data(&args.data_dir, &plan.destination) {
             tracing::warn!(plan = plan.name, destination = %at.display(), "backups on the data directory's disk");
-            outln!(
+            banner.push(format!(
                 "  warning: plan '{}' keeps its backups in {}, on the same disk as the data directory: one lost \
                  disk loses both. Point it at another disk or a bucket: tablesafe plan update {} --destination \
                  s3://bucket/tablesafe (or /mnt/backup/tablesafe)",
                 plan.name,
                 at.display(),
                 plan.name
-            )?;
+            ));
         }
     }
-    outln!("  backup password: {password_note}")?;
-    Ok(service)
+    banner.push(format!("  backup password: {password_note}"));
+    Ok((service, banner))
 }
 
 /// The local directory of a plan's `destination` when it is on the same

@@ -108,7 +108,8 @@ impl WithService {
             engine: Arc::clone(&h.state.engine),
             data_dir: dir.path().to_owned(),
             plan_file: dir.path().join("plans.toml"),
-            unlock: Default::default(),
+            // Plans are checked to open (or create) their repository when saved.
+            unlock: tablesafe_repo::Unlock { password: Some("service test password".into()), identities: Vec::new() },
             default_plan: false,
         })
         .await
