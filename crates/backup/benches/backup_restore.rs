@@ -582,6 +582,64 @@ fn restic(data: &Path, work: &Path) -> Res<(f64, f64, u64)> {
     Ok((backup, restore, dir_bytes(&repo)?))
 }
 
+/// GetRow latencies (µs, sorted) of one client reading random keys in turn:
+/// for `idle` first, then while a backup job runs inside the server; returns
+/// (idle, during the backup, the backup's seconds).
+async fn get_row_latency(endpoint: &str, rows: u64, idle: Duration) -> Res<(Vec<u64>, Vec<u64>, f64)> {
+    let client = Client::new(endpoint, INSTANCE, KEY_ID, SECRET)?;
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut read = |client: &Client| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = PrimaryKey::new([("id", PkValue::Integer((x % rows) as i64))]);
+        let request = tablesafe_client::GetRowRequest::new(TABLE, key);
+        let client = client.clone();
+        async move {
+            let started = Instant::now();
+            let found = client.get_row(request).await?.row.is_some();
+            Ok::<_, Error>((started.elapsed().as_micros() as u64, found))
+        }
+    };
+    let mut idle_us = Vec::new();
+    let until = Instant::now() + idle;
+    while Instant::now() < until {
+        let (us, found) = read(&client).await?;
+        if !found {
+            return Err(fail("a GetRow of a loaded key found no row"));
+        }
+        idle_us.push(us);
+    }
+    let policy = tablesafe_proto::backup_api::Plan {
+        name: "latency".into(),
+        destination: "bench-latency-repo".into(),
+        ..Default::default()
+    };
+    let request = tablesafe_proto::backup_api::StartBackupRequest {
+        plan: None,
+        policy: Some(policy),
+        tables: vec![TABLE.to_owned()],
+    };
+    let started = Instant::now();
+    let job = client.start_backup(request).await?;
+    let waiter = client.clone();
+    let mut done = tokio::spawn(async move { waiter.wait_for_job(&job.id, Duration::from_millis(100)).await });
+    let mut busy_us = Vec::new();
+    let job = loop {
+        tokio::select! {
+            job = &mut done => break job??,
+            read = read(&client) => busy_us.push(read?.0),
+        }
+    };
+    let backup_seconds = started.elapsed().as_secs_f64();
+    if job.state != tablesafe_proto::backup_api::JobState::Succeeded {
+        return Err(fail(format!("the backup inside serve did not succeed: {job:?}")));
+    }
+    idle_us.sort_unstable();
+    busy_us.sort_unstable();
+    Ok((idle_us, busy_us, backup_seconds))
+}
+
 /// The server process; stopped (SIGTERM, then SIGKILL) when dropped.
 struct Server {
     child: Child,
@@ -857,6 +915,10 @@ fn parent() -> Res<()> {
         return Err(fail(format!("the remote restore differs from the snapshot: {:?}", report.differing_ranges)));
     }
     let rr_verify_seconds = started.elapsed().as_secs_f64();
+    eprintln!("[backup_restore] GetRow latency, idle and while a backup runs inside serve ...");
+    let (idle_us, busy_us, busy_backup_seconds) =
+        rt.block_on(get_row_latency(&endpoint, rows, Duration::from_secs(3)))?;
+    server.check_alive()?;
 
     // 5. What a user scripts today: the official Python SDK, same server.
     let mut base = None;
@@ -987,6 +1049,26 @@ fn parent() -> Res<()> {
             rr_verify_seconds
         ),
     );
+    let pct = |sorted: &[u64], p: f64| -> f64 {
+        let at = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+        sorted.get(at).map_or(f64::NAN, |&us| us as f64 / 1000.0)
+    };
+    table.lines.push(format!(
+        "| GetRow latency, idle (one client, random keys) | {} | — | — | p50 {:.2} ms, p99 {:.2} ms over {} reads |",
+        group(idle_us.len() as f64 / 3.0),
+        pct(&idle_us, 0.5),
+        pct(&idle_us, 0.99),
+        idle_us.len()
+    ));
+    table.lines.push(format!(
+        "| GetRow latency while a backup runs inside `serve` | {} | — | — | p50 {:.2} ms, p99 {:.2} ms over {} reads; p99 {:.2}× idle; the backup (StartBackup, embedded, all rows) took {:.1} s |",
+        group(busy_us.len() as f64 / busy_backup_seconds),
+        pct(&busy_us, 0.5),
+        pct(&busy_us, 0.99),
+        busy_us.len(),
+        pct(&busy_us, 0.99) / pct(&idle_us, 0.99),
+        busy_backup_seconds
+    ));
     let components: HashMap<String, Json> = limits
         .get("components")
         .and_then(Json::as_array)
@@ -1106,6 +1188,7 @@ fn parent() -> Res<()> {
         zstd_seconds / f(&er, "seconds")?,
         f(&eb, "seconds")? / f(&er, "seconds")?
     );
+    let _ = write!(ratios, "; GetRow p99 while a backup runs inside `serve` {:.2}× idle", pct(&busy_us, 0.99) / pct(&idle_us, 0.99));
     if let Some((backup, restore, _)) = restic {
         let _ = write!(
             ratios,
