@@ -238,13 +238,17 @@ pub struct SourceArgs {
 #[group(skip)]
 #[command(group(ArgGroup::new("destination").required(true).args(["data_dir", "to"])))]
 pub struct TargetArgs {
-    /// Data directory of a stopped `tablesafe serve` (created if missing).
+    /// Data directory of a stopped `tablesafe serve`; it must exist unless --create.
     #[arg(long, value_name = "DIR", conflicts_with = "instance")]
     pub data_dir: Option<PathBuf>,
-    /// Tablestore endpoint to restore through, e.g. http://127.0.0.1:8800.
-    #[arg(long, value_name = "URL", requires = "instance")]
+    /// Create the --data-dir when it does not exist (a new, empty TableSafe).
+    #[arg(long, requires = "data_dir")]
+    pub create: bool,
+    /// Tablestore endpoint to restore through, e.g. http://127.0.0.1:8800 (`--to`
+    /// is accepted too).
+    #[arg(long = "endpoint", id = "to", value_name = "URL", requires = "instance", visible_alias = "to")]
     pub to: Option<String>,
-    /// Instance name at --to.
+    /// Instance name at --endpoint.
     #[arg(long, value_name = "NAME", requires = "to")]
     pub instance: Option<String>,
 }
@@ -441,8 +445,8 @@ pub struct JobsArgs {
     pub output: OutputArgs,
 }
 
-/// Where `archive` reads change streams from: as [`SourceArgs`], with `--from` for
-/// the endpoint (`--endpoint` is accepted too).
+/// Where `archive` reads change streams from: as [`SourceArgs`] (`--from` is
+/// accepted for `--endpoint`).
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("source").required(true).args(["data_dir", "from"])))]
 pub struct ArchiveArgs {
@@ -450,9 +454,9 @@ pub struct ArchiveArgs {
     pub repo: RepoArgs,
     /// Tablestore endpoint whose streams to archive, e.g. http://127.0.0.1:8800
     /// (access key from TABLESAFE_ACCESS_KEY_ID and TABLESAFE_ACCESS_KEY_SECRET).
-    #[arg(long, value_name = "URL", requires = "instance", visible_alias = "endpoint")]
+    #[arg(long = "endpoint", id = "from", value_name = "URL", requires = "instance", visible_alias = "from")]
     pub from: Option<String>,
-    /// Instance name at --from.
+    /// Instance name at --endpoint.
     #[arg(long, value_name = "NAME", requires = "from")]
     pub instance: Option<String>,
     /// Data directory of a stopped `tablesafe serve` (read directly).

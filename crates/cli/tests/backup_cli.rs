@@ -134,6 +134,17 @@ async fn back_up_a_stopped_data_dir_restore_verify_and_detect_damage() {
         "--json",
     ]));
     assert_eq!((verified["equal"].as_bool(), verified["snapshot"].as_str()), (Some(true), Some(id.as_str())));
+    // A --data-dir that does not exist is not made silently: a mistyped path must
+    // not restore into a new, empty TableSafe.
+    let missing = format!("{data}-typo");
+    let stderr = failed_with_hint(&with_password(&["restore", "latest", "--repo", repo, "--table", "users", "--data-dir", &missing]));
+    assert!(stderr.contains(&format!("the data directory {missing} does not exist")), "{stderr}");
+    assert!(stderr.contains("--create"), "{stderr}");
+    assert!(!Path::new(&missing).exists(), "nothing is left behind");
+    let created = json(&with_password(&[
+        "restore", "latest", "--repo", repo, "--table", "users", "--data-dir", &missing, "--create", "--json",
+    ]));
+    assert_eq!(created["rows"].as_i64(), Some(USERS), "{created}");
     let none = with_password(&["restore", "latest", "--repo", repo, "--table", "nope", "--data-dir", data]);
     let stderr = failed_with_hint(&none);
     assert!(stderr.contains("no snapshot holds table 'nope'"), "{stderr}");
@@ -217,7 +228,7 @@ async fn back_up_and_restore_through_an_endpoint() {
         "users",
         "--as",
         "users_copy",
-        "--to",
+        "--endpoint", // the address has one name in every command (`--to` still works)
         endpoint,
         "--instance",
         INSTANCE,

@@ -191,7 +191,7 @@ fn client_hint(error: &ClientError) -> Option<&'static str> {
             ErrorCode::ObjectNotExist => Some("check the table name; the endpoint has no such table"),
             _ => None,
         },
-        ClientError::Transport { .. } => Some("check --endpoint/--to and that the server is running"),
+        ClientError::Transport { .. } => Some("check --endpoint and that the server is running"),
         _ => None,
     }
 }

@@ -111,9 +111,14 @@ impl Tables {
     /// The tables to write: a data directory (created if missing), or an endpoint.
     pub fn target(args: &TargetArgs) -> anyhow::Result<Tables> {
         match (&args.data_dir, &args.to, &args.instance) {
-            (Some(dir), _, _) => embedded(dir, true, "--to"),
+            (Some(dir), _, _) if !args.create && !dir.exists() => Err(Failure::new(
+                format!("the data directory {} does not exist", dir.display()),
+                "pass the --data-dir that `tablesafe serve` uses, or add --create to restore into a new one",
+            )
+            .into()),
+            (Some(dir), _, _) => embedded(dir, true, "--endpoint"),
             (None, Some(endpoint), Some(instance)) => remote(endpoint, instance),
-            _ => Err(Failure::plain("give --data-dir, or --to and --instance").into()),
+            _ => Err(Failure::plain("give --data-dir, or --endpoint and --instance").into()),
         }
     }
 
