@@ -284,6 +284,18 @@ fn usage_errors_exit_2_and_missing_secrets_exit_1_with_a_hint() {
     // Not a repository.
     let stderr = failed_with_hint(&with_password(&["snapshots", "--repo", repo]));
     assert!(stderr.contains("repo init"), "{stderr}");
+    // A repository that is not there is not made by looking for it.
+    let missing = dir.path().join("no/such/repo");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for args in [
+        &["snapshots", "--repo", path(&missing)][..],
+        &["backup", "--repo", path(&missing), "--data-dir", path(&data)][..],
+    ] {
+        let stderr = failed_with_hint(&with_password(args));
+        assert!(stderr.contains("no usable repository"), "{stderr}");
+        assert!(!dir.path().join("no").exists(), "{args:?} left a directory behind");
+    }
 }
 
 #[test]

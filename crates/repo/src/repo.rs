@@ -148,7 +148,10 @@ impl Repository {
         let not_a_repo = |reason: String| RepoError::NotARepository { url: storage.url().to_owned(), reason };
         let bytes = match storage.read(CONFIG_PATH).await {
             Ok(bytes) => bytes,
-            Err(RepoError::NotFound { .. }) => return Err(not_a_repo("there is no 'config' object".into())),
+            Err(RepoError::NotFound { .. }) => {
+                storage.forget_created_dirs();
+                return Err(not_a_repo("there is no 'config' object".into()));
+            }
             Err(e) => return Err(e),
         };
         let config: Config =

@@ -47,6 +47,8 @@ pub struct Storage {
     url: String,
     /// The absolute root of a local repository, where `write_if_absent` bypasses OpenDAL.
     fs_root: Option<PathBuf>,
+    /// The outermost directory OpenDAL created for a local root that did not exist.
+    created_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -114,7 +116,7 @@ impl Storage {
                 .with_min_delay(Duration::from_millis(500))
                 .with_max_delay(Duration::from_secs(20)),
         );
-        Ok(Storage { op, url: redact(url), fs_root: None })
+        Ok(Storage { op, url: redact(url), fs_root: None, created_dir: None })
     }
 
     fn local(url: &str, path: &Path) -> Result<Storage, RepoError> {
@@ -124,10 +126,26 @@ impl Storage {
         let (Some(root_str), Some(tmp_str)) = (root.to_str(), tmp.to_str()) else {
             return Err(bad("the path is not valid UTF-8".into()));
         };
-        // The builder creates both directories.
+        // The builder creates both directories (and missing parents): remember the
+        // outermost it made, so that opening a location with no repository leaves
+        // nothing behind (`forget_created_dirs`).
+        let created_dir = root.ancestors().take_while(|p| !p.exists()).last().map(Path::to_path_buf);
         let op = Operator::new(services::Fs::default().root(root_str).atomic_write_dir(tmp_str))
             .map_err(|e| bad(format!("cannot use the directory: {e}")))?;
-        Ok(Storage { op, url: root.display().to_string(), fs_root: Some(root) })
+        Ok(Storage { op, url: root.display().to_string(), fs_root: Some(root), created_dir })
+    }
+
+    /// Removes the directories this handle's creation made for a local root, as
+    /// long as they are still empty (nothing was written): a command that found
+    /// no repository leaves no directory behind.
+    pub(crate) fn forget_created_dirs(&self) {
+        let (Some(root), Some(top)) = (&self.fs_root, &self.created_dir) else { return };
+        let _ = std::fs::remove_dir(root.join(FS_TMP_DIR));
+        for dir in root.ancestors() {
+            if std::fs::remove_dir(dir).is_err() || dir == top.as_path() {
+                break;
+            }
+        }
     }
 
     /// The repository URL for messages; never contains credentials.
