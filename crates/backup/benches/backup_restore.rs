@@ -10,7 +10,9 @@
 //! RSS (`/proc/self/clear_refs`) once its setup is done (engine or repository open,
 //! Argon2id), runs the phase, and prints one `BENCH_RESULT {json}` line with its
 //! timings, CPU time and `VmHWM`. Any error aborts the run, and every restore is
-//! checked with `verify_table` against the snapshot's digest.
+//! checked with `verify_table` against the snapshot's digest. After the remote
+//! phases, one client's GetRow latencies are measured on the idle `serve` and then
+//! while a `StartBackup` of the table runs inside it.
 
 #![allow(clippy::unwrap_used)] // A benchmark aborts on the first failure.
 
