@@ -8,7 +8,7 @@
 //! root is the BLAKE3 hash of the leaf hashes in order.
 
 use serde::{Deserialize, Serialize};
-use tablesafe_proto::model::{PrimaryKey, Row};
+use tablesafe_proto::model::{PkValue, PrimaryKey, Row};
 use tablesafe_proto::plainbuffer;
 
 /// Average rows per leaf.
@@ -206,28 +206,43 @@ pub struct DifferingRange {
     pub last_key: String,
 }
 
-/// The key ranges whose leaves are in one digest and not in the other, in key order.
+/// The key ranges whose leaves are in one digest and not in the other, in key
+/// order, overlapping ones merged (a changed row changes a leaf on both sides,
+/// whose bounds differ when a row is missing or extra).
 pub fn differences(expected: &TableDigest, actual: &TableDigest) -> Vec<DifferingRange> {
     use std::collections::HashSet;
     let ours: HashSet<&DigestLeaf> = expected.leaves.iter().collect();
     let theirs: HashSet<&DigestLeaf> = actual.leaves.iter().collect();
-    let mut out: Vec<(Option<PrimaryKey>, DifferingRange)> = expected
+    let mut ranges: Vec<(Option<(PrimaryKey, PrimaryKey)>, &DigestLeaf)> = expected
         .leaves
         .iter()
         .filter(|l| !theirs.contains(l))
         .chain(actual.leaves.iter().filter(|l| !ours.contains(l)))
-        .map(|l| {
-            let range = DifferingRange { first_key: readable_key(&l.first_key), last_key: readable_key(&l.last_key) };
-            (decode_key(&l.first_key), range)
-        })
+        .map(|l| (decode_key(&l.first_key).zip(decode_key(&l.last_key)), l))
         .collect();
     // In key order: PlainBuffer bytes do not sort like keys.
-    out.sort_by(|a, b| match (&a.0, &b.0) {
-        (Some(x), Some(y)) => x.cmp_values(y),
+    ranges.sort_by(|a, b| match (&a.0, &b.0) {
+        (Some((x, _)), Some((y, _))) => x.cmp_values(y),
         _ => a.1.first_key.cmp(&b.1.first_key),
     });
-    out.dedup_by(|a, b| a.1 == b.1);
-    out.into_iter().map(|(_, r)| r).collect()
+    let mut merged: Vec<(Option<(PrimaryKey, PrimaryKey)>, DifferingRange)> = Vec::new();
+    for (keys, leaf) in ranges {
+        let range = DifferingRange { first_key: readable_key(&leaf.first_key), last_key: readable_key(&leaf.last_key) };
+        if let (Some((Some((_, last)), open)), Some((first, next_last))) = (merged.last_mut(), &keys) {
+            if first.cmp_values(last) != std::cmp::Ordering::Greater {
+                if next_last.cmp_values(last) == std::cmp::Ordering::Greater {
+                    *last = next_last.clone();
+                    open.last_key = range.last_key;
+                }
+                continue;
+            }
+        }
+        if merged.last().is_some_and(|(_, r)| *r == range) {
+            continue;
+        }
+        merged.push((keys, range));
+    }
+    merged.into_iter().map(|(_, r)| r).collect()
 }
 
 fn decode_key(hex_key: &str) -> Option<PrimaryKey> {
@@ -238,15 +253,24 @@ fn decode_key(hex_key: &str) -> Option<PrimaryKey> {
     bytes.and_then(|b| plainbuffer::decode_primary_key(&b).ok())
 }
 
-/// A stored key (PlainBuffer hex) as `(name=value, ...)`.
+/// A stored key (PlainBuffer hex) as `name=value, ...` ([`format_key`]).
 pub fn readable_key(hex_key: &str) -> String {
     decode_key(hex_key).map_or_else(|| hex_key.to_owned(), |key| format_key(&key))
 }
 
-/// A primary key as `(name=value, ...)`.
+/// A primary key as a person writes it: `id=104070, k="key-86"`; strings quoted
+/// and escaped, binary as `0x` hex.
 pub fn format_key(key: &PrimaryKey) -> String {
-    let parts: Vec<String> = key.columns.iter().map(|c| format!("{}={:?}", c.name, c.value)).collect();
-    format!("({})", parts.join(", "))
+    let value = |v: &PkValue| match v {
+        PkValue::Integer(i) => i.to_string(),
+        PkValue::String(s) => format!("{s:?}"),
+        PkValue::Binary(b) => format!("0x{}", hex(b)),
+        PkValue::InfMin => "INF_MIN".to_owned(),
+        PkValue::InfMax => "INF_MAX".to_owned(),
+        PkValue::AutoIncrement => "AUTO_INCREMENT".to_owned(),
+    };
+    let parts: Vec<String> = key.columns.iter().map(|c| format!("{}={}", c.name, value(&c.value))).collect();
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -281,7 +305,7 @@ mod tests {
         assert_ne!(a.root, b.root);
         let diff = differences(&a, &b);
         assert_eq!(diff.len(), 1, "{diff:?}");
-        assert!(diff[0].first_key.contains("id=Integer("), "{diff:?}");
+        assert!(diff[0].first_key.starts_with("id=") && !diff[0].first_key.contains("Integer"), "{diff:?}");
         // Cell order does not matter; versions do.
         let mut reordered = rows(3, None);
         reordered[0].cells.push(Cell::version("a", Value::Integer(1), 9));
@@ -292,6 +316,27 @@ mod tests {
         let mut fewer = rows(20_000, None);
         fewer.remove(777);
         assert_eq!(differences(&a, &digest(&fewer)).len(), 1);
+    }
+
+    #[test]
+    fn a_missing_row_at_a_leaf_bound_is_one_range_in_readable_keys() {
+        let all = rows(20_000, None);
+        let a = digest(&all);
+        // The first row of a leaf: without it, that leaf starts later on one side.
+        let Some(PkValue::Integer(bound)) = decode_key(&a.leaves[3].first_key).map(|k| k.columns[0].value.clone())
+        else {
+            panic!("an integer key")
+        };
+        let fewer: Vec<Row> = all.iter().filter(|r| r.primary_key.columns[0].value != PkValue::Integer(bound)).cloned().collect();
+        let diff = differences(&a, &digest(&fewer));
+        assert_eq!(diff.len(), 1, "overlapping ranges merged: {diff:?}");
+        assert_eq!(diff[0].first_key, format!("id={bound}"), "{diff:?}");
+        let key = PrimaryKey::new([
+            ("id", PkValue::Integer(104_070)),
+            ("k", PkValue::String("key-86".into())),
+            ("b", PkValue::Binary(vec![0x0a, 0x1b])),
+        ]);
+        assert_eq!(format_key(&key), r#"id=104070, k="key-86", b=0x0a1b"#);
     }
 
     /// The digest as format v1 defines it, written plainly, to hold the fast path to it.

@@ -186,7 +186,11 @@ pub fn verify(args: VerifyRestoreArgs) -> anyhow::Result<()> {
         )?;
         outln!("differing key ranges ({}):", report.differing_ranges.len())?;
         for range in report.differing_ranges.iter().take(SHOWN_RANGES) {
-            outln!("  {} ..= {}", range.first_key, range.last_key)?;
+            if range.first_key == range.last_key {
+                outln!("  {}", range.first_key)?;
+            } else {
+                outln!("  from {} to {}", range.first_key, range.last_key)?;
+            }
         }
         if let Some(more) = report.differing_ranges.len().checked_sub(SHOWN_RANGES).filter(|n| *n > 0) {
             outln!("  ... and {more} more (--json lists every range)")?;
