@@ -226,14 +226,11 @@ impl BackupService {
     async fn check_destination(&self, plan: &ValidPlan) -> Result<(), BackupError> {
         let destination = &plan.plan.destination;
         let location = self.resolve(destination);
-        let local = location.strip_prefix("file://").unwrap_or(&location);
-        if !location.contains("://") || location.starts_with("file://") {
-            if Path::new(local).exists() && !Path::new(local).is_dir() {
-                return Err(BackupError::Invalid(format!(
-                    "plan '{}': the destination {location} is a file; a repository is a directory or a bucket",
-                    plan.name()
-                )));
-            }
+        if self.local_destination(destination).is_some_and(|dir| dir.exists() && !dir.is_dir()) {
+            return Err(BackupError::Invalid(format!(
+                "plan '{}': the destination {location} is a file; a repository is a directory or a bucket",
+                plan.name()
+            )));
         }
         self.repository(destination).await.map(|_| ()).map_err(|error| {
             let why = match &error {
@@ -520,6 +517,17 @@ impl BackupService {
             destination.to_owned()
         } else {
             self.config.data_dir.join(destination).display().to_string()
+        }
+    }
+
+    /// The directory a destination names when it is on the local filesystem (a
+    /// path, relative or absolute, or a `file://` URL); `None` for a bucket.
+    pub fn local_destination(&self, destination: &str) -> Option<PathBuf> {
+        let location = self.resolve(destination);
+        match location.split_once("://") {
+            None => Some(PathBuf::from(location)),
+            Some(("file", path)) => Some(PathBuf::from(path)),
+            Some(_) => None,
         }
     }
 

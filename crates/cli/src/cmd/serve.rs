@@ -163,24 +163,13 @@ const BACKUP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result<(Arc<BackupService>, Vec<String>)> {
     let mut banner = Vec::new();
     let mut unlock = open::unlock(args.password_file.as_deref(), &args.identity_file)?;
-    let mut password_note = "from --password-file or TABLESAFE_PASSWORD".to_owned();
-    let mut password_source = "given (--password-file, TABLESAFE_PASSWORD or --identity-file)".to_owned();
-    let mut password_created = false;
+    // The data directory's password file when no password was given, and whether
+    // this start made it.
+    let mut password_file: Option<(PathBuf, bool)> = None;
     if unlock.password.is_none() && unlock.identities.is_empty() {
         let (password, created) = keys::load_or_create_backup_password(&args.data_dir)?;
         unlock.password = Some(password);
-        password_created = created;
-        let path = args.data_dir.join(keys::BACKUP_PASSWORD_FILE);
-        password_source = if created {
-            format!("made now, as none was given and {} did not exist", path.display())
-        } else {
-            format!("in {}", path.display())
-        };
-        password_note = if created {
-            format!("new, in {} (keep a copy away from this machine)", path.display())
-        } else {
-            format!("in {}", path.display())
-        };
+        password_file = Some((args.data_dir.join(keys::BACKUP_PASSWORD_FILE), created));
     }
     let plan_file = args.plans.clone().unwrap_or_else(|| args.data_dir.join("backup-plans.toml"));
     let config = ServiceConfig {
@@ -209,10 +198,15 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
         }
     }
     if !refused.is_empty() {
-        if password_created {
-            // The password just made opens nothing: keep no file that looks like the key.
-            let _ = std::fs::remove_file(args.data_dir.join(keys::BACKUP_PASSWORD_FILE));
-        }
+        let password_source = match &password_file {
+            None => "given (--password-file, TABLESAFE_PASSWORD or --identity-file)".to_owned(),
+            Some((path, true)) => {
+                // The password just made opens nothing: keep no file that looks like the key.
+                let _ = std::fs::remove_file(path);
+                format!("made now, as none was given and {} did not exist", path.display())
+            }
+            Some((path, false)) => format!("in {}", path.display()),
+        };
         let which: Vec<String> = refused.iter().map(|p| format!("plan '{}' at {}", p.plan, p.location)).collect();
         return Err(Failure::new(
             format!(
@@ -236,7 +230,8 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
     }
     for status in &plans {
         let plan = &status.plan;
-        if let Some(at) = beside_the_data(&args.data_dir, &plan.destination) {
+        let local = service.local_destination(&plan.destination);
+        if let Some(at) = local.filter(|dir| same_filesystem(dir, &args.data_dir)) {
             tracing::warn!(plan = plan.name, destination = %at.display(), "backups on the data directory's disk");
             banner.push(format!(
                 "  warning: plan '{}' keeps its backups in {}, on the same disk as the data directory: one lost \
@@ -248,22 +243,21 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
             ));
         }
     }
+    let password_note = match &password_file {
+        None => "from --password-file or TABLESAFE_PASSWORD".to_owned(),
+        Some((path, true)) => format!("new, in {} (keep a copy away from this machine)", path.display()),
+        Some((path, false)) => format!("in {}", path.display()),
+    };
     banner.push(format!("  backup password: {password_note}"));
     Ok((service, banner))
 }
 
-/// The local directory of a plan's `destination` when it is on the same
-/// filesystem as the data directory (relative destinations are inside it).
-fn beside_the_data(data_dir: &Path, destination: &str) -> Option<PathBuf> {
+/// Whether `dir` (or, when it does not exist yet, its nearest existing
+/// ancestor, where it will be made) is on the filesystem that holds `data_dir`.
+fn same_filesystem(dir: &Path, data_dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let local = match destination.split_once("://") {
-        Some(("file", path)) => PathBuf::from(path),
-        Some(_) => return None,
-        None => data_dir.join(destination),
-    };
-    // The repository may not exist yet: its nearest existing ancestor says the disk.
-    let device = local.ancestors().find_map(|p| std::fs::metadata(p).ok())?.dev();
-    (device == std::fs::metadata(data_dir).ok()?.dev()).then_some(local)
+    let device = |p: &Path| p.ancestors().find_map(|a| std::fs::metadata(a).ok()).map(|m| m.dev());
+    device(dir).is_some_and(|d| std::fs::metadata(data_dir).is_ok_and(|m| m.dev() == d))
 }
 
 fn announce(args: &ServeArgs, address: &str, access_keys: &[keys::KeyEntry], source: &KeySource) -> anyhow::Result<()> {
