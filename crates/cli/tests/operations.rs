@@ -14,23 +14,29 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// Runs `tablesafe serve` expecting it to fail at start; its output.
-fn serve_fails(data: &Path, env: &[(&str, &str)]) -> std::process::Output {
+/// `tablesafe serve` on `data` and a free port, with `extra` arguments and `env`:
+/// the command and the address it listens on.
+fn serve_command(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Command, String) {
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut child = command(&["serve", "--data-dir", path(data), "--instance", INSTANCE, "--listen", &listen], env)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("tablesafe serve kept running: {:?}", child.wait_with_output().unwrap());
+    let args = [&["serve", "--data-dir", path(data), "--instance", INSTANCE, "--listen", &listen], extra].concat();
+    (command(&args, env), listen)
+}
+
+/// Runs `tablesafe serve` expecting it to fail at start; its output (killed, and
+/// the test failed, if it is still running after a minute).
+fn serve_fails(data: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let (mut command, _) = serve_command(data, &[], env);
+    let child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id().to_string();
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match exited.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("tablesafe serve kept running: {:?}", exited.recv().map(Result::unwrap));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -89,10 +95,8 @@ fn completions_and_manual_pages_come_from_the_parser() {
 /// endpoint, once it has answered `answers` requests.
 async fn serve_logged(dir: &Path, data: &Path, extra: &[&str], answers: usize) -> (Child, String, PathBuf, PathBuf) {
     let (out, log) = (dir.join("serve.out"), dir.join("serve.log"));
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let args = [&["serve", "--data-dir", path(data), "--instance", INSTANCE, "--listen", &listen], extra].concat();
-    let child = command(&args, &[("TABLESAFE_PASSWORD", PASSWORD)])
+    let (mut command, listen) = serve_command(data, extra, &[("TABLESAFE_PASSWORD", PASSWORD)]);
+    let child = command
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
