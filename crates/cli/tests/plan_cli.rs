@@ -312,6 +312,60 @@ async fn a_plan_run_gives_a_snapshot_and_a_restore_an_equal_table() {
     server.terminate();
 }
 
+/// The value of the sample `name{plan="PLAN"}` in the server's `GET /metrics`.
+fn plan_gauge(server: &Server, name: &str, plan: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let address = server.endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let series = format!("{name}{{plan=\"{plan}\"}} ");
+    reply.lines().find_map(|line| line.strip_prefix(&series)).map(|v| v.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_whose_last_run_failed_shows_in_plan_list_show_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_users(dir.path()).await;
+    let destination = tempfile::tempdir().unwrap();
+    let repo = destination.path().join("repo");
+    let create = ["plan", "create", "nightly", "--every", "1h", "--table", "users", "--destination", path(&repo)];
+    succeeded(&at(&server, &create));
+    let ok = json(&at(&server, &["plan", "run", "nightly", "--wait", "--json"]));
+    assert_eq!(ok["state"], "succeeded", "{ok}");
+    assert_eq!(plan_gauge(&server, "tablesafe_backup_plan_last_run_failed", "nightly"), Some(0.0));
+
+    // The destination's disk goes away under the server: the next run fails.
+    std::fs::remove_dir_all(&repo).unwrap();
+    std::fs::write(&repo, b"not a directory").unwrap();
+    let out = at(&server, &["plan", "run", "nightly", "--wait", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let failed: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(plan_gauge(&server, "tablesafe_backup_plan_last_run_failed", "nightly"), Some(1.0));
+    assert!(
+        plan_gauge(&server, "tablesafe_backup_last_success_timestamp_seconds", "nightly").is_some(),
+        "the last success stays: an alert compares it with now"
+    );
+    let list = succeeded(&at(&server, &["plan", "list"]));
+    let line = list.lines().find(|l| l.starts_with("nightly ")).unwrap();
+    assert!(line.contains(" failed "), "{list}");
+    let shown = succeeded(&at(&server, &["plan", "show", "nightly"]));
+    assert!(shown.contains("last run:      failed ") && shown.contains("last error:    "), "{shown}");
+    let listed = json(&at(&server, &["plan", "list", "--json"]));
+    let nightly = listed.as_array().unwrap().iter().find(|p| p["plan"]["name"] == "nightly").unwrap();
+    assert_eq!(nightly["last_run"]["state"], "failed", "{nightly}");
+
+    // Mended, the next run succeeds and the gauge clears.
+    std::fs::remove_file(&repo).unwrap();
+    let mended = json(&at(&server, &["plan", "run", "nightly", "--wait", "--json"]));
+    assert_eq!(mended["state"], "succeeded", "{mended}");
+    assert_eq!(plan_gauge(&server, "tablesafe_backup_plan_last_run_failed", "nightly"), Some(0.0));
+    server.terminate();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_jobs_and_an_unreachable_server_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -101,11 +101,13 @@ async fn serve_metrics(State(app): State<Arc<App>>) -> Response {
 /// whose plan or table is gone keeps its last value until the process restarts.
 fn set_backup_metrics(metrics: &Metrics, figures: &ServiceMetrics) {
     const LAST_SUCCESS: &str = "tablesafe_backup_last_success_timestamp_seconds";
+    const LAST_RUN_FAILED: &str = "tablesafe_backup_plan_last_run_failed";
     const JOBS: &str = "tablesafe_backup_jobs_total";
     const DURATION: &str = "tablesafe_backup_job_duration_seconds_sum";
     const BYTES: &str = "tablesafe_backup_job_bytes_total";
     const ARCHIVE_LAG: &str = "tablesafe_archive_lag_seconds";
     metrics.describe(LAST_SUCCESS, "End of the last successful backup of each plan (seconds since the epoch).");
+    metrics.describe(LAST_RUN_FAILED, "1 when a plan's newest finished backup run failed or was interrupted, else 0.");
     metrics.describe(JOBS, "Finished backup jobs in the job history, by kind and final state.");
     metrics.describe(DURATION, "Durations of the finished backup jobs added up, by kind and final state.");
     metrics.describe(BYTES, "Bytes written or read by the finished backup jobs added up, by kind and final state.");
@@ -114,6 +116,9 @@ fn set_backup_metrics(metrics: &Metrics, figures: &ServiceMetrics) {
         if let Some(ms) = last_success_ms {
             metrics.set_gauge(LAST_SUCCESS, &[("plan", plan)], *ms as f64 / 1000.0);
         }
+    }
+    for (plan, failed) in &figures.last_run_failed {
+        metrics.set_gauge(LAST_RUN_FAILED, &[("plan", plan)], if *failed { 1.0 } else { 0.0 });
     }
     for job in &figures.jobs {
         let labels = [("kind", job.kind), ("state", job.state)];

@@ -96,7 +96,20 @@ impl BackupService {
 
     /// Figures for `/metrics`.
     pub fn metrics(&self) -> ServiceMetrics {
-        let last_success_ms = lock(&self.plans).iter().map(|s| (s.plan.name().to_owned(), s.last_success_ms)).collect();
+        let last_success_ms: Vec<(String, Option<i64>)> =
+            lock(&self.plans).iter().map(|s| (s.plan.name().to_owned(), s.last_success_ms)).collect();
+        // A plan whose newest finished run did not succeed: what an alert on
+        // backups that stopped working keys on, before the last success ages.
+        let last_run_failed = last_success_ms
+            .iter()
+            .map(|(name, _)| {
+                let last = self.history.list(1, |j| {
+                    j.kind == JobKind::Backup && j.plan.as_deref() == Some(name.as_str()) && j.finished_ms.is_some()
+                });
+                let failed = last.first().is_some_and(|j| j.state != JobState::Succeeded);
+                (name.clone(), failed)
+            })
+            .collect();
         let mut figures: HashMap<(&'static str, &'static str), JobFigures> = HashMap::new();
         self.history.for_each(|job| {
             let Some(finished) = job.finished_ms else { return };
@@ -125,7 +138,7 @@ impl BackupService {
             .iter()
             .map(|(plan, at)| (plan.clone(), (now - at).max(0) as f64 / 1000.0))
             .collect();
-        ServiceMetrics { last_success_ms, jobs, archive_lag_seconds }
+        ServiceMetrics { last_success_ms, last_run_failed, jobs, archive_lag_seconds }
     }
 }
 

@@ -59,6 +59,8 @@ pub struct ServiceConfig {
 pub struct ServiceMetrics {
     /// Per plan: its name and the end of its last successful run (ms), if any.
     pub last_success_ms: Vec<(String, Option<i64>)>,
+    /// Per plan: whether its newest finished backup run failed or was interrupted.
+    pub last_run_failed: Vec<(String, bool)>,
     /// Finished jobs by kind and outcome.
     pub jobs: Vec<JobFigures>,
     /// Per plan that archives: seconds since its archive last reached the stream's end.
