@@ -268,6 +268,10 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
+    /// Show this one snapshot in full (its tables, rows, bytes, what it adds and
+    /// the snapshot each table's layer builds on): an id, a unique prefix of it,
+    /// or `latest`.
+    pub id: Option<String>,
     #[command(flatten)]
     pub repo: RepoArgs,
     #[command(flatten)]

@@ -112,6 +112,25 @@ async fn get_and_export_read_rows_and_verify_checks_what_snapshots_reference() {
     let names: Vec<&Json> = versions(&row, "name").iter().map(|c| &c["value"]).collect();
     assert_eq!(names, [&Json::from("renamed"), &Json::from("user 120")], "{row}");
 
+    // `snapshots ID` shows one snapshot: what it holds, what it adds, its base.
+    let shown = json(&with_password(&["snapshots", &second[..10], "--repo", repo, "--json"]));
+    assert_eq!(shown["id"], second.as_str(), "a prefix names it");
+    let users = &shown["tables"][0];
+    assert_eq!((users["name"].as_str(), users["rows"].as_i64()), (Some("users"), Some(USERS)), "{shown}");
+    assert_eq!((users["base"].as_str(), users["chain"].as_u64()), (Some(first.as_str()), Some(2)), "{shown}");
+    assert!(users["chunks"].as_u64().unwrap() >= 1, "{shown}");
+    assert!(shown["added_bytes"].as_u64().unwrap() > 0, "{shown}");
+    assert_eq!(json(&with_password(&["snapshots", "latest", "--repo", repo, "--json"]))["id"], second.as_str());
+    let full = json(&with_password(&["snapshots", &first, "--repo", repo, "--json"]));
+    assert_eq!((full["tables"][0]["base"].clone(), full["tables"][0]["chain"].as_u64()), (Json::Null, Some(1)));
+    let text_out = succeeded(&with_password(&["snapshots", &second, "--repo", repo]));
+    assert!(text_out.starts_with(&format!("snapshot {second}\n")), "{text_out}");
+    assert!(text_out.contains(&format!("the changes since snapshot {}", &first[..8])), "{text_out}");
+    assert!(text_out.contains("plan:     none (made by hand)"), "{text_out}");
+    let missing = with_password(&["snapshots", "ffffffffff", "--repo", repo]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("no snapshot ffffffffff"), "{}", text(&missing.stderr));
+
     // The first snapshot is the base of the second: forgetting it keeps it.
     let out = succeeded(&with_password(&["forget", &first, "--repo", repo]));
     assert!(out.contains(&format!("kept: {first} (a newer snapshot builds on it)")), "{out}");

@@ -6,7 +6,7 @@
 
 use indicatif::HumanBytes;
 use serde::Serialize;
-use tablesafe_backup::{backup, list_snapshots, Consistency, JobKind, Snapshot, TableSnapshot};
+use tablesafe_backup::{backup, list_snapshots, load_snapshot, Consistency, JobKind, Snapshot, TableSnapshot};
 
 use super::jobs::Job;
 use super::open::{self, Tables};
@@ -27,6 +27,13 @@ struct TableLine {
     /// Why a fuzzy copy is fuzzy.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'static str>,
+    /// The snapshot this table's layer builds on (an incremental layer); none
+    /// for a full copy.
+    base: Option<String>,
+    /// Layers a restore of the table reads: 1 for a full copy.
+    chain: u32,
+    /// Chunks this layer references.
+    chunks: usize,
 }
 
 impl TableLine {
@@ -44,6 +51,9 @@ impl TableLine {
             consistency: table.consistency,
             stream_position: table.stream_position,
             note,
+            base: table.base.clone(),
+            chain: table.chain,
+            chunks: table.chunks.len() + table.fixup.as_ref().map_or(0, |f| f.chunks.len()),
         }
     }
 
@@ -73,6 +83,8 @@ struct SnapshotLine {
     time: String,
     time_ms: i64,
     origin: String,
+    /// The plan that made it; none for a backup made by hand.
+    plan: Option<String>,
     tables: Vec<TableLine>,
     rows: u64,
     data_bytes: u64,
@@ -87,6 +99,7 @@ impl SnapshotLine {
             time: rfc3339(snapshot.time_ms, true),
             time_ms: snapshot.time_ms,
             origin: snapshot.origin.clone(),
+            plan: snapshot.plan.clone(),
             rows: tables.iter().map(|t| t.rows).sum(),
             data_bytes: tables.iter().map(|t| t.data_bytes).sum(),
             tables,
@@ -141,6 +154,13 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
+    if let Some(id) = &args.id {
+        let (id, snapshot) = block_on(async {
+            let repo = open::repository(&args.repo).await?;
+            Ok(load_snapshot(&repo, id).await?)
+        })?;
+        return print_snapshot(&SnapshotLine::new(id, &snapshot), args.output.json);
+    }
     let catalog = block_on(async {
         let repo = open::repository(&args.repo).await?;
         Ok(list_snapshots(&repo).await?)
@@ -174,6 +194,43 @@ pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
             HumanBytes(line.added_bytes).to_string(),
             positions.join(" ")
         )?;
+    }
+    Ok(())
+}
+
+/// One snapshot in full: `tablesafe snapshots ID`.
+fn print_snapshot(line: &SnapshotLine, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(line);
+    }
+    outln!("snapshot {}", line.id)?;
+    outln!("  time:     {}", line.time)?;
+    outln!("  origin:   {}", line.origin)?;
+    outln!("  plan:     {}", line.plan.as_deref().unwrap_or("none (made by hand)"))?;
+    outln!(
+        "  holds:    {}, {} rows, {} of table data",
+        count(line.tables.len(), "table", "tables"),
+        line.rows,
+        HumanBytes(line.data_bytes)
+    )?;
+    outln!("  added:    {} to the repository by this backup", HumanBytes(line.added_bytes))?;
+    for table in &line.tables {
+        outln!("  table {}:", table.name)?;
+        outln!("    rows:         {} ({} cell versions)", table.rows, table.cells)?;
+        let layer = match &table.base {
+            None => "a full copy".to_owned(),
+            Some(base) => format!(
+                "the changes since snapshot {} (a restore reads {})",
+                short_id(base),
+                count(table.chain as usize, "layer", "layers")
+            ),
+        };
+        outln!(
+            "    stored as:    {layer}: {} of rows in {}",
+            HumanBytes(table.data_bytes),
+            count(table.chunks, "chunk", "chunks")
+        )?;
+        outln!("    consistency:  {}", table.describe())?;
     }
     Ok(())
 }
