@@ -1,7 +1,7 @@
 //! Table-aware backup, restore and verification over a TableSafe repository.
 //!
-//! Modules, in layers: each imports only modules of the layers above it (the
-//! test `module_layers` holds this), so nothing imports in a circle.
+//! Modules, in layers: each imports only modules of the layers above it, so
+//! nothing imports in a circle.
 //! 1. `records` (chunks of records), `format` (rows as repository bytes),
 //!    `changes` (stream changes: their repository form and how one applies),
 //!    `digest` (Merkle digests over key ranges), `source` (the
@@ -10,7 +10,8 @@
 //!    `retention` (which snapshots a policy keeps);
 //! 2. `manifest` (snapshot manifests: [`Snapshot`], [`load_snapshot`]);
 //! 3. `read` ([`SnapshotRows`]: a snapshot's rows without a restore);
-//! 4. `layer` (a backup's encode stage), `consistent` (fuzzy exports made exact),
+//! 4. `diff` ([`diff_snapshots`]: a table's rows compared between snapshots),
+//!    `layer` (a backup's encode stage), `consistent` (fuzzy exports made exact),
 //!    `snapshot` ([`backup`]);
 //! 5. `archive` (continuous archiving of change streams), `recovery`
 //!    ([`recovery_points`]: restorable windows);
@@ -22,6 +23,7 @@
 pub mod archive;
 pub mod changes;
 pub mod consistent;
+pub mod diff;
 pub mod digest;
 mod error;
 pub mod forget;
@@ -51,6 +53,7 @@ pub fn format_time_us(us: i64) -> String {
     }
 }
 pub use changes::{Change, ChangeKind};
+pub use diff::{diff_snapshots, TableDiff};
 pub use forget::{check_snapshots, forget, prune, ForgetPolicy, ForgetReport};
 pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use pitr::{plan_point_in_time, restore_to_time};

@@ -55,6 +55,8 @@ pub enum Command {
     Get(GetArgs),
     /// Write every row of a table of a snapshot as JSON lines.
     Export(ExportArgs),
+    /// Rows added, removed and changed per table between two snapshots.
+    Diff(DiffArgs),
     /// Remove snapshots from the catalog (their data stays until `prune`).
     Forget(ForgetArgs),
     /// Delete the data no snapshot references any more.
@@ -372,6 +374,21 @@ pub struct GetArgs {
     /// hex).
     #[arg(long, value_name = "NAME=VALUE,...")]
     pub key: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older snapshot: an id, a unique prefix of it, or `latest`.
+    pub old: String,
+    /// The newer snapshot: an id, a unique prefix of it, or `latest`.
+    pub new: String,
+    /// Compare only this table.
+    #[arg(long)]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         args::Command::Restore(restore) => cmd::restore::run(restore),
         args::Command::VerifyRestore(verify) => cmd::restore::verify(verify),
         args::Command::Get(get) => cmd::read::get(get),
+        args::Command::Diff(diff) => cmd::read::diff(diff),
         args::Command::Export(export) => cmd::read::export(export),
         args::Command::Forget(forget) => cmd::forget::run(forget),
         args::Command::Prune(prune) => cmd::forget::run_prune(prune),

@@ -112,6 +112,29 @@ async fn get_and_export_read_rows_and_verify_checks_what_snapshots_reference() {
     let names: Vec<&Json> = versions(&row, "name").iter().map(|c| &c["value"]).collect();
     assert_eq!(names, [&Json::from("renamed"), &Json::from("user 120")], "{row}");
 
+    // `diff` counts rows added, removed and changed per table, naming the first keys.
+    let diff = json(&with_password(&["diff", &first, &second, "--repo", repo, "--json"]));
+    let tables = diff["tables"].as_array().unwrap();
+    let (events, users) = (&tables[0], &tables[1]);
+    assert_eq!((diff["old"].as_str(), diff["new"].as_str()), (Some(first.as_str()), Some(second.as_str())));
+    assert_eq!((users["table"].as_str(), users["changed"].as_u64()), (Some("users"), Some(1)), "{diff}");
+    assert_eq!((users["added"].as_u64(), users["removed"].as_u64()), (Some(0), Some(0)), "{diff}");
+    assert_eq!(users["unchanged"].as_i64(), Some(USERS - 1), "{diff}");
+    assert_eq!(users["changed_keys"], serde_json::json!(["id=120"]), "{diff}");
+    assert_eq!((events["table"].as_str(), events["in_new"].as_bool()), (Some("events"), Some(false)), "{diff}");
+    assert_eq!(events["removed"].as_i64(), Some(EVENTS), "the second snapshot holds only users: {diff}");
+    let reversed = json(&with_password(&["diff", &second, &first, "--repo", repo, "--table", "events", "--json"]));
+    assert_eq!(reversed["tables"].as_array().unwrap().len(), 1, "{reversed}");
+    assert_eq!(reversed["tables"][0]["added"].as_i64(), Some(EVENTS), "{reversed}");
+    let same = json(&with_password(&["diff", &second, "latest", "--repo", repo, "--table", "users", "--json"]));
+    assert_eq!(same["tables"][0]["unchanged"].as_i64(), Some(USERS), "a snapshot equals itself: {same}");
+    let text_diff = succeeded(&with_password(&["diff", &first, &second, "--repo", repo, "--table", "users"]));
+    assert!(text_diff.contains("users: 0 added, 0 removed, 1 changed,"), "{text_diff}");
+    assert!(text_diff.contains("changed  (id=120)"), "{text_diff}");
+    let missing = with_password(&["diff", &first, &second, "--repo", repo, "--table", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("holds table 'nope'"), "{}", text(&missing.stderr));
+
     // `snapshots ID` shows one snapshot: what it holds, what it adds, its base.
     let shown = json(&with_password(&["snapshots", &second[..10], "--repo", repo, "--json"]));
     assert_eq!(shown["id"], second.as_str(), "a prefix names it");

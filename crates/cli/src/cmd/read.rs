@@ -1,6 +1,7 @@
-//! `tablesafe get` (one row of a table of a snapshot, every version of its cells)
-//! and `tablesafe export` (every row, as JSON lines), read straight from the
-//! repository without a restore.
+//! `tablesafe get` (one row of a table of a snapshot, every version of its cells),
+//! `tablesafe export` (every row, as JSON lines) and `tablesafe diff` (rows added,
+//! removed and changed between two snapshots), read straight from the repository
+//! without a restore.
 //!
 //! Both read under a shared lock, so that a prune never deletes chunks under them.
 //! A row as JSON is `{"pk": [{"name", "type", "value"}...], "cells": [{"name",
@@ -17,12 +18,12 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value as Json;
 use tablesafe_backup::digest::DigestBuilder;
-use tablesafe_backup::{snapshot_table, BackupError, SnapshotRows, TableSnapshot};
+use tablesafe_backup::{diff_snapshots, snapshot_table, BackupError, SnapshotRows, TableDiff, TableSnapshot};
 use tablesafe_client::model::{PkValue, PrimaryKey, PrimaryKeySchema, PrimaryKeyType, Row, Value};
 use tablesafe_repo::{LockKind, Repository};
 
 use super::{block_on, open, print_json, rfc3339, short_id, Failure};
-use crate::args::{ExportArgs, GetArgs, SnapshotTableArgs};
+use crate::args::{DiffArgs, ExportArgs, GetArgs, SnapshotTableArgs};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -395,4 +396,51 @@ mod tests {
         assert_eq!(values("id=1").unwrap_err(), "'id' is not a key column of table 't'");
         assert_eq!(values("n=1,id=1").unwrap_err(), "'id' is not a key column of table 't'");
     }
+}
+
+#[derive(Serialize)]
+struct DiffOutput {
+    old: String,
+    new: String,
+    tables: Vec<TableDiff>,
+}
+
+pub fn diff(args: DiffArgs) -> anyhow::Result<()> {
+    let (old, new, tables) = block_on(async {
+        let repo = open::repository(&args.repo).await?;
+        Ok(locked(&repo, async { Ok(diff_snapshots(&repo, &args.old, &args.new, args.table.as_deref()).await?) })
+            .await?)
+    })?;
+    if args.output.json {
+        return print_json(&DiffOutput { old, new, tables });
+    }
+    outln!("snapshot {} -> snapshot {}", short_id(&old), short_id(&new))?;
+    for table in &tables {
+        let presence = match (table.in_old, table.in_new) {
+            (true, false) => " (only in the older snapshot)",
+            (false, true) => " (only in the newer snapshot)",
+            _ => "",
+        };
+        outln!(
+            "  {}{presence}: {} added, {} removed, {} changed, {} unchanged",
+            table.table,
+            table.added,
+            table.removed,
+            table.changed,
+            table.unchanged
+        )?;
+        for (what, total, keys) in [
+            ("added", table.added, &table.added_keys),
+            ("removed", table.removed, &table.removed_keys),
+            ("changed", table.changed, &table.changed_keys),
+        ] {
+            if keys.is_empty() {
+                continue;
+            }
+            let more = total - keys.len() as u64;
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            outln!("    {what:<8} {}{more}", keys.iter().map(|k| format!("({k})")).collect::<Vec<_>>().join(" "))?;
+        }
+    }
+    Ok(())
 }
