@@ -14,7 +14,7 @@
 //!    `layer` (a backup's encode stage), `consistent` (fuzzy exports made exact),
 //!    `snapshot` ([`backup`]);
 //! 5. `archive` (continuous archiving of change streams), `recovery`
-//!    ([`recovery_points`]: restorable windows);
+//!    ([`recovery_points`]: restorable windows), `stats` ([`repository_stats`]);
 //! 6. `replay` (archived changes applied to a restored table), `restore`
 //!    ([`restore`] and [`verify_table`]), `pitr` ([`restore_to_time`]);
 //! 7. `forget` ([`forget`] snapshots, [`prune`] data), `service` (plans, the
@@ -41,6 +41,7 @@ pub mod restore;
 pub mod retention;
 pub mod service;
 pub mod snapshot;
+pub mod stats;
 pub mod source;
 
 pub use error::BackupError;
@@ -65,6 +66,7 @@ pub use restore::{restore, verify_table, RestoreOptions, RestoreReport, VerifyRe
 pub use retention::Retention;
 pub use manifest::{list_snapshots, load_snapshot, load_snapshot_of, FixupLayer, Snapshot, TableSnapshot};
 pub use snapshot::backup;
+pub use stats::{repository_stats, RepositoryStats};
 pub use source::{
     changed_keys, ChangePage, Consistency, EmbeddedTables, ExportItem, RemoteTables, TableDefinition, TableSink,
     TableSource,

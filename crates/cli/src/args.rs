@@ -168,6 +168,17 @@ pub enum RepoCommand {
     /// (TABLESAFE_PASSWORD or --password-file) and with the identities of the
     /// --recipient keys; at least one of them is required.
     Init(RepoInitArgs),
+    /// What a repository holds: stored and logical size, compression and dedup
+    /// ratios, packs, chunks, snapshots and archived changes.
+    Stats(RepoStatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepoStatsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Where the repository is and what opens it. The password is never a flag: it

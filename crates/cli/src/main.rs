@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         args::Command::Serve(serve) => cmd::serve::run(serve),
         args::Command::Repo(args::RepoCommand::Init(init)) => cmd::repo::init(init),
+        args::Command::Repo(args::RepoCommand::Stats(stats)) => cmd::repo::stats(stats),
         args::Command::Backup(backup) => cmd::backup::run(backup),
         args::Command::Snapshots(snapshots) => cmd::backup::snapshots(snapshots),
         args::Command::Verify(verify) => cmd::repo::verify(verify),

@@ -150,6 +150,26 @@ async fn get_and_export_read_rows_and_verify_checks_what_snapshots_reference() {
     assert!(text_out.starts_with(&format!("snapshot {second}\n")), "{text_out}");
     assert!(text_out.contains(&format!("the changes since snapshot {}", &first[..8])), "{text_out}");
     assert!(text_out.contains("plan:     none (made by hand)"), "{text_out}");
+    // `repo stats`: the second snapshot reads the first's users layer again, so
+    // the catalog references more than the chunks hold.
+    let stats = json(&with_password(&["repo", "stats", "--repo", repo, "--json"]));
+    let bytes = |snapshot: &Json| -> u64 {
+        snapshot["tables"].as_array().unwrap().iter().map(|t| t["data_bytes"].as_u64().unwrap()).sum()
+    };
+    let first_users = full["tables"].as_array().unwrap().iter().find(|t| t["name"] == "users").unwrap();
+    let logical = bytes(&full) + bytes(&shown) + first_users["data_bytes"].as_u64().unwrap();
+    assert_eq!(stats["logical_bytes"].as_u64(), Some(logical), "{stats}");
+    assert_eq!(stats["snapshots"].as_u64(), Some(2), "{stats}");
+    let field = |name: &str| stats[name].as_u64().unwrap();
+    assert!(field("packs") >= 1 && field("chunks") >= field("packs"), "{stats}");
+    assert!(field("compressed_bytes") <= field("pack_bytes") && field("pack_bytes") < field("stored_bytes"), "{stats}");
+    assert!(stats["dedup_ratio"].as_f64().unwrap() > 1.0, "{stats}");
+    assert!(stats["compression_ratio"].as_f64().unwrap() > 1.0, "{stats}");
+    let on_disk: u64 = walk(Path::new(repo)).iter().map(|p| p.metadata().unwrap().len()).sum();
+    assert_eq!(field("stored_bytes"), on_disk, "every object of the directory counted: {stats}");
+    let text_stats = succeeded(&with_password(&["repo", "stats", "--repo", repo]));
+    assert!(text_stats.contains("snapshots:    2") && text_stats.contains("dedup:        "), "{text_stats}");
+
     let missing = with_password(&["snapshots", "ffffffffff", "--repo", repo]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("no snapshot ffffffffff"), "{}", text(&missing.stderr));
@@ -285,4 +305,20 @@ fn forget_needs_snapshots_or_keep_last() {
     assert_eq!(with_password(&["forget", "abc", "--keep-daily", "1", "--repo", repo]).status.code(), Some(2));
     assert_eq!(with_password(&["forget", "--keep-within", "soon", "--repo", repo]).status.code(), Some(2));
     assert_eq!(with_password(&["get", "abc", "--repo", repo, "--table", "t"]).status.code(), Some(2), "--key");
+}
+
+/// Every file under `dir`, recursively, but the repository's scratch directory.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != ".tmp") {
+                files.extend(walk(&path));
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

@@ -23,6 +23,6 @@ pub use error::RepoError;
 pub use lock::{LockKind, RepoLock};
 pub use pack::ChunkId;
 pub use prune::PruneStats;
-pub use repo::{Config, InitOptions, Repository, Unlock, FORMAT_VERSION};
+pub use repo::{Config, IndexStats, InitOptions, Repository, Unlock, FORMAT_VERSION};
 pub use writer::{ChunkWriter, WriteStats, WriterOptions};
 pub use storage::Storage;

@@ -77,6 +77,19 @@ struct Location {
     entry: PackEntry,
 }
 
+/// Totals over a repository's index ([`Repository::index_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Distinct chunks.
+    pub chunks: u64,
+    /// Packs holding them.
+    pub packs: u64,
+    /// Their stored (compressed, sealed) bytes.
+    pub stored_bytes: u64,
+    /// Their plaintext bytes.
+    pub raw_bytes: u64,
+}
+
 /// The sealed content of an index file: the entries of some packs.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct IndexFile {
@@ -270,6 +283,20 @@ impl Repository {
     /// Number of chunks in the index.
     pub fn chunk_count(&self) -> usize {
         self.index.lock().len()
+    }
+
+    /// What the index holds: chunks, the packs they are in, and their sizes.
+    pub fn index_stats(&self) -> IndexStats {
+        let index = self.index.lock();
+        let mut packs = std::collections::HashSet::new();
+        let mut stats = IndexStats { chunks: index.len() as u64, ..IndexStats::default() };
+        for location in index.values() {
+            packs.insert(location.pack);
+            stats.stored_bytes += u64::from(location.entry.length);
+            stats.raw_bytes += u64::from(location.entry.raw_length);
+        }
+        stats.packs = packs.len() as u64;
+        stats
     }
 
     /// Stored (compressed, sealed) size of a chunk, if present.

@@ -1,16 +1,18 @@
-//! `tablesafe repo init` (create a repository) and `tablesafe verify` (check one:
+//! `tablesafe repo init` (create a repository), `tablesafe repo stats` (what it
+//! holds, in figures) and `tablesafe verify` (check one:
 //! every index file opens and every indexed pack exists; with `--read-data`, every
 //! pack is read and every chunk authenticated; then every chunk and base snapshot
 //! a snapshot references is there). Verify prints each problem on one line naming
 //! its object and fails when there is any.
 
 use serde::Serialize;
-use tablesafe_backup::{check_snapshots, JobKind};
+use indicatif::HumanBytes;
+use tablesafe_backup::{check_snapshots, repository_stats, JobKind};
 use tablesafe_repo::{InitOptions, RepoError, Repository};
 
 use super::jobs::Job;
 use super::{block_on, count, open, print_json, Failure};
-use crate::args::{RepoInitArgs, VerifyArgs};
+use crate::args::{RepoInitArgs, RepoStatsArgs, VerifyArgs};
 
 #[derive(Serialize)]
 struct InitOutput<'a> {
@@ -156,4 +158,31 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
          take a new backup, and restore older data from another copy of the repository",
     )
     .into())
+}
+
+pub fn stats(args: RepoStatsArgs) -> anyhow::Result<()> {
+    let stats = block_on(async {
+        let repo = open::repository(&args.repo).await?;
+        Ok(repository_stats(&repo).await?)
+    })?;
+    if args.output.json {
+        return print_json(&stats);
+    }
+    outln!("stored:       {} in {}", HumanBytes(stats.stored_bytes), count(stats.objects as usize, "object", "objects"))?;
+    outln!("logical:      {} of serialized rows and changes the catalog references", HumanBytes(stats.logical_bytes))?;
+    outln!(
+        "packs:        {}, {} ({} of chunks stored)",
+        stats.packs,
+        HumanBytes(stats.pack_bytes),
+        HumanBytes(stats.compressed_bytes)
+    )?;
+    outln!("chunks:       {}, {} of plaintext", stats.chunks, HumanBytes(stats.unique_bytes))?;
+    outln!("compression:  {:.2}x (plaintext / stored chunks)", stats.compression_ratio)?;
+    outln!("dedup:        {:.2}x (logical / plaintext)", stats.dedup_ratio)?;
+    outln!("snapshots:    {}", stats.snapshots)?;
+    outln!(
+        "archived:     {} in {}",
+        count(stats.archived_changes as usize, "change", "changes"),
+        count(stats.change_segments as usize, "segment", "segments")
+    )
 }
