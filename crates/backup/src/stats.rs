@@ -2,7 +2,7 @@
 //! adds up the stored objects, the index's chunks (stored and plaintext) and
 //! what the catalog references (snapshots, their serialized rows, archived
 //! changes), so the compression and deduplication the repository achieves can
-//! be read off. It reads manifests and listings only, never packs.
+//! be read off. It reads listings, index files and manifests, never packs.
 
 use std::collections::HashMap;
 
