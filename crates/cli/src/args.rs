@@ -171,6 +171,70 @@ pub enum RepoCommand {
     /// What a repository holds: stored and logical size, compression and dedup
     /// ratios, packs, chunks, snapshots and archived changes.
     Stats(RepoStatsArgs),
+    /// The keys that open a repository: list, add, remove, passwd. A change
+    /// rewrites one key file, never the data.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the key files: id, access (full or write-only), password or age, and
+    /// which one opened the repository now.
+    List(RepoStatsArgs),
+    /// Add a key: a new password (TABLESAFE_NEW_PASSWORD or --new-password-file)
+    /// or age recipients (--recipient).
+    Add(KeyAddArgs),
+    /// Remove a key by id (or a unique prefix); not the one opening the
+    /// repository now, nor the last that can read its data.
+    Remove(KeyRemoveArgs),
+    /// Change the password: the password key that opened the repository is
+    /// replaced by one under the new password (TABLESAFE_NEW_PASSWORD or
+    /// --new-password-file); the old password no longer opens it.
+    Passwd(KeyPasswdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// File whose first line is the new password (instead of TABLESAFE_NEW_PASSWORD).
+    #[arg(long, value_name = "PATH")]
+    pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    /// Seal the new key to this age recipient (age1...) instead of a password; may be repeated.
+    #[arg(long, value_name = "AGE-RECIPIENT")]
+    pub recipient: Vec<String>,
+    /// With --recipient: a key that adds backups but cannot read rows.
+    #[arg(long, requires = "recipient")]
+    pub write_only: bool,
+    #[command(flatten)]
+    pub new_password: NewPasswordArgs,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRemoveArgs {
+    /// The key's id, or a unique prefix of it (`repo key list` shows them).
+    pub id: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyPasswdArgs {
+    #[command(flatten)]
+    pub new_password: NewPasswordArgs,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

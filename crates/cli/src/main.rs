@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         args::Command::Serve(serve) => cmd::serve::run(serve),
         args::Command::Repo(args::RepoCommand::Init(init)) => cmd::repo::init(init),
         args::Command::Repo(args::RepoCommand::Stats(stats)) => cmd::repo::stats(stats),
+        args::Command::Repo(args::RepoCommand::Key(key)) => cmd::repo::key(key),
         args::Command::Backup(backup) => cmd::backup::run(backup),
         args::Command::Snapshots(snapshots) => cmd::backup::snapshots(snapshots),
         args::Command::Verify(verify) => cmd::repo::verify(verify),

@@ -307,6 +307,78 @@ fn forget_needs_snapshots_or_keep_last() {
     assert_eq!(with_password(&["get", "abc", "--repo", repo, "--table", "t"]).status.code(), Some(2), "--key");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repo_keys_are_listed_added_removed_and_the_password_changed_without_rewriting_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, data) = (dir.path().join("repo"), dir.path().join("data"));
+    let server = Server::start(&data).await;
+    fill(&server.client, Fill { users: 50, events: 10, avatar_sizes: 2 }).await;
+    server.stop();
+    let (repo, data) = (path(&repo), path(&data));
+    succeeded(&with_password(&["repo", "init", "--repo", repo]));
+    let snapshot = json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--json"]));
+    // The objects that hold the data and its catalog (not keys, locks or job records).
+    let data_objects = || -> Vec<(std::path::PathBuf, u64)> {
+        let mut files: Vec<_> = walk(Path::new(repo))
+            .into_iter()
+            .filter(|p| ["config", "data", "index", "snapshots"].iter().any(|d| p.starts_with(Path::new(repo).join(d))))
+            .map(|p| (p.clone(), p.metadata().unwrap().len()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = data_objects();
+
+    let keys = json(&with_password(&["repo", "key", "list", "--repo", repo, "--json"]));
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!((keys[0]["access"].as_str(), keys[0]["sealing"].as_str()), (Some("full"), Some("password")));
+    assert_eq!(keys[0]["current"], true);
+    let first_key = keys[0]["id"].as_str().unwrap().to_owned();
+
+    // A changed password opens; the old one no longer does; no data object changes.
+    let new = [("TABLESAFE_PASSWORD", PASSWORD), ("TABLESAFE_NEW_PASSWORD", "a new long password")];
+    let changed = json(&tablesafe(&["repo", "key", "passwd", "--repo", repo, "--json"], &new));
+    assert_eq!(changed["removed"].as_str(), Some(first_key.as_str()), "{changed}");
+    let old = with_password(&["snapshots", "--repo", repo]);
+    assert_eq!(old.status.code(), Some(1));
+    assert!(text(&old.stderr).contains("wrong password"), "{}", text(&old.stderr));
+    let with_new = |args: &[&str]| tablesafe(args, &[("TABLESAFE_PASSWORD", "a new long password")]);
+    let listed = json(&with_new(&["snapshots", "--repo", repo, "--json"]));
+    assert_eq!(listed[0]["id"], snapshot["id"]);
+    succeeded(&with_new(&["verify", "--repo", repo, "--read-data"]));
+    assert_eq!(data_objects(), before, "no data rewritten");
+
+    // An age key added beside it; removal guards the current key and the last full key.
+    let owner = age::x25519::Identity::generate();
+    let identity_file = dir.path().join("owner.txt");
+    {
+        use age::secrecy::ExposeSecret;
+        std::fs::write(&identity_file, format!("{}\n", owner.to_string().expose_secret())).unwrap();
+    }
+    let recipient = owner.to_public().to_string();
+    let added = json(&with_new(&["repo", "key", "add", "--recipient", &recipient, "--repo", repo, "--json"]));
+    let age_key = added["added"].as_str().unwrap().to_owned();
+    let with_identity = |args: &[&str]| tablesafe(args, &[("TABLESAFE_IDENTITY_FILE", path(&identity_file))]);
+    let keys = json(&with_identity(&["repo", "key", "list", "--repo", repo, "--json"]));
+    let current: Vec<&str> =
+        keys.as_array().unwrap().iter().filter(|k| k["current"] == true).map(|k| k["id"].as_str().unwrap()).collect();
+    assert_eq!(current, [age_key.as_str()], "{keys}");
+    let refused = with_identity(&["repo", "key", "remove", &age_key[..8], "--repo", repo]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("opened with"), "{}", text(&refused.stderr));
+    let password_key = changed["added"].as_str().unwrap();
+    succeeded(&with_identity(&["repo", "key", "remove", password_key, "--repo", repo]));
+    let gone = with_new(&["snapshots", "--repo", repo]);
+    assert!(text(&gone.stderr).contains("wrong password"), "the removed key no longer opens");
+    assert_eq!(json(&with_identity(&["snapshots", "--repo", repo, "--json"]))[0]["id"], snapshot["id"]);
+    assert_eq!(data_objects(), before, "no data rewritten");
+
+    // No new password is a usage error.
+    let out = with_password(&["repo", "key", "add", "--repo", repo]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
 /// Every file under `dir`, recursively, but the repository's scratch directory.
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();

@@ -10,6 +10,7 @@
 pub mod chunker;
 pub mod crypto;
 mod error;
+mod keys;
 pub mod lock;
 pub mod pack;
 mod prune;
@@ -20,6 +21,7 @@ mod writer;
 pub use chunker::{Chunker, ChunkerParams};
 pub use crypto::{parse_identities, Access, KdfParams};
 pub use error::RepoError;
+pub use keys::KeyInfo;
 pub use lock::{LockKind, RepoLock};
 pub use pack::ChunkId;
 pub use prune::PruneStats;

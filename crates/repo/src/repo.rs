@@ -108,6 +108,8 @@ pub struct Repository {
     /// a file never changes, a prune replaces files).
     index_files: Arc<Mutex<HashSet<String>>>,
     pack_keys: Arc<Mutex<HashMap<PackId, [u8; KEY_LEN]>>>,
+    /// The id of the key file this handle was opened with (none after `init`).
+    pub(crate) opened_key: Option<String>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -188,14 +190,15 @@ impl Repository {
             // Prefer a key that opens everything over a write-only one.
             if let Some(s) = opened {
                 let full = s.data_identity.is_some();
-                secrets = Some(s);
+                secrets = Some((s, path.trim_start_matches("keys/").to_owned()));
                 if full {
                     break;
                 }
             }
         }
-        let secrets = secrets.ok_or(RepoError::WrongKey)?;
-        let repo = Repository::new(storage, config, secrets);
+        let (secrets, opened_key) = secrets.ok_or(RepoError::WrongKey)?;
+        let mut repo = Repository::new(storage, config, secrets);
+        repo.opened_key = Some(opened_key);
         repo.load_index().await?;
         Ok(repo)
     }
@@ -205,13 +208,22 @@ impl Repository {
     /// processes since this one was opened are seen. Long-lived holders (the
     /// server's backup service) take one per job.
     pub async fn reopen(&self) -> Result<Repository, RepoError> {
-        let repo = Repository::new(self.storage.clone(), self.config.clone(), self.secrets.clone());
+        let mut repo = Repository::new(self.storage.clone(), self.config.clone(), self.secrets.clone());
+        repo.opened_key.clone_from(&self.opened_key);
         repo.load_index().await?;
         Ok(repo)
     }
 
     fn new(storage: Storage, config: Config, secrets: Secrets) -> Repository {
-        Repository { storage, config, secrets, index: Arc::default(), index_files: Arc::default(), pack_keys: Arc::default() }
+        Repository {
+            storage,
+            config,
+            secrets,
+            index: Arc::default(),
+            index_files: Arc::default(),
+            pack_keys: Arc::default(),
+            opened_key: None,
+        }
     }
 
     /// The repository's config.

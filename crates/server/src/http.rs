@@ -285,6 +285,7 @@ mod tests {
         let metrics = Metrics::new();
         let figures = ServiceMetrics {
             last_success_ms: vec![("nightly".into(), Some(1_700_000_000_500)), ("never".into(), None)],
+            last_run_failed: vec![("nightly".into(), false), ("never".into(), true)],
             jobs: vec![
                 JobFigures { kind: "backup", state: "succeeded", count: 3, seconds: 12.5, bytes: 4096 },
                 JobFigures { kind: "restore", state: "failed", count: 1, seconds: 0.25, bytes: 0 },
@@ -304,10 +305,12 @@ mod tests {
             r#"tablesafe_backup_jobs_total{kind="restore",state="failed"} 1"#,
             "# HELP tablesafe_backup_last_success_timestamp_seconds End of the last successful backup of each plan (seconds since the epoch).",
             r#"tablesafe_backup_last_success_timestamp_seconds{plan="nightly"} 1700000000.5"#,
+            r#"tablesafe_backup_plan_last_run_failed{plan="nightly"} 0"#,
+            r#"tablesafe_backup_plan_last_run_failed{plan="never"} 1"#,
         ];
         for line in expected {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }
-        assert!(!text.contains(r#"plan="never""#), "{text}");
+        assert!(!text.contains(r#"last_success_timestamp_seconds{plan="never"}"#), "no success, no series:\n{text}");
     }
 }

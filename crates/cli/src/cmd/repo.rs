@@ -1,5 +1,6 @@
 //! `tablesafe repo init` (create a repository), `tablesafe repo stats` (what it
-//! holds, in figures) and `tablesafe verify` (check one:
+//! holds, in figures), `tablesafe repo key` (the keys that open it) and
+//! `tablesafe verify` (check one:
 //! every index file opens and every indexed pack exists; with `--read-data`, every
 //! pack is read and every chunk authenticated; then every chunk and base snapshot
 //! a snapshot references is there). Verify prints each problem on one line naming
@@ -8,11 +9,11 @@
 use serde::Serialize;
 use indicatif::HumanBytes;
 use tablesafe_backup::{check_snapshots, repository_stats, JobKind};
-use tablesafe_repo::{InitOptions, RepoError, Repository};
+use tablesafe_repo::{InitOptions, KdfParams, KeyInfo, RepoError, Repository};
 
 use super::jobs::Job;
 use super::{block_on, count, open, print_json, Failure};
-use crate::args::{RepoInitArgs, RepoStatsArgs, VerifyArgs};
+use crate::args::{KeyCommand, NewPasswordArgs, RepoInitArgs, RepoStatsArgs, VerifyArgs};
 
 #[derive(Serialize)]
 struct InitOutput<'a> {
@@ -185,4 +186,79 @@ pub fn stats(args: RepoStatsArgs) -> anyhow::Result<()> {
         count(stats.archived_changes as usize, "change", "changes"),
         count(stats.change_segments as usize, "segment", "segments")
     )
+}
+
+/// The new password of `repo key add` and `repo key passwd`: from
+/// --new-password-file, else TABLESAFE_NEW_PASSWORD; never from a flag.
+fn new_password(args: &NewPasswordArgs) -> anyhow::Result<String> {
+    let password = match &args.new_password_file {
+        Some(file) => open::password(Some(file))?,
+        None => std::env::var("TABLESAFE_NEW_PASSWORD").ok().filter(|p| !p.is_empty()),
+    };
+    password.ok_or_else(|| {
+        Failure::usage(
+            "no new password given",
+            "set TABLESAFE_NEW_PASSWORD or pass --new-password-file PATH (the current one opens the repository as always)",
+        )
+        .into()
+    })
+}
+
+#[derive(Serialize)]
+struct KeyChange {
+    added: Option<String>,
+    removed: Option<String>,
+}
+
+pub fn key(command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::List(args) => {
+            let keys = block_on(async { Ok(open::repository(&args.repo).await?.list_keys().await?) })?;
+            if args.output.json {
+                return print_json(&keys);
+            }
+            outln!("{:<32}  {:<10}  {:<8}  CURRENT", "ID", "ACCESS", "SEALING")?;
+            for KeyInfo { id, access, sealing, current } in &keys {
+                let access = match access {
+                    tablesafe_repo::Access::Full => "full",
+                    tablesafe_repo::Access::WriteOnly => "write-only",
+                };
+                outln!("{id:<32}  {access:<10}  {sealing:<8}  {}", if *current { "yes" } else { "" })?;
+            }
+            Ok(())
+        }
+        KeyCommand::Add(args) => {
+            let password = if args.recipient.is_empty() { Some(new_password(&args.new_password)?) } else { None };
+            let id = block_on(async {
+                let repo = open::repository(&args.repo).await?;
+                Ok(match &password {
+                    Some(password) => repo.add_password_key(password, KdfParams::default()).await?,
+                    None => repo.add_recipient_key(&args.recipient, args.write_only).await?,
+                })
+            })?;
+            if args.output.json {
+                return print_json(&KeyChange { added: Some(id), removed: None });
+            }
+            outln!("added key {id}")
+        }
+        KeyCommand::Remove(args) => {
+            let id = block_on(async { Ok(open::repository(&args.repo).await?.remove_key(&args.id).await?) })?;
+            if args.output.json {
+                return print_json(&KeyChange { added: None, removed: Some(id) });
+            }
+            outln!("removed key {id}")
+        }
+        KeyCommand::Passwd(args) => {
+            let password = new_password(&args.new_password)?;
+            let (old, new) = block_on(async {
+                let repo = open::repository(&args.repo).await?;
+                let old = repo.opened_key().unwrap_or_default().to_owned();
+                Ok((old, repo.change_password(&password, KdfParams::default()).await?))
+            })?;
+            if args.output.json {
+                return print_json(&KeyChange { added: Some(new), removed: Some(old) });
+            }
+            outln!("password changed: key {new} replaces key {old}; the old password no longer opens the repository")
+        }
+    }
 }
