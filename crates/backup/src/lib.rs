@@ -1,7 +1,7 @@
 //! Table-aware backup, restore and verification over a TableSafe repository.
 //!
-//! Modules, in layers: each imports only modules of the layers above it, so
-//! nothing imports in a circle.
+//! Modules, in layers: each imports only modules of the layers above it (the
+//! test `module_layers` holds this), so nothing imports in a circle.
 //! 1. `records` (chunks of records), `format` (rows as repository bytes),
 //!    `changes` (stream changes: their repository form and how one applies),
 //!    `digest` (Merkle digests over key ranges), `source` (the
