@@ -3,7 +3,8 @@
 //! see them) and counts the rows only the newer holds (added), only the older
 //! holds (removed) and both hold with different cells (changed), keeping the
 //! first few keys of each for a person to look at. Nothing is restored and
-//! memory stays at one row per side.
+//! memory stays at one row per side. The same merge join (`compare_rows`)
+//! names the rows a live table misses, adds or changes against a snapshot.
 
 use std::cmp::Ordering;
 
@@ -78,70 +79,115 @@ pub async fn diff_snapshots(
                 }
             }
         };
-        let old_rows = open(&old_id, &old_snapshot).await?;
-        let new_rows = open(&new_id, &new_snapshot).await?;
-        let mut diff = TableDiff {
+        let mut old_rows = open(&old_id, &old_snapshot).await?;
+        let mut new_rows = open(&new_id, &new_snapshot).await?;
+        let (in_old, in_new) = (old_rows.is_some(), new_rows.is_some());
+        let found = compare_rows(&mut old_rows, &mut new_rows).await?;
+        diffs.push(TableDiff {
             table: name.to_owned(),
-            in_old: old_rows.is_some(),
-            in_new: new_rows.is_some(),
-            ..TableDiff::default()
-        };
-        compare(old_rows, new_rows, &mut diff).await?;
-        diffs.push(diff);
+            added: found.only_second.count,
+            removed: found.only_first.count,
+            changed: found.changed.count,
+            unchanged: found.unchanged,
+            added_keys: found.only_second.first,
+            removed_keys: found.only_first.first,
+            changed_keys: found.changed.first,
+            in_old,
+            in_new,
+        });
     }
     Ok((old_id, new_id, diffs))
 }
 
-/// A merge join of the two row streams in key order.
-async fn compare(
-    mut old: Option<SnapshotRows>,
-    mut new: Option<SnapshotRows>,
-    diff: &mut TableDiff,
-) -> Result<(), BackupError> {
-    async fn next(rows: &mut Option<SnapshotRows>) -> Result<Option<Row>, BackupError> {
-        match rows {
-            Some(rows) => rows.next().await,
+/// Rows in key order, one at a time: a snapshot's table, or a live table as its
+/// export sends it.
+pub(crate) trait RowStream {
+    /// The next row, or `None` at the end.
+    async fn next_row(&mut self) -> Result<Option<Row>, BackupError>;
+}
+
+impl RowStream for SnapshotRows {
+    async fn next_row(&mut self) -> Result<Option<Row>, BackupError> {
+        self.next().await
+    }
+}
+
+/// A table one side does not hold: no rows.
+impl<T: RowStream> RowStream for Option<T> {
+    async fn next_row(&mut self) -> Result<Option<Row>, BackupError> {
+        match self {
+            Some(rows) => rows.next_row().await,
             None => Ok(None),
         }
     }
-    let mut left = next(&mut old).await?;
-    let mut right = next(&mut new).await?;
+}
+
+/// Rows of one kind a comparison found: how many, and the first keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeysOfKind {
+    /// How many rows.
+    pub count: u64,
+    /// The first [`DIFF_EXAMPLES`] keys, as `id=1, k="a"`.
+    pub first: Vec<String>,
+}
+
+impl KeysOfKind {
+    fn note(&mut self, row: &Row) {
+        self.count += 1;
+        if self.first.len() < DIFF_EXAMPLES {
+            self.first.push(format_key(&row.primary_key));
+        }
+    }
+}
+
+/// What a merge join of two row streams found.
+#[derive(Debug, Default)]
+pub(crate) struct Comparison {
+    /// Rows only the first stream holds.
+    pub only_first: KeysOfKind,
+    /// Rows only the second stream holds.
+    pub only_second: KeysOfKind,
+    /// Rows both hold, with different cells (keys as the second has them).
+    pub changed: KeysOfKind,
+    /// Rows both hold, equal.
+    pub unchanged: u64,
+}
+
+/// A merge join of two row streams in key order; memory is one row per side.
+pub(crate) async fn compare_rows(
+    first: &mut impl RowStream,
+    second: &mut impl RowStream,
+) -> Result<Comparison, BackupError> {
+    let mut found = Comparison::default();
+    let mut left = first.next_row().await?;
+    let mut right = second.next_row().await?;
     loop {
         let order = match (&left, &right) {
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(found),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
             (Some(l), Some(r)) => l.primary_key.cmp_values(&r.primary_key),
         };
         match order {
             Ordering::Less => {
-                let row = left.take().unwrap_or_default();
-                note(&mut diff.removed, &mut diff.removed_keys, &row);
-                left = next(&mut old).await?;
+                found.only_first.note(&left.take().unwrap_or_default());
+                left = first.next_row().await?;
             }
             Ordering::Greater => {
-                let row = right.take().unwrap_or_default();
-                note(&mut diff.added, &mut diff.added_keys, &row);
-                right = next(&mut new).await?;
+                found.only_second.note(&right.take().unwrap_or_default());
+                right = second.next_row().await?;
             }
             Ordering::Equal => {
                 let (l, r) = (left.take().unwrap_or_default(), right.take().unwrap_or_default());
                 if sorted_cells(&l) == sorted_cells(&r) {
-                    diff.unchanged += 1;
+                    found.unchanged += 1;
                 } else {
-                    note(&mut diff.changed, &mut diff.changed_keys, &r);
+                    found.changed.note(&r);
                 }
-                left = next(&mut old).await?;
-                right = next(&mut new).await?;
+                left = first.next_row().await?;
+                right = second.next_row().await?;
             }
         }
-    }
-}
-
-fn note(count: &mut u64, keys: &mut Vec<String>, row: &Row) {
-    *count += 1;
-    if keys.len() < DIFF_EXAMPLES {
-        keys.push(format_key(&row.primary_key));
     }
 }
 

@@ -54,7 +54,7 @@ pub fn format_time_us(us: i64) -> String {
     }
 }
 pub use changes::{Change, ChangeKind};
-pub use diff::{diff_snapshots, TableDiff};
+pub use diff::{diff_snapshots, KeysOfKind, TableDiff};
 pub use forget::{check_snapshots, forget, prune, ForgetPolicy, ForgetReport};
 pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use pitr::{plan_point_in_time, restore_to_time};

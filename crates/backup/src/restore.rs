@@ -20,6 +20,7 @@ use tablesafe_proto::plainbuffer;
 use tablesafe_repo::{LockKind, Repository};
 use tokio::sync::mpsc;
 
+use crate::diff::{compare_rows, Comparison, KeysOfKind, RowStream};
 use crate::digest::{differences, DifferingRange, DigestBuilder, TableDigest};
 use crate::format::{RecordBatch, RecordFramer};
 use crate::records::ChunkRecords;
@@ -465,10 +466,23 @@ pub struct VerifyReport {
     pub live_rows: u64,
     /// Key ranges that differ.
     pub differing_ranges: Vec<DifferingRange>,
+    /// Rows the snapshot holds and the live table lacks (counted only when the
+    /// digests differ).
+    #[serde(default)]
+    pub missing: KeysOfKind,
+    /// Rows the live table holds and the snapshot lacks.
+    #[serde(default)]
+    pub extra: KeysOfKind,
+    /// Rows both hold with different cells.
+    #[serde(default)]
+    pub different: KeysOfKind,
 }
 
 /// Recomputes the digest of `live_table` read from `source` and compares it with
-/// the snapshot's digest of `table`.
+/// the snapshot's digest of `table`. When they differ, a second pass merge-joins
+/// the snapshot's rows with the live table's and names the rows that are missing,
+/// extra or different (the digest proves equality cheaply; only a difference
+/// pays for reading the snapshot's rows).
 pub async fn verify_table<S: TableSource>(
     repo: &Repository,
     snapshot_id: &str,
@@ -479,15 +493,75 @@ pub async fn verify_table<S: TableSource>(
     let (snapshot_id, snapshot) = load_snapshot_of(repo, snapshot_id, Some(table)).await?;
     let expected = find_table(&snapshot_id, &snapshot.tables, table)?;
     let actual = live_digest(source, live_table).await?;
-    Ok(VerifyReport {
-        snapshot: snapshot_id,
+    let mut report = VerifyReport {
+        snapshot: snapshot_id.clone(),
         table: table.to_owned(),
         live_table: live_table.to_owned(),
         equal: actual.root == expected.digest.root,
         snapshot_rows: expected.digest.rows,
         live_rows: actual.rows,
         differing_ranges: differences(&expected.digest, &actual),
-    })
+        missing: KeysOfKind::default(),
+        extra: KeysOfKind::default(),
+        different: KeysOfKind::default(),
+    };
+    if !report.equal {
+        let found = compare_with_live(repo, &snapshot_id, expected, source, live_table).await?;
+        report.missing = found.only_first;
+        report.extra = found.only_second;
+        report.different = found.changed;
+    }
+    Ok(report)
+}
+
+/// The rows of `table` in snapshot `snapshot_id` against `live_table` as
+/// `source` exports it now, row by row.
+async fn compare_with_live<S: TableSource>(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &TableSnapshot,
+    source: &S,
+    live_table: &str,
+) -> Result<Comparison, BackupError> {
+    let mut stored = SnapshotRows::open(repo, snapshot_id, table).await?;
+    let (tx, rx) = mpsc::channel(4);
+    let export = source.export(live_table, tx);
+    let mut live = ExportedRows { items: rx, rows: std::collections::VecDeque::new() };
+    let compare = async move { compare_rows(&mut stored, &mut live).await };
+    let (exported, compared) = tokio::join!(export, compare);
+    // A comparison that stopped early closes the channel, which fails the export:
+    // the comparison's error is the cause.
+    let found = compared?;
+    exported?;
+    Ok(found)
+}
+
+/// A live table's rows as its export sends them, one at a time.
+struct ExportedRows {
+    items: mpsc::Receiver<ExportItem>,
+    rows: std::collections::VecDeque<Row>,
+}
+
+impl RowStream for ExportedRows {
+    async fn next_row(&mut self) -> Result<Option<Row>, BackupError> {
+        loop {
+            if let Some(row) = self.rows.pop_front() {
+                return Ok(Some(row));
+            }
+            match self.items.recv().await {
+                None => return Ok(None),
+                Some(ExportItem::Rows(rows)) => self.rows.extend(rows),
+                Some(ExportItem::Encoded(batch)) => {
+                    for row in &batch.rows {
+                        let decoded = plainbuffer::decode_row(&batch.records[row.start..row.end])
+                            .map_err(|e| BackupError::Internal(format!("a live row the export encoded: {e}")))?;
+                        self.rows.push_back(decoded);
+                    }
+                }
+                Some(ExportItem::Start { .. }) => {}
+            }
+        }
+    }
 }
 
 /// The digest of `table` as `source` holds it now.

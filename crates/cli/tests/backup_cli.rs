@@ -261,9 +261,30 @@ async fn back_up_and_restore_through_an_endpoint() {
     assert_eq!(report["equal"], false);
     let ranges = report["differing_ranges"].as_array().unwrap();
     assert_eq!(ranges.len(), 1, "one changed row, one range: {report}");
+    assert_eq!(report["different"], serde_json::json!({"count": 1, "first": ["id=1234"]}), "{report}");
+    assert_eq!(report["missing"]["count"], 0, "{report}");
     let differs = run(&args);
     let stdout = text(&differs.stdout);
     assert!(stdout.contains("differing key ranges (1):\n  from id="), "{stdout}");
+    assert!(stdout.contains("  different (in both, with other cells): 1 row: id=1234\n"), "{stdout}");
+
+    // A row gone and a row added: each named by kind, with the counts.
+    let gone = tablesafe_client::DeleteRowRequest::new("users_copy", user_key(7));
+    server.client.delete_row(gone).await.unwrap();
+    let added = tablesafe_client::PutRowRequest::new("users_copy", user_key(USERS + 5), [
+        tablesafe_client::model::Cell::put("name", Value::String("new".into())),
+    ]);
+    server.client.put_row(added).await.unwrap();
+    let report: Json = serde_json::from_slice(&run(&[&args[..], &["--json"]].concat()).stdout).unwrap();
+    assert_eq!(report["missing"], serde_json::json!({"count": 1, "first": ["id=7"]}), "{report}");
+    let extra = format!("id={}", USERS + 5);
+    assert_eq!(report["extra"], serde_json::json!({"count": 1, "first": [extra]}), "{report}");
+    assert_eq!(report["different"]["count"], 1, "{report}");
+    assert_eq!(report["live_rows"], USERS, "one row fewer, one more: {report}");
+    let stdout = text(&run(&args).stdout);
+    assert!(stdout.contains("  missing (in the snapshot, not the live table): 1 row: id=7\n"), "{stdout}");
+    assert!(stdout.contains(&format!("  extra (in the live table, not the snapshot): 1 row: {extra}\n")), "{stdout}");
+    let differs = run(&args);
     assert!(!stdout.contains("Integer"), "keys as a person writes them: {stdout}");
     assert!(text(&differs.stderr).contains("error: live table 'users_copy' differs"), "{}", text(&differs.stderr));
     server.stop();

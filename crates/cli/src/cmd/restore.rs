@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 use tablesafe_backup::{
-    plan_point_in_time, restore, restore_to_time, snapshot_table, verify_table, BackupError, JobKind, Progress,
+    plan_point_in_time, restore, restore_to_time, snapshot_table, verify_table, BackupError, JobKind, KeysOfKind, Progress,
     RestoreOptions, RestoreReport, TableSink, VerifyReport,
 };
 use tablesafe_repo::Repository;
@@ -184,6 +184,13 @@ pub fn verify(args: VerifyRestoreArgs) -> anyhow::Result<()> {
             "live table '{}' differs from table '{}' of snapshot {snapshot}: the snapshot has {} rows, the live table {}",
             report.live_table, report.table, report.snapshot_rows, report.live_rows
         )?;
+        for (kind, rows) in [
+            ("missing (in the snapshot, not the live table)", &report.missing),
+            ("extra (in the live table, not the snapshot)", &report.extra),
+            ("different (in both, with other cells)", &report.different),
+        ] {
+            outln!("{}", rows_of_kind(kind, rows))?;
+        }
         outln!("differing key ranges ({}):", report.differing_ranges.len())?;
         for range in report.differing_ranges.iter().take(SHOWN_RANGES) {
             if range.first_key == range.last_key {
@@ -200,6 +207,20 @@ pub fn verify(args: VerifyRestoreArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     Err(Failure::plain(differs(&report)).into())
+}
+
+/// `  missing (...): 2 rows: id=1; id=2`, with `...` when more rows are of the kind
+/// than are named.
+fn rows_of_kind(kind: &str, rows: &KeysOfKind) -> String {
+    let mut line = format!("  {kind}: {}", count(rows.count as usize, "row", "rows"));
+    if !rows.first.is_empty() {
+        line.push_str(": ");
+        line.push_str(&rows.first.join("; "));
+        if rows.count > rows.first.len() as u64 {
+            line.push_str("; ...");
+        }
+    }
+    line
 }
 
 /// `live table 'x' differs from table 'y' of snapshot abcd1234 in 2 key ranges`.
