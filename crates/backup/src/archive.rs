@@ -226,7 +226,9 @@ pub struct ArchiveOptions {
     /// Most changes in one segment; a busy stream is archived in several.
     pub max_changes_per_segment: usize,
     /// An idle stream still gets an (empty) segment this often, so that its
-    /// restorable window reaches the present.
+    /// restorable window reaches the present. Zero (the default): every pass,
+    /// so the window reaches the last pass; an idle pass rewrites the one empty
+    /// segment at the stream's position, so the repository does not grow.
     pub heartbeat: Duration,
     /// Small segments (kept inside their manifests) are merged into one packed
     /// segment once this many follow each other, so that the repository does not
@@ -236,7 +238,7 @@ pub struct ArchiveOptions {
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
-        ArchiveOptions { max_changes_per_segment: 100_000, heartbeat: Duration::from_secs(60), compact_after: 600 }
+        ArchiveOptions { max_changes_per_segment: 100_000, heartbeat: Duration::ZERO, compact_after: 600 }
     }
 }
 
@@ -288,6 +290,9 @@ impl<S: TableSource> Archiver<S> {
     /// returned once every table has had its turn.
     pub async fn pass(&mut self, repo: &Repository, tables: &[String]) -> Result<Vec<ArchivePass>, BackupError> {
         let names = if tables.is_empty() { self.source.list_tables().await? } else { tables.to_vec() };
+        // Every table archived has a change log, whether or not its client asked
+        // for a stream (a no-op once on, and for sources that cannot).
+        self.source.keep_change_logs(&names).await?;
         let mut passes = Vec::new();
         let mut failure = None;
         for table in names {
@@ -335,6 +340,10 @@ impl<S: TableSource> Archiver<S> {
             state.position = written.1.to;
             state.last_write_us = checked_at;
             if written.1.inline.is_some() && !gap {
+                // An idle pass rewrites the empty segment at the same position.
+                if state.small.last().is_some_and(|(id, _)| *id == written.0) {
+                    state.small.pop();
+                }
                 state.small.push(written.clone());
             } else {
                 state.small.clear();

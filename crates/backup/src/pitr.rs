@@ -43,8 +43,8 @@ pub async fn plan_point_in_time(
         .retain(|(_, t)| t.consistency == Consistency::Exact && t.stream_id.is_some() && t.stream_position.is_some());
     if candidates.is_empty() {
         return Err(BackupError::NotFound(format!(
-            "no snapshot of table '{table}' is exact at a stream position; a restore to a time needs one (the \
-             table needs a stream)"
+            "no snapshot of table '{table}' is exact at a stream position; a restore to a time needs one (taken \
+             while the table has a stream, or a change log an archiving plan keeps)"
         )));
     }
     let earliest = candidates.iter().filter_map(|(_, t)| t.position_time_us).min();

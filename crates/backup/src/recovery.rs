@@ -83,7 +83,8 @@ pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<V
                     starts.entry(key).or_default().push((stream.clone(), position, time));
                 }
                 (None, ..) => window.notes.push(format!(
-                    "snapshot {short}: the table has no stream, so it restores only as the snapshot holds it"
+                    "snapshot {short}: the table had no stream or archived change log then, so it restores only as the \
+                     snapshot holds it"
                 )),
                 _ => window.notes.push(format!(
                     "snapshot {short} is fuzzy (read while writes went on): it restores only as the snapshot holds it"

@@ -558,16 +558,18 @@ pub struct ArchiveArgs {
     /// Data directory of a stopped `tablesafe serve` (read directly).
     #[arg(long, value_name = "DIR", conflicts_with = "instance")]
     pub data_dir: Option<PathBuf>,
-    /// Table whose stream to archive; may be repeated (default: every table with a
-    /// stream).
+    /// Table whose changes to archive; may be repeated (default: every table; a
+    /// table without a client stream gets a change log the server keeps).
     #[arg(long, value_name = "TABLE")]
     pub table: Vec<String>,
     /// Time between passes, e.g. 1s, 500ms, 2m.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
     /// An idle stream still gets an (empty) segment this often, so that its
-    /// restorable window reaches the present; 0s: every pass.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    /// restorable window reaches the present; 0s (the default): every pass, one
+    /// object rewritten in place (a longer heartbeat saves requests on object
+    /// stores, and the window then lags by up to it).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub heartbeat: Duration,
     /// Run one pass and exit (non-zero if it fails) instead of running until
     /// SIGINT or SIGTERM.

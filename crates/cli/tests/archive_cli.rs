@@ -694,6 +694,68 @@ async fn serve_archives_while_it_serves() {
     server.stop();
 }
 
+/// Point in time for a table whose client never enabled a stream (issue: the
+/// Python SDK cannot create one): `serve --archive-to` keeps the table's change
+/// log itself, leaving the client's stream settings as they are; a backup through
+/// the endpoint is exact at a position of that log; and the restorable window
+/// follows the archiver's passes, not the last write, so "now" on a quiet table
+/// restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_without_a_stream_is_archived_and_restores_to_a_quiet_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, repo) = (dir.path().join("data"), dir.path().join("repo"));
+    let repo = path(&repo);
+    quick_repository(repo).await;
+    let archive = ["--archive-to", repo, "--archive-interval", "200ms"];
+    let server = Server::start_with(&data, &archive).await;
+    let client = &server.client;
+    let table = CreateTableRequest::new("plain").primary_key("id", PrimaryKeyType::Integer).max_versions(MAX_VERSIONS);
+    client.create_table(table).await.unwrap();
+    // The archiver's next pass turns the log on; DescribeTable names it then.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let described = loop {
+        let described = client.describe_table("plain").await.unwrap();
+        if described.stream.stream_id.is_some() {
+            break described;
+        }
+        assert!(Instant::now() < deadline, "no change log after 20 s: {described:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!described.stream.spec.enabled, "the client's stream stays off: {described:?}");
+    assert!(client.list_stream(Some("plain")).await.unwrap().is_empty(), "ListStream lists client streams only");
+
+    write(client, (0..200).map(|id| put("plain", id, format!("first {id}"))).collect()).await;
+    let endpoint = server.endpoint.clone();
+    let args = ["backup", "--repo", repo, "--endpoint", &endpoint, "--instance", INSTANCE, "--json"];
+    let backup = json(&with_password(&args));
+    assert_eq!(backup["tables"][0]["consistency"], "exact", "read through the endpoint at a log position: {backup}");
+    let mut changes: Vec<RowWrite> = (200..300).map(|id| put("plain", id, format!("second {id}"))).collect();
+    changes.extend((0..50).map(|id| set_n("plain", id, id * 7)));
+    changes.extend((50..80).map(|id| delete("plain", id)));
+    for batch in changes.chunks(40) {
+        write(client, batch.to_vec()).await;
+    }
+    let expected = dump(client, "plain").await;
+    // Nothing is written after this instant; the window must still reach past it.
+    let quiet = instant_ms() + 300;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let points = json(&with_password(&["recovery-points", "--repo", repo, "--table", "plain", "--json"]));
+        if points[0]["latest_us"].as_i64().is_some_and(|latest| latest >= quiet * 1000) {
+            assert_eq!(points[0]["gaps"], serde_json::json!([]), "{points}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the window stops at the last write: {points}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let restored = restore_through(&endpoint, repo, "plain", &rfc3339_ms(quiet), "plain_now");
+    assert!(restored.contains("replayed 180 changes"), "{restored}");
+    assert_eq!(dump(client, "plain_now").await, expected);
+    let copy = client.describe_table("plain_now").await.unwrap();
+    assert!(!copy.stream.spec.enabled, "the restored table has the client's settings: {copy:?}");
+    server.stop();
+}
+
 /// `tablesafe restore --to-time` of `table` as `target` through `endpoint`; its output.
 fn restore_through(endpoint: &str, repo: &str, table: &str, at: &str, target: &str) -> String {
     let args = ["restore", "--repo", repo, "--table", table, "--to-time", at, "--as", target, "--to", endpoint];

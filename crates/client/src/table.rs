@@ -127,7 +127,8 @@ impl UpdateTableRequest {
 pub struct StreamDetails {
     /// Settings; `enabled` is false for a table without a stream.
     pub spec: StreamSpec,
-    /// Id for the stream APIs, when enabled.
+    /// Id for the stream APIs, when enabled; from a TableSafe endpoint also the
+    /// id of a change log it keeps for archiving while the stream is off.
     pub stream_id: Option<String>,
     /// When the stream was last enabled (microseconds since the epoch).
     pub last_enable_time: Option<i64>,

@@ -28,6 +28,11 @@ pub(crate) fn autoinc_key(table_id: u32) -> Vec<u8> {
 }
 
 /// Everything the engine knows about a table.
+///
+/// The table's change log is on while the client's stream is enabled or the
+/// server keeps it for archiving (`kept_log`); `stream_enabled_at_us` is its
+/// generation, set exactly while it is on. The client sees the log as its stream
+/// only while `stream.enabled`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TableInfo {
     /// Internal id, the prefix of every row key.
@@ -38,22 +43,58 @@ pub struct TableInfo {
     pub options: TableOptions,
     /// Reserved capacity (reported, not enforced).
     pub reserved: ReservedThroughput,
-    /// Stream settings.
+    /// Stream settings, as the client set them.
     pub stream: StreamSpec,
     /// Creation time, ms since the epoch.
     pub created_at_ms: i64,
     /// When reserved throughput last changed, ms since the epoch.
     pub reserved_changed_at_ms: i64,
-    /// When the stream was last enabled, µs since the epoch.
+    /// When the change log was last turned on, µs since the epoch.
     pub stream_enabled_at_us: Option<i64>,
+    /// The server keeps the change log whatever the client's stream settings
+    /// (a backup plan archives the table).
+    pub kept_log: bool,
 }
 
+/// [`TableInfo`] as stored before `kept_log` (postcard has no defaults: a
+/// definition written then decodes only as this).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct TableInfoV1 {
+    id: u32,
+    schema: TableSchema,
+    options: TableOptions,
+    reserved: ReservedThroughput,
+    stream: StreamSpec,
+    created_at_ms: i64,
+    reserved_changed_at_ms: i64,
+    stream_enabled_at_us: Option<i64>,
+}
+
+/// Hours a change log the server keeps for archiving holds records when the
+/// client's stream does not set them (an archiver that falls further behind
+/// than this leaves a gap).
+pub const KEPT_LOG_HOURS: i32 = 24;
+
 impl TableInfo {
-    /// The stream id when the stream is on: stable for one enabling of the stream.
+    /// The stream id the client sees: the change log's id while the client's
+    /// stream is enabled.
     pub fn stream_id(&self) -> Option<String> {
-        match (self.stream.enabled, self.stream_enabled_at_us) {
-            (true, Some(at)) => Some(format!("{}_{}", self.schema.name, at)),
-            _ => None,
+        self.stream.enabled.then(|| self.change_log_id()).flatten()
+    }
+
+    /// The change log's id while it is on (client stream or kept for archiving):
+    /// stable for one generation.
+    pub fn change_log_id(&self) -> Option<String> {
+        self.stream_enabled_at_us.map(|at| format!("{}_{}", self.schema.name, at))
+    }
+
+    /// Hours the change log keeps records.
+    pub fn change_log_hours(&self) -> i32 {
+        if self.stream.enabled {
+            self.stream.expiration_hours.max(1)
+        } else {
+            KEPT_LOG_HOURS
         }
     }
 
@@ -67,7 +108,21 @@ impl TableInfo {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<TableInfo, EngineError> {
-        postcard::from_bytes(bytes).map_err(|e| EngineError::Corrupt { detail: format!("table definition: {e}") })
+        postcard::from_bytes(bytes).or_else(|_| {
+            let v1: TableInfoV1 = postcard::from_bytes(bytes)
+                .map_err(|e| EngineError::Corrupt { detail: format!("table definition: {e}") })?;
+            Ok(TableInfo {
+                id: v1.id,
+                schema: v1.schema,
+                options: v1.options,
+                reserved: v1.reserved,
+                stream: v1.stream,
+                created_at_ms: v1.created_at_ms,
+                reserved_changed_at_ms: v1.reserved_changed_at_ms,
+                stream_enabled_at_us: v1.stream_enabled_at_us,
+                kept_log: false,
+            })
+        })
     }
 }
 
@@ -91,4 +146,28 @@ pub(crate) fn check_stream(stream: &StreamSpec) -> Result<(), EngineError> {
         return Err(EngineError::invalid("The expiration time of a stream must be in range [1, 168] hours."));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_definition_stored_before_kept_logs_still_reads() {
+        let v1 = TableInfoV1 {
+            id: 7,
+            schema: TableSchema { name: "t".into(), primary_key: vec![], defined_columns: vec![] },
+            options: TableOptions::default(),
+            reserved: ReservedThroughput::default(),
+            stream: StreamSpec { enabled: true, expiration_hours: 3, columns_to_get: vec![] },
+            created_at_ms: 1,
+            reserved_changed_at_ms: 2,
+            stream_enabled_at_us: Some(5),
+        };
+        let info = TableInfo::decode(&postcard::to_stdvec(&v1).unwrap()).unwrap();
+        assert_eq!((info.id, info.stream_enabled_at_us, info.kept_log), (7, Some(5), false));
+        assert_eq!(info.change_log_id().as_deref(), Some("t_5"));
+        let kept = TableInfo { kept_log: true, ..info };
+        assert_eq!(TableInfo::decode(&kept.encode()).unwrap(), kept);
+    }
 }

@@ -208,6 +208,7 @@ impl Engine {
             stream: request.stream,
             created_at_ms: now,
             reserved_changed_at_ms: now,
+            kept_log: false,
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(meta, NEXT_TABLE_ID_KEY, (id + 1).to_be_bytes());
@@ -247,10 +248,12 @@ impl Engine {
         let mut batch = WriteBatch::default();
         if let Some(stream) = update.stream {
             check_stream(&stream)?;
-            if stream.enabled && !info.stream.enabled {
+            // A log the server keeps goes on as it is: the client's stream
+            // appears on it, or leaves it, without a gap in what is archived.
+            if stream.enabled && info.stream_enabled_at_us.is_none() {
                 info.stream_enabled_at_us = Some(self.clock.now_micros());
             }
-            if !stream.enabled && info.stream.enabled {
+            if !stream.enabled && info.stream.enabled && !info.kept_log {
                 // A stream that is turned off is gone; a new one starts empty.
                 info.stream_enabled_at_us = None;
                 self.clear_stream(&mut batch, info.id)?;
@@ -262,6 +265,33 @@ impl Engine {
         self.db.write_opt(batch, &self.write_options).context("update table")?;
         let info = Arc::new(info);
         self.options_by_id.write().insert(info.id, info.options);
+        self.tables.write().insert(name.to_owned(), Arc::clone(&info));
+        Ok(info)
+    }
+
+    /// Keeps the table's change log on (`keep`) whatever its client stream
+    /// settings, or stops keeping it; with the client's stream off, a log no
+    /// longer kept is gone. The client's stream settings do not change. Returns
+    /// the table as it is now (unchanged, and nothing written, when it already was).
+    pub fn keep_change_log(&self, name: &str, keep: bool) -> Result<Arc<TableInfo>, EngineError> {
+        let _ddl = self.ddl.lock();
+        let current = self.table(name)?;
+        if current.kept_log == keep {
+            return Ok(current);
+        }
+        let mut info = (*current).clone();
+        info.kept_log = keep;
+        let mut batch = WriteBatch::default();
+        if keep && info.stream_enabled_at_us.is_none() {
+            info.stream_enabled_at_us = Some(self.clock.now_micros());
+        }
+        if !keep && !info.stream.enabled && info.stream_enabled_at_us.is_some() {
+            info.stream_enabled_at_us = None;
+            self.clear_stream(&mut batch, info.id)?;
+        }
+        batch.put_cf(self.cf(CF_META)?, table_key(name), info.encode());
+        self.db.write_opt(batch, &self.write_options).context("keep change log")?;
+        let info = Arc::new(info);
         self.tables.write().insert(name.to_owned(), Arc::clone(&info));
         Ok(info)
     }

@@ -92,7 +92,7 @@ impl Engine {
     ) -> Result<TableExport, E> {
         let info = self.table(table)?;
         let (snapshot, position) = self.sequencer.at_quiet_point(|next| (self.db.snapshot(), next));
-        started(info.stream_id().map(|_| position))?;
+        started(info.change_log_id().map(|_| position))?;
         let meta = self.cf(CF_META)?;
         let auto_increment = match snapshot.get_cf(meta, autoinc_key(info.id)).context("export")? {
             Some(bytes) => Some(i64::from_be_bytes(
@@ -121,7 +121,7 @@ impl Engine {
             iter.next();
         }
         iter.status().context("export scan")?;
-        let stream_position = info.stream_id().map(|_| position);
+        let stream_position = info.change_log_id().map(|_| position);
         Ok(TableExport { info, stream_position, auto_increment, rows, cells })
     }
 

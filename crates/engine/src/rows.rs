@@ -308,7 +308,7 @@ impl Engine {
             }
         };
         pending.insert(p.key, new_state);
-        if let (true, Some(generation)) = (p.info.stream.enabled, p.info.stream_enabled_at_us) {
+        if let Some(generation) = p.info.stream_enabled_at_us {
             let row = Row { primary_key: p.pk, cells: applied, ..Row::default() };
             changes.push(PendingChange { table_id: p.info.id, generation, action, row });
         }

@@ -273,12 +273,22 @@ impl Engine {
         tables
     }
 
-    /// The table whose current stream has this id.
+    /// Tables whose change log is on (a client stream or a kept log), sorted by name.
+    pub fn logged_tables(&self) -> Vec<Arc<TableInfo>> {
+        let mut tables: Vec<Arc<TableInfo>> =
+            self.tables.read().values().filter(|t| t.change_log_id().is_some()).cloned().collect();
+        tables.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
+        tables
+    }
+
+    /// The table whose current change log has this id (whether the client sees
+    /// it as a stream or the server keeps it for archiving: its id is named only
+    /// by DescribeTable and backups).
     pub fn stream_table(&self, stream_id: &str) -> Result<Arc<TableInfo>, EngineError> {
         let not_found = || EngineError::StreamNotFound { stream_id: stream_id.to_owned() };
         let (name, _) = stream_id.rsplit_once('_').ok_or_else(not_found)?;
         let info = self.table(name).map_err(|_| not_found())?;
-        if info.stream_id().as_deref() != Some(stream_id) {
+        if info.change_log_id().as_deref() != Some(stream_id) {
             return Err(not_found());
         }
         Ok(info)
@@ -353,7 +363,7 @@ impl Engine {
         let stream = self.cf(CF_STREAM)?;
         let meta = self.cf(CF_META)?;
         let mut trimmed = 0;
-        for info in self.stream_tables() {
+        for info in self.logged_tables() {
             let horizon = self.stream_horizon(info.id)?;
             let end = self.sequencer.visible_end();
             let keep_from = self.first_record_since(&info, horizon, end, self.stream_cutoff(&info))?.unwrap_or(end);
@@ -386,7 +396,7 @@ impl Engine {
 
     /// Records committed before this µs instant have expired.
     fn stream_cutoff(&self, info: &TableInfo) -> i64 {
-        let hours = i64::from(info.stream.expiration_hours.max(1));
+        let hours = i64::from(info.change_log_hours());
         self.clock.now_micros().saturating_sub(hours * 3_600_000_000)
     }
 

@@ -52,6 +52,24 @@ impl TableSource for EmbeddedTables {
         self.origin.clone()
     }
 
+    /// Keeps the change log of each of `tables` on whatever its client stream
+    /// settings (the engine writes a change record with every row change from now
+    /// on), so that archiving covers tables whose client never enabled a stream.
+    /// A table dropped meanwhile is skipped.
+    async fn keep_change_logs(&self, tables: &[String]) -> Result<(), BackupError> {
+        let tables = tables.to_vec();
+        self.blocking(move |engine| {
+            for table in &tables {
+                match engine.keep_change_log(table, true) {
+                    Ok(_) | Err(EngineError::TableNotFound { .. }) => {}
+                    Err(error) => return Err(BackupError::engine(table)(error)),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_tables(&self) -> Result<Vec<String>, BackupError> {
         Ok(self.engine.list_tables())
     }
@@ -60,7 +78,7 @@ impl TableSource for EmbeddedTables {
         let name = table.to_owned();
         self.blocking(move |engine| {
             let cancelled = |_| BackupError::Internal("export cancelled".into());
-            let stream_id = engine.table(&name).map_err(BackupError::engine(&name))?.stream_id();
+            let stream_id = engine.table(&name).map_err(BackupError::engine(&name))?.change_log_id();
             // Rows go out as records made in place from the stored bytes (`format::EncodedRows`).
             let fresh = || EncodedRows::with_capacity(BATCH_BYTES + 64 * 1024, ROW_BATCH);
             let mut batch = fresh();
@@ -109,7 +127,7 @@ impl TableSource for EmbeddedTables {
     async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
         let name = table.to_owned();
         self.blocking(move |engine| {
-            let Some(stream_id) = engine.table(&name).map_err(BackupError::engine(&name))?.stream_id() else {
+            let Some(stream_id) = engine.table(&name).map_err(BackupError::engine(&name))?.change_log_id() else {
                 return Ok(None);
             };
             let end = engine.stream_position(&stream_id, Some(i64::MAX)).map_err(BackupError::engine(&name))?;

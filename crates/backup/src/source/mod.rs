@@ -120,6 +120,13 @@ pub trait TableSource: Send + Sync {
         end: Option<u64>,
         limit: usize,
     ) -> impl Future<Output = Result<Option<ChangePage>, BackupError>> + Send;
+    /// Keeps the change log of each of `tables` from now on, whether or not its
+    /// client enabled a stream, so that archiving covers it. A source that cannot
+    /// (a remote endpoint, whose own server decides) does nothing.
+    fn keep_change_logs(&self, tables: &[String]) -> impl Future<Output = Result<(), BackupError>> + Send {
+        let _ = tables;
+        async { Ok(()) }
+    }
 }
 
 /// Changes read from a stream.

@@ -76,7 +76,7 @@ impl TableSource for RemoteTables {
     async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
         let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
         match description.stream.stream_id.as_deref() {
-            Some(stream_id) if description.stream.spec.enabled => self.settled_end(table, stream_id).await,
+            Some(stream_id) => self.settled_end(table, stream_id).await,
             _ => Ok(None),
         }
     }
@@ -121,7 +121,7 @@ impl TableSource for RemoteTables {
         let cancelled = |_| BackupError::Internal("export cancelled".into());
         let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
         let stream = match description.stream.stream_id.as_deref() {
-            Some(stream_id) if description.stream.spec.enabled => self.settled_end(table, stream_id).await?,
+            Some(stream_id) => self.settled_end(table, stream_id).await?,
             _ => None,
         };
         // Every change below the position was committed by now (up to clock skew).

@@ -145,6 +145,41 @@ fn tables_without_a_stream_record_nothing_and_unknown_streams_are_errors() {
 }
 
 #[test]
+fn a_kept_change_log_records_without_a_client_stream_and_outlives_the_clients_stream() {
+    let f = Fixture::new();
+    create(&f.engine, "t", pk_schema(&[("id", PrimaryKeyType::Integer)]), TableOptions::default());
+    put(&f.engine, "t", int_pk(0), vec![Cell::put("a", Value::Integer(0))]);
+    let info = f.engine.keep_change_log("t", true).unwrap();
+    assert_eq!(info.stream, StreamSpec::default(), "the client's stream settings stay as they were");
+    assert!(info.stream_id().is_none() && f.engine.stream_tables().is_empty(), "ListStream shows client streams only");
+    let log = info.change_log_id().unwrap();
+    put(&f.engine, "t", int_pk(1), vec![Cell::put("a", Value::Integer(1))]);
+    let keys = |log: &str| -> Vec<PrimaryKey> {
+        let from = f.engine.stream_position(log, None).unwrap();
+        f.engine.stream_read(log, from, 100).unwrap().records.into_iter().map(|r| r.row.primary_key).collect()
+    };
+    assert_eq!(keys(&log), vec![int_pk(1)], "the change after the log came on, not the row before");
+
+    // The client's stream comes and goes on the same log: nothing is lost.
+    let on = f.engine.update_table("t", TableUpdate { stream: Some(stream_on(1)), ..TableUpdate::default() }).unwrap();
+    assert_eq!(on.stream_id().as_deref(), Some(log.as_str()));
+    put(&f.engine, "t", int_pk(2), vec![Cell::put("a", Value::Integer(2))]);
+    let off = StreamSpec::default();
+    f.engine.update_table("t", TableUpdate { stream: Some(off), ..TableUpdate::default() }).unwrap();
+    put(&f.engine, "t", int_pk(3), vec![Cell::put("a", Value::Integer(3))]);
+    assert_eq!(keys(&log), vec![int_pk(1), int_pk(2), int_pk(3)]);
+
+    // Kept across a restart; once no longer kept (and no client stream) it is gone.
+    let f = f.reopen();
+    assert_eq!(f.engine.table("t").unwrap().change_log_id().as_deref(), Some(log.as_str()));
+    let info = f.engine.keep_change_log("t", false).unwrap();
+    assert!(info.change_log_id().is_none());
+    assert!(matches!(f.engine.stream_position(&log, None), Err(EngineError::StreamNotFound { .. })));
+    put(&f.engine, "t", int_pk(4), vec![Cell::put("a", Value::Integer(4))]);
+    assert!(f.engine.logged_tables().is_empty());
+}
+
+#[test]
 fn a_follower_rebuilds_an_equal_table_from_the_records_alone() {
     let f = Fixture::new();
     let options = TableOptions { max_versions: 3, ..TableOptions::default() };

@@ -59,9 +59,13 @@ pub(crate) fn reserved_details(info: &TableInfo) -> pb::ReservedThroughputDetail
 
 pub(crate) use convert::stream_spec_from_pb as stream_from_pb;
 
+/// A table's stream as DescribeTable shows it. With the client's stream off, a
+/// change log the server keeps for archiving still shows its `stream_id` (and
+/// nothing else): TableSafe's backup clients read it through the stream actions
+/// so that their copies are exact; SDKs look at `enable_stream` first.
 pub(crate) fn stream_details(info: &TableInfo) -> pb::StreamDetails {
     if !info.stream.enabled {
-        return pb::StreamDetails { enable_stream: false, ..Default::default() };
+        return pb::StreamDetails { enable_stream: false, stream_id: info.change_log_id(), ..Default::default() };
     }
     pb::StreamDetails {
         enable_stream: true,

@@ -61,7 +61,7 @@ pub(crate) fn describe_stream(state: &ServerState, body: &[u8]) -> ApiResult<Vec
     };
     encode(&pb::DescribeStreamResponse {
         stream_id: request.stream_id,
-        expiration_time: info.stream.expiration_hours,
+        expiration_time: info.change_log_hours(),
         table_name: info.schema.name.clone(),
         creation_time: info.stream_enabled_at_us.unwrap_or_default(),
         stream_status: pb::StreamStatus::StreamActive as i32,
