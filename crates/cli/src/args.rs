@@ -678,8 +678,9 @@ pub struct PlanSettings {
     /// table's rows are also checked against their digest).
     #[arg(long, value_name = "PCT")]
     pub verify_data: Option<u8>,
-    /// Also archive the tables' change streams continuously, for restores to any
-    /// point in time.
+    /// Also archive the tables' changes continuously, for restores to any point in
+    /// time (a table without a stream gets a change log the server keeps; its
+    /// stream settings do not change).
     #[arg(long)]
     pub archive: bool,
     /// Run only when asked (`plan run`), not on the schedule.

@@ -16,8 +16,8 @@ use std::process::Output;
 use futures::TryStreamExt;
 use serde_json::Value as Json;
 use support::*;
-use tablesafe_client::model::{Cell, PkValue, PrimaryKey, Row};
-use tablesafe_client::{Client, GetRangeRequest};
+use tablesafe_client::model::{Cell, PkValue, PrimaryKey, Row, Value};
+use tablesafe_client::{Client, DeleteRowRequest, GetRangeRequest, PutRowRequest, RowWrite};
 
 /// Rows of `users` the tests write.
 const USERS: i64 = 300;
@@ -309,6 +309,71 @@ async fn a_plan_run_gives_a_snapshot_and_a_restore_an_equal_table() {
     assert!(stderr.contains("no job 'zz'"), "{stderr}");
     let stderr = one_line_error(&at(&server, &["job", "verify-restore", &backup["id"].as_str().unwrap()[..12]]));
     assert!(stderr.contains("not a restore"), "{stderr}");
+    server.terminate();
+}
+
+/// Every row of `table`, keyed as `events` is (`source`, `n`), cells sorted by name.
+async fn dump_events(client: &Client, table: &str) -> Vec<(PrimaryKey, Vec<Cell>)> {
+    let bound = |v: PkValue| PrimaryKey::new([("source", v.clone()), ("n", v)]);
+    let everything = GetRangeRequest::new(table, bound(PkValue::InfMin), bound(PkValue::InfMax));
+    let rows: Vec<Row> = client.scan(everything.max_versions(i32::MAX)).try_collect().await.unwrap();
+    rows.into_iter()
+        .map(|mut row| {
+            row.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
+            (row.primary_key, row.cells)
+        })
+        .collect()
+}
+
+/// A plan with `--archive` gives point in time to a table whose client never
+/// enabled a stream (`events`): the server keeps its change log (the client's
+/// settings unchanged), the plan's backup is exact at a position of it, and
+/// `plan restore --to-time` of an instant after the last write, on a table that
+/// has been quiet since, gives the table as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archiving_plan_restores_a_table_without_a_stream_to_a_quiet_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_users(dir.path()).await;
+    let client = &server.client;
+    let create = ["plan", "create", "pitr", "--every", "1h", "--archive", "--destination", "pitr"];
+    succeeded(&at(&server, &[&create[..], &["--table", "events"]].concat()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let described = client.describe_table("events").await.unwrap();
+        assert!(!described.stream.spec.enabled, "the client's stream stays off: {described:?}");
+        if described.stream.stream_id.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the plan's archiver kept no change log: {described:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let backup = json(&at(&server, &["plan", "run", "pitr", "--wait", "--json"]));
+    assert_eq!(backup["state"], "succeeded", "{backup}");
+    let event = |n: i64| PrimaryKey::new([("source", PkValue::String(format!("s{}", n % 7))), ("n", PkValue::Integer(n))]);
+    let mut changes: Vec<RowWrite> = (40..90)
+        .map(|n| RowWrite::Put(PutRowRequest::new("events", event(n), [Cell::put("ok", Value::Boolean(true))])))
+        .collect();
+    changes.extend((0..10).map(|n| RowWrite::Delete(DeleteRowRequest::new("events", event(n)))));
+    write(client, changes).await;
+    let expected = dump_events(client, "events").await;
+    assert_eq!(expected.len(), 80);
+    let quiet_ms = jiff::Timestamp::now().as_millisecond() + 300;
+    loop {
+        let points = json(&at(&server, &["plan", "points", "pitr", "--table", "events", "--json"]));
+        let reach = points[0]["spans"].as_array().and_then(|s| s.last()).and_then(|s| s["to_ms"].as_i64());
+        if reach.is_some_and(|to| to >= quiet_ms) {
+            assert_eq!(points[0]["gaps"], serde_json::json!([]), "{points}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(20), "stuck: {points}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let quiet = format!("{:.3}", jiff::Timestamp::from_millisecond(quiet_ms).unwrap());
+    let restore = ["plan", "restore", "pitr", "--table", "events", "--to-time", &quiet, "--as", "events_at"];
+    let restored = json(&at(&server, &[&restore[..], &["--wait", "--json"]].concat()));
+    assert_eq!(restored["state"], "succeeded", "{restored}");
+    let copy = dump_events(client, "events_at").await;
+    assert!(copy == expected, "the restore to the quiet instant equals the table");
     server.terminate();
 }
 
