@@ -661,16 +661,22 @@ async fn restore_to_a_time_of_a_table_served_by_an_endpoint() {
     server.stop();
 }
 
+/// `tablesafe serve` on `dir/data`, archiving every 200 ms into a new repository
+/// at `dir/repo`; the repository's path.
+async fn archiving_server(dir: &Path) -> (Server, String) {
+    let repo = path(&dir.join("repo")).to_owned();
+    quick_repository(&repo).await;
+    let archive = ["--archive-to", repo.as_str(), "--archive-interval", "200ms"];
+    (Server::start_with(&dir.join("data"), &archive).await, repo)
+}
+
 /// `tablesafe serve --archive-to` archives while it serves and makes a last pass
 /// when stopped: a restore to an instant just before the stop is exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_archives_while_it_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, repo) = (dir.path().join("data"), dir.path().join("repo"));
-    let repo = path(&repo);
-    quick_repository(repo).await;
-    let archive = ["--archive-to", repo, "--archive-interval", "200ms"];
-    let server = Server::start_with(&data, &archive).await;
+    let (server, repo) = archiving_server(dir.path()).await;
+    let (data, repo) = (dir.path().join("data"), repo.as_str());
     let client = &server.client;
     create_table(client, "t").await;
     write(client, (0..200).map(|id| put("t", id, format!("first {id}"))).collect()).await;
@@ -703,11 +709,8 @@ async fn serve_archives_while_it_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_without_a_stream_is_archived_and_restores_to_a_quiet_now() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, repo) = (dir.path().join("data"), dir.path().join("repo"));
-    let repo = path(&repo);
-    quick_repository(repo).await;
-    let archive = ["--archive-to", repo, "--archive-interval", "200ms"];
-    let server = Server::start_with(&data, &archive).await;
+    let (server, repo) = archiving_server(dir.path()).await;
+    let repo = repo.as_str();
     let client = &server.client;
     let table = CreateTableRequest::new("plain").primary_key("id", PrimaryKeyType::Integer).max_versions(MAX_VERSIONS);
     client.create_table(table).await.unwrap();
