@@ -49,16 +49,52 @@ pub(crate) async fn serve(
 ) -> ApiResult<Vec<u8>> {
     let service = service.ok_or_else(|| ApiError::invalid(NOT_ENABLED))?;
     let request = parse(action, body)?.ok_or_else(|| ApiError::invalid(format!("Unsupported operation: {action}.")))?;
-    // Restoring over an existing table destroys its rows: a data write, which
-    // only admin keys may do through this API (read-write keys cannot restore).
-    if let Request::StartRestore(restore) = &request {
-        if restore.overwrite && role != Role::Admin {
-            return Err(ApiError::auth(format!(
-                "The role '{role}' may restore only into a new table; overwrite needs an admin key."
-            )));
-        }
+    if role != Role::Admin {
+        check_fields(&service, &request, role).await?;
     }
     run(&service, request).await
+}
+
+/// The fields a key below admin may not set, whatever its action allows: the
+/// action says what it may run, these say on what. Only admin keys choose
+/// retention, destinations and tables (a backup-operator runs the plans as an
+/// admin wrote them), read or restore from a repository no plan names, or
+/// restore over an existing table.
+async fn check_fields(service: &BackupService, request: &Request, role: Role) -> ApiResult<()> {
+    let from = match request {
+        Request::StartBackup(backup) => {
+            if backup.policy.is_some() || !backup.tables.is_empty() {
+                return Err(ApiError::auth(format!(
+                    "The role '{role}' runs backup plans as they are; a policy or tables of the request's own \
+                     (retention, destination, what to back up) need an admin key."
+                )));
+            }
+            return Ok(());
+        }
+        Request::StartRestore(restore) => {
+            // Restoring over an existing table destroys its rows: a data write,
+            // which only admin keys may do through this API.
+            if restore.overwrite {
+                return Err(ApiError::auth(format!(
+                    "The role '{role}' may restore only into a new table; overwrite needs an admin key."
+                )));
+            }
+            &restore.from
+        }
+        Request::ListSnapshots(list) => &list.from,
+        Request::ListRecoveryPoints(list) => &list.from,
+        Request::VerifyBackup(verify) => &verify.from,
+        _ => return Ok(()),
+    };
+    let Some(destination) = from.destination.as_deref() else { return Ok(()) };
+    let named = service.list_plans().await.plans.iter().any(|p| p.plan.destination == destination);
+    if named {
+        return Ok(());
+    }
+    Err(ApiError::auth(format!(
+        "The role '{role}' reaches only the repositories of backup plans; name the plan ('plan'), or use an \
+         admin key for the destination '{destination}'."
+    )))
 }
 
 /// A decoded backup request, one variant per action.

@@ -211,6 +211,8 @@ async fn only_admin_keys_restore_over_an_existing_table() {
     let h = Harness::with_keys(&[(KEY_ID, SECRET, Role::Admin), ("operator", "operator-secret", Role::BackupOperator)]);
     let roles = KeyRoles::new([(KEY_ID.to_owned(), Role::Admin), ("operator".to_owned(), Role::BackupOperator)]);
     let s = WithService::with_roles(&h, roles).await;
+    let plan = br#"{"plan":{"name":"p","every":"1d","destination":"d","enabled":false}}"#;
+    assert_eq!(s.call("CreateBackupPlan", plan).await.status, StatusCode::OK);
     let overwrite = br#"{"destination":"d","table":"t","target":"t","overwrite":true}"#;
     let reply = s.call_as("operator", "operator-secret", "StartRestore", overwrite).await;
     let (code, message) = reply.error();
@@ -224,4 +226,73 @@ async fn only_admin_keys_restore_over_an_existing_table() {
     // An admin key may overwrite (the job starts).
     let reply = s.call("StartRestore", overwrite).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", String::from_utf8_lossy(&reply.body));
+}
+
+/// A role is checked against the fields of a request, not only its action: a
+/// backup-operator runs plans as an admin wrote them (no policy, retention,
+/// destination or tables of its own) and reaches only the repositories plans
+/// name; a read-only key lists only those. Each refusal is a signed 403 that
+/// says what needs an admin key, and nothing is written.
+#[tokio::test]
+async fn roles_below_admin_cannot_choose_retention_destinations_or_tables() {
+    let keys = [
+        (KEY_ID, SECRET, Role::Admin),
+        ("operator", "op-secret", Role::BackupOperator),
+        ("reader", "r-secret", Role::ReadOnly),
+    ];
+    let h = Harness::with_keys(&keys);
+    let roles = KeyRoles::new(keys.iter().map(|(id, _, role)| (id.to_string(), *role)));
+    let s = WithService::with_roles(&h, roles).await;
+    let plan = br#"{"plan":{"name":"p","every":"1d","destination":"d","enabled":false,"keep_last":5}}"#;
+    assert_eq!(s.call("CreateBackupPlan", plan).await.status, StatusCode::OK);
+
+    let refused: [(&str, &str, &str, &[u8], &str); 7] = [
+        (
+            "operator",
+            "op-secret",
+            "StartBackup",
+            br#"{"policy":{"name":"p","destination":"d","keep_last":1}}"#,
+            "a policy or tables",
+        ),
+        ("operator", "op-secret", "StartBackup", br#"{"plan":"p","tables":["t"]}"#, "a policy or tables"),
+        (
+            "operator",
+            "op-secret",
+            "StartBackup",
+            br#"{"policy":{"name":"x","destination":"/tmp/elsewhere"}}"#,
+            "admin key",
+        ),
+        (
+            "operator",
+            "op-secret",
+            "StartRestore",
+            br#"{"destination":"../../t","table":"t"}"#,
+            "repositories of backup plans",
+        ),
+        ("operator", "op-secret", "VerifyBackup", br#"{"destination":"/etc"}"#, "repositories of backup plans"),
+        ("reader", "r-secret", "ListSnapshots", br#"{"destination":"/var/lib"}"#, "repositories of backup plans"),
+        ("reader", "r-secret", "ListRecoveryPoints", br#"{"destination":"other"}"#, "repositories of backup plans"),
+    ];
+    for (id, secret, action, body, says) in refused {
+        let reply = s.call_as(id, secret, action, body).await;
+        let (code, message) = reply.error();
+        assert_eq!((reply.status, code.as_str()), (StatusCode::FORBIDDEN, "OTSAuthFailed"), "{id} {action}: {message}");
+        assert!(message.contains(says), "{id} {action}: {message}");
+        assert_signed(&reply, id, secret, action);
+    }
+    let jobs = s.call("ListJobs", b"{}").await;
+    let jobs: serde_json::Value = serde_json::from_slice(&jobs.body).unwrap();
+    assert_eq!(jobs["jobs"], serde_json::json!([]), "nothing ran: {jobs}");
+
+    // What the plans name stays open to them, and admin keys keep every field.
+    let allowed: [(&str, &str, &str, &[u8]); 4] = [
+        ("operator", "op-secret", "StartBackup", br#"{"plan":"p"}"#),
+        ("operator", "op-secret", "VerifyBackup", br#"{"destination":"d"}"#),
+        ("reader", "r-secret", "ListSnapshots", br#"{"plan":"p"}"#),
+        (KEY_ID, SECRET, "ListSnapshots", br#"{"destination":"other"}"#),
+    ];
+    for (id, secret, action, body) in allowed {
+        let reply = s.call_as(id, secret, action, body).await;
+        assert_ne!(reply.status, StatusCode::FORBIDDEN, "{id} {action}: {:?}", reply.error());
+    }
 }
