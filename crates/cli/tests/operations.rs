@@ -39,6 +39,33 @@ fn serve_fails(data: &Path, env: &[(&str, &str)]) -> std::process::Output {
     }
 }
 
+/// A data directory `serve` creates, and everything in it (RocksDB's files, the
+/// generated key and password, plans, the default plan's repository after a
+/// run), is its owner's only, whatever the umask it was started with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_the_server_creates_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data).await;
+    fill(&server.client, Fill { users: 50, events: 5, avatar_sizes: 8 }).await;
+    let env = [("TABLESAFE_ENDPOINT", server.endpoint.as_str()), ("TABLESAFE_INSTANCE", INSTANCE)];
+    let run = tablesafe(&["plan", "run", "default", "--wait", "--json"], &env);
+    assert!(text(&run.stdout).contains("\"succeeded\""), "{}{}", text(&run.stdout), text(&run.stderr));
+    let mut seen = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(at) = stack.pop() {
+        let mode = std::fs::symlink_metadata(&at).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {:o}", at.display(), mode & 0o777);
+        seen += 1;
+        if at.is_dir() {
+            stack.extend(std::fs::read_dir(&at).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(seen > 20, "the engine, keys and repository were all looked at: {seen}");
+    server.stop();
+}
+
 /// The binary a user ships: the release profile keeps no debug info in it (it
 /// was 589 MB with line tables; the goal is under 60 MB). Only meaningful for an
 /// optimised build, which is what the README's test command runs.

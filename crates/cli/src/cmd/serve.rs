@@ -36,6 +36,10 @@ fn check_instance_name(name: &str) -> anyhow::Result<()> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     check_instance_name(&args.instance)?;
+    // Everything the server creates from here on (the data directory, RocksDB's
+    // files, keys, plans, job records, local repositories) is its owner's only:
+    // rows must not be readable by other local users whatever the caller's umask.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     let (access_keys, source) = match &args.config {
