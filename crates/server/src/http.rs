@@ -131,6 +131,29 @@ fn set_backup_metrics(metrics: &Metrics, figures: &ServiceMetrics) {
     }
 }
 
+/// The request body, at most [`MAX_BODY_BYTES`]: a declared length over the
+/// limit is refused before a byte of the body is read; a body that ends before its
+/// declared length is a client error (400), not a large one.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = || ApiError::Wire {
+        code: ErrorCode::RequestBodyTooLarge,
+        message: format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match (to_bytes(body, MAX_BODY_BYTES).await, declared) {
+        (Ok(bytes), _) => Ok(bytes),
+        // Within the limit by its length, so the body broke off.
+        (Err(_), Some(n)) => {
+            Err(ApiError::invalid(format!("The request body ended before its Content-Length of {n} bytes.")))
+        }
+        (Err(_), None) => Err(too_large()),
+    }
+}
+
 struct Verified {
     key: SigningKey,
     access_key_id: String,
@@ -151,10 +174,7 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
                 message: format!("Method {method} is not allowed; use POST."),
             });
         }
-        let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::Wire {
-            code: ErrorCode::RequestBodyTooLarge,
-            message: format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
-        })?;
+        let body = read_body(&headers, body).await?;
         let header_list = header_pairs(&headers);
         let key = verified.insert(authenticate(state, &action, &header_list, &body)?);
         let unsupported = || ApiError::invalid(format!("Unsupported operation: {action}."));

@@ -229,3 +229,39 @@ async fn compute_split_points_returns_ordered_pk_rows_and_locations() {
     let missing = pb::ComputeSplitPointsBySizeRequest { table_name: "nope".into(), ..request };
     assert_eq!(h.call("ComputeSplitPointsBySize", missing.encode_to_vec()).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Over a real socket: a declared length over the limit is answered 413 before
+/// any of the body is sent (the client never sends it), and a body that ends
+/// before its declared length is 400, not 413.
+#[tokio::test]
+async fn body_limits_are_decided_from_the_declared_length_and_a_short_body_is_a_client_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = tokio::spawn(tablesafe_server::run(listener, std::sync::Arc::clone(&h.state), std::future::pending()));
+    let head = |length: usize| {
+        format!("POST /PutRow HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x.pb2\r\nContent-Length: {length}\r\n\r\n")
+    };
+    let answer = |mut stream: tokio::net::TcpStream| async move {
+        let mut reply = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut reply));
+        read.await.expect("an answer, without the body being sent").unwrap();
+        String::from_utf8_lossy(&reply).into_owned()
+    };
+
+    let mut large = tokio::net::TcpStream::connect(address).await.unwrap();
+    large.write_all(head(10 * 1024 * 1024).as_bytes()).await.unwrap();
+    let reply = answer(large).await;
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("OTSRequestBodyTooLarge"), "{reply}");
+
+    let mut short = tokio::net::TcpStream::connect(address).await.unwrap();
+    short.write_all(head(1000).as_bytes()).await.unwrap();
+    short.write_all(&[0u8; 100]).await.unwrap();
+    short.shutdown().await.unwrap(); // EOF after 100 of the 1,000 bytes
+    let reply = answer(short).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("ended before its Content-Length of 1000 bytes"), "{reply}");
+    served.abort();
+}
