@@ -1,5 +1,8 @@
-//! The change stream: one durable change record per row change of a stream-enabled
-//! table, committed in the same RocksDB write batch as the row change itself.
+//! The change stream: one durable change record per row change of a table whose
+//! change log is on (its client enabled a stream, or the server keeps the log for
+//! archiving: `TableInfo::kept_log`), committed in the same RocksDB write batch as
+//! the row change itself. ListStream shows only client streams; the other
+//! stream calls take either log's id.
 //!
 //! Layout: column family `stream`, key `table_id (u32 BE) ‖ seq (u64 BE)`, value a
 //! format byte and a postcard [`StoredRecord`]. `meta` holds `stream_trim/<id>`, the
