@@ -52,6 +52,7 @@ struct App {
     roles: KeyRoles,
     metrics: Arc<Metrics>,
     backup: Option<Arc<BackupService>>,
+    body_timeout: std::time::Duration,
 }
 
 /// The router serving the Tablestore API with every key admin, and `/metrics`.
@@ -61,7 +62,13 @@ pub fn router(state: Arc<ServerState>) -> Router {
 
 /// The router serving the Tablestore API with `options`.
 pub fn router_with(state: Arc<ServerState>, options: ServeOptions) -> Router {
-    let app = Arc::new(App { state, roles: options.roles, metrics: options.metrics, backup: options.backup });
+    let app = Arc::new(App {
+        state,
+        roles: options.roles,
+        metrics: options.metrics,
+        backup: options.backup,
+        body_timeout: options.body_timeout,
+    });
     let router = Router::new();
     let router =
         if options.metrics_route { router.route("/metrics", get(serve_metrics).fallback(handle)) } else { router };
@@ -80,7 +87,7 @@ pub fn metrics_router_with(
     metrics: Arc<Metrics>,
     backup: Option<Arc<BackupService>>,
 ) -> Router {
-    let app = Arc::new(App { state, roles: KeyRoles::default(), metrics, backup });
+    let app = Arc::new(App { state, roles: KeyRoles::default(), metrics, backup, body_timeout: crate::BODY_TIMEOUT });
     Router::new().route("/metrics", get(serve_metrics)).with_state(app)
 }
 
@@ -133,8 +140,13 @@ fn set_backup_metrics(metrics: &Metrics, figures: &ServiceMetrics) {
 
 /// The request body, at most [`MAX_BODY_BYTES`]: a declared length over the
 /// limit is refused before a byte of the body is read; a body that ends before its
-/// declared length is a client error (400), not a large one.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+/// declared length is a client error (400), not a large one, and so is one that
+/// stalls for `timeout`.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: std::time::Duration,
+) -> Result<axum::body::Bytes, ApiError> {
     let too_large = || ApiError::Wire {
         code: ErrorCode::RequestBodyTooLarge,
         message: format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
@@ -144,7 +156,16 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    match (to_bytes(body, MAX_BODY_BYTES).await, declared) {
+    let read = match tokio::time::timeout(timeout, to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(read) => read,
+        Err(_) => {
+            return Err(ApiError::invalid(format!(
+                "The request body did not arrive within {} seconds.",
+                timeout.as_secs_f64()
+            )))
+        }
+    };
+    match (read, declared) {
         (Ok(bytes), _) => Ok(bytes),
         // Within the limit by its length, so the body broke off.
         (Err(_), Some(n)) => {
@@ -174,7 +195,7 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
                 message: format!("Method {method} is not allowed; use POST."),
             });
         }
-        let body = read_body(&headers, body).await?;
+        let body = read_body(&headers, body, app.body_timeout).await?;
         let header_list = header_pairs(&headers);
         let key = verified.insert(authenticate(state, &action, &header_list, &body)?);
         let unsupported = || ApiError::invalid(format!("Unsupported operation: {action}."));

@@ -54,7 +54,14 @@ pub struct ServeOptions {
     /// The backup service behind the backup API actions (docs/API.md, "Backup
     /// API"); `None` answers them with an error saying backups are not enabled.
     pub backup: Option<Arc<tablesafe_backup::service::BackupService>>,
+    /// How long a request body may take to arrive once its headers have: a
+    /// client that stalls mid-body gets 400 and its connection back, rather
+    /// than holding a connection and a task for as long as it likes.
+    pub body_timeout: std::time::Duration,
 }
+
+/// The default [`ServeOptions::body_timeout`]: 5 MB at 170 KB/s.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Default for ServeOptions {
     /// Every key admin, a fresh registry, `/metrics` beside the API.
@@ -64,6 +71,7 @@ impl Default for ServeOptions {
             metrics: Arc::new(Metrics::new()),
             metrics_route: true,
             backup: None,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 }

@@ -102,6 +102,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             metrics: Arc::clone(&metrics),
             metrics_route: metrics_listener.is_none(),
             backup: backup.clone(),
+            ..ServeOptions::default()
         };
         let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics_task = metrics_listener.map(|listener| {

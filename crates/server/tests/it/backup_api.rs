@@ -11,7 +11,7 @@ use tablesafe_backup::service::{BackupService, ServiceConfig};
 use tablesafe_proto::backup_api::{ListBackupPlansResponse, PlanStatus, ACTIONS};
 use tablesafe_proto::sign;
 use tablesafe_server::http::router_with;
-use tablesafe_server::{KeyRoles, Metrics, Role, ServeOptions};
+use tablesafe_server::{KeyRoles, Role, ServeOptions};
 
 use crate::harness::{send_to, Harness, Reply, KEY_ID, SECRET};
 
@@ -115,7 +115,7 @@ impl WithService {
         .await
         .unwrap();
         let options =
-            ServeOptions { roles, metrics: Arc::new(Metrics::new()), metrics_route: true, backup: Some(service) };
+            ServeOptions { roles, backup: Some(service), ..ServeOptions::default() };
         WithService { router: router_with(Arc::clone(&h.state), options), _dir: dir }
     }
 

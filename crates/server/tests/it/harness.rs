@@ -63,6 +63,7 @@ impl Harness {
             metrics: Arc::clone(&metrics),
             metrics_route: true,
             backup: None,
+            ..ServeOptions::default()
         };
         let router = router_with(Arc::clone(&state), options);
         Harness { state, metrics, router, _dir: dir }

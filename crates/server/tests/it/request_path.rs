@@ -232,14 +232,20 @@ async fn compute_split_points_returns_ordered_pk_rows_and_locations() {
 
 /// Over a real socket: a declared length over the limit is answered 413 before
 /// any of the body is sent (the client never sends it), and a body that ends
-/// before its declared length is 400, not 413.
+/// before its declared length, or stalls, is 400, not 413 (and the stalled one
+/// gets its answer after the body timeout, not never).
 #[tokio::test]
 async fn body_limits_are_decided_from_the_declared_length_and_a_short_body_is_a_client_error() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let h = Harness::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let served = tokio::spawn(tablesafe_server::run(listener, std::sync::Arc::clone(&h.state), std::future::pending()));
+    let options = tablesafe_server::ServeOptions {
+        body_timeout: std::time::Duration::from_millis(300),
+        ..tablesafe_server::ServeOptions::default()
+    };
+    let state = std::sync::Arc::clone(&h.state);
+    let served = tokio::spawn(tablesafe_server::run_with(listener, state, options, std::future::pending()));
     let head = |length: usize| {
         format!("POST /PutRow HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x.pb2\r\nContent-Length: {length}\r\n\r\n")
     };
@@ -263,5 +269,12 @@ async fn body_limits_are_decided_from_the_declared_length_and_a_short_body_is_a_
     let reply = answer(short).await;
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
     assert!(reply.contains("ended before its Content-Length of 1000 bytes"), "{reply}");
+
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    stalled.write_all(head(1000).as_bytes()).await.unwrap();
+    stalled.write_all(&[0u8; 10]).await.unwrap(); // and then nothing, the socket open
+    let reply = answer(stalled).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("did not arrive within 0.3 seconds"), "{reply}");
     served.abort();
 }
