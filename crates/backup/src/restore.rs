@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::diff::{compare_rows, Comparison, KeysOfKind, RowStream};
 use crate::digest::{differences, DifferingRange, DigestBuilder, TableDigest};
-use crate::format::{RecordBatch, RecordFramer};
+use crate::format::{RecordBatch, RecordFramer, RowDecoder};
 use crate::records::ChunkRecords;
 use crate::manifest::{find_table, load_snapshot_of, TableSnapshot};
 use crate::progress::Progress;
@@ -552,11 +552,11 @@ impl RowStream for ExportedRows {
                 None => return Ok(None),
                 Some(ExportItem::Rows(rows)) => self.rows.extend(rows),
                 Some(ExportItem::Encoded(batch)) => {
-                    for row in &batch.rows {
-                        let decoded = plainbuffer::decode_row(&batch.records[row.start..row.end])
-                            .map_err(|e| BackupError::Internal(format!("a live row the export encoded: {e}")))?;
-                        self.rows.push_back(decoded);
-                    }
+                    // Whole records, framed as table data is: the one decoder of that format.
+                    let mut decoder = RowDecoder::default();
+                    let invalid = |e: String| BackupError::Internal(format!("a live row the export encoded: {e}"));
+                    self.rows.extend(decoder.push(&batch.records).map_err(invalid)?);
+                    decoder.finish().map_err(invalid)?;
                 }
                 Some(ExportItem::Start { .. }) => {}
             }

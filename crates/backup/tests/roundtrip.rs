@@ -221,6 +221,11 @@ async fn embedded_backups_restore_exactly_and_verify() {
     let live = verify_table(&repo, &first_id, "all_types", &tables, "all_types").await.unwrap();
     assert!(!live.equal && !live.differing_ranges.is_empty());
     assert!(live.differing_ranges.len() < 30, "differences are located: {}", live.differing_ranges.len());
+    // Rows from the engine's encoded export, named by kind.
+    assert!(live.missing.count + live.extra.count + live.different.count > 0, "{live:?}");
+    for kind in [&live.missing, &live.extra, &live.different] {
+        assert_eq!(kind.first.len() as u64, kind.count.min(10), "the first keys of each kind: {live:?}");
+    }
 
     // No row data in clear in any object of the repository.
     for (path, _) in repo.storage().list("").await.unwrap() {

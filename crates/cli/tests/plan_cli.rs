@@ -37,9 +37,14 @@ async fn server_with_users(dir: &Path) -> Server {
 
 /// Every row of `table` (key `id`), every version, cells sorted by name, newest first.
 async fn dump(client: &Client, table: &str) -> Vec<(PrimaryKey, Vec<Cell>)> {
-    let (start, end) = (PrimaryKey::new([("id", PkValue::InfMin)]), PrimaryKey::new([("id", PkValue::InfMax)]));
-    let everything = GetRangeRequest::new(table, start, end).max_versions(i32::MAX);
-    let rows: Vec<Row> = client.scan(everything).try_collect().await.unwrap();
+    dump_keyed(client, table, &["id"]).await
+}
+
+/// Every row of `table`, whose primary key columns are `key`, as [`dump`] gives them.
+async fn dump_keyed(client: &Client, table: &str, key: &[&str]) -> Vec<(PrimaryKey, Vec<Cell>)> {
+    let bound = |v: PkValue| PrimaryKey::new(key.iter().map(|name| (*name, v.clone())));
+    let everything = GetRangeRequest::new(table, bound(PkValue::InfMin), bound(PkValue::InfMax));
+    let rows: Vec<Row> = client.scan(everything.max_versions(i32::MAX)).try_collect().await.unwrap();
     rows.into_iter()
         .map(|mut row| {
             row.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
@@ -312,19 +317,6 @@ async fn a_plan_run_gives_a_snapshot_and_a_restore_an_equal_table() {
     server.terminate();
 }
 
-/// Every row of `table`, keyed as `events` is (`source`, `n`), cells sorted by name.
-async fn dump_events(client: &Client, table: &str) -> Vec<(PrimaryKey, Vec<Cell>)> {
-    let bound = |v: PkValue| PrimaryKey::new([("source", v.clone()), ("n", v)]);
-    let everything = GetRangeRequest::new(table, bound(PkValue::InfMin), bound(PkValue::InfMax));
-    let rows: Vec<Row> = client.scan(everything.max_versions(i32::MAX)).try_collect().await.unwrap();
-    rows.into_iter()
-        .map(|mut row| {
-            row.cells.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.timestamp.cmp(&a.timestamp)));
-            (row.primary_key, row.cells)
-        })
-        .collect()
-}
-
 /// A plan with `--archive` gives point in time to a table whose client never
 /// enabled a stream (`events`): the server keeps its change log (the client's
 /// settings unchanged), the plan's backup is exact at a position of it, and
@@ -355,7 +347,7 @@ async fn an_archiving_plan_restores_a_table_without_a_stream_to_a_quiet_now() {
         .collect();
     changes.extend((0..10).map(|n| RowWrite::Delete(DeleteRowRequest::new("events", event(n)))));
     write(client, changes).await;
-    let expected = dump_events(client, "events").await;
+    let expected = dump_keyed(client, "events", &["source", "n"]).await;
     assert_eq!(expected.len(), 80);
     let quiet_ms = jiff::Timestamp::now().as_millisecond() + 300;
     loop {
@@ -372,7 +364,7 @@ async fn an_archiving_plan_restores_a_table_without_a_stream_to_a_quiet_now() {
     let restore = ["plan", "restore", "pitr", "--table", "events", "--to-time", &quiet, "--as", "events_at"];
     let restored = json(&at(&server, &[&restore[..], &["--wait", "--json"]].concat()));
     assert_eq!(restored["state"], "succeeded", "{restored}");
-    let copy = dump_events(client, "events_at").await;
+    let copy = dump_keyed(client, "events_at", &["source", "n"]).await;
     assert!(copy == expected, "the restore to the quiet instant equals the table");
     server.terminate();
 }
