@@ -17,6 +17,7 @@ mod history;
 pub mod plans;
 mod runner;
 mod scheduler;
+mod threads;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use tablesafe_repo::{InitOptions, Repository, Storage, Unlock};
 use tokio::sync::{watch, Notify};
 
 pub use history::JobHistory;
+pub use threads::NICE_INCREMENT as JOB_NICE_INCREMENT;
 use plans::{ValidPlan, DEFAULT_DESTINATION, DEFAULT_PLAN};
 use runner::JobProgress;
 
@@ -116,6 +118,8 @@ pub struct BackupService {
     running_jobs: Mutex<usize>,
     wake: Notify,
     stopping: watch::Sender<bool>,
+    /// Where jobs and archivers run: threads below the request threads' priority.
+    threads: threads::JobThreads,
     me: Weak<BackupService>,
 }
 
@@ -148,7 +152,8 @@ pub struct DestinationProblem {
 impl BackupService {
     /// Loads the plans (writing the default plan when the file does not exist and
     /// that is asked for), marks jobs left running by a previous process as
-    /// interrupted, and starts the scheduler and archivers on the current runtime.
+    /// interrupted, and starts the scheduler on the current runtime; jobs and archivers run
+    /// on threads of their own at a lower priority (`threads`).
     pub async fn start(config: ServiceConfig) -> Result<Arc<BackupService>, BackupError> {
         let plans = match plans::read_plan_file(&config.plan_file)? {
             Some(plans) => plans,
@@ -162,6 +167,8 @@ impl BackupService {
         let now = now_ms();
         let history = Arc::new(JobHistory::open(config.data_dir.join("backup-jobs.jsonl"), now)?);
         let slots = plans.into_iter().map(|plan| scheduler::first_slot(plan, &history, now)).collect();
+        let threads = threads::JobThreads::start()
+            .map_err(|error| BackupError::Internal(format!("cannot start the backup threads: {error}")))?;
         let origin =
             std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string();
         let service = Arc::new_cyclic(|me| BackupService {
@@ -175,6 +182,7 @@ impl BackupService {
             running_jobs: Mutex::new(0),
             wake: Notify::new(),
             stopping: watch::channel(false).0,
+            threads,
             me: me.clone(),
         });
         let archived: Vec<String> =
@@ -479,7 +487,7 @@ impl BackupService {
         *lock(&self.running_jobs) += 1;
         let service = self.this();
         let started = job.clone();
-        tokio::spawn(async move {
+        self.threads.handle().spawn(async move {
             let mut done = job.clone();
             let result = match service.repository(&job.destination).await {
                 Ok(repo) => work(Arc::clone(&service), repo, &mut done).await,
@@ -703,6 +711,6 @@ impl BackupService {
         if !lock(&self.archiving).insert(name.to_owned()) {
             return;
         }
-        tokio::spawn(scheduler::archive(self.this(), name.to_owned()));
+        self.threads.handle().spawn(scheduler::archive(self.this(), name.to_owned()));
     }
 }
