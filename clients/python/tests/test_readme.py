@@ -1,0 +1,79 @@
+"""The README's example runs as written against a fresh `tablesafe serve`, prints its
+four success lines, and leaves a recovered table holding the rows of the chosen
+recovery point (read through the official SDK)."""
+
+import os
+import re
+
+import pytest
+from tablestore import INF_MAX, INF_MIN, OTSClient
+from tablestore.retry import NoRetryPolicy
+
+from tablesafe import parse_recovery_point
+
+from conftest import start_server
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+KEY_ID, SECRET = "readme-pyclient", "readme-pyclient-secret-0123456789"
+SUCCESS_LINES = ["Backup successful", "Backup verification successful", "Recovery successful",
+                 "Recovery verification successful"]
+
+
+def readme_example():
+    text = open(README, encoding="utf-8").read()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 1, "the package README should hold exactly one Python example"
+    return blocks[0]
+
+
+@pytest.fixture
+def readme_server(tmp_path):
+    srv = start_server(tmp_path, instance="tablesafe", access_key_id=KEY_ID,
+                       access_key_secret=SECRET)
+    yield srv
+    srv.stop()
+
+
+def rows(client, table):
+    out = []
+    start = [("id", INF_MIN)]
+    while start is not None:
+        _, start, got, _ = client.get_range(table, "FORWARD", start, [("id", INF_MAX)],
+                                            max_version=1)
+        out.extend((r.primary_key[0][1], sorted(tuple(c) for c in r.attribute_columns))
+                   for r in got)
+    return out
+
+
+def sdk_job(client, job_id):
+    return client.describe_job(job_id).raise_for_status().job
+
+
+def test_the_readme_example_runs_as_written(readme_server, monkeypatch, capsys):
+    monkeypatch.setenv("TABLESAFE_ENDPOINT", readme_server.endpoint)
+    monkeypatch.setenv("TABLESAFE_INSTANCE", "tablesafe")
+    monkeypatch.setenv("TABLESAFE_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("TABLESAFE_ACCESS_KEY_SECRET", SECRET)
+    scope = {"__name__": "__readme__"}
+    exec(compile(readme_example(), "README.md", "exec"), scope)
+    out = capsys.readouterr().out
+    assert out.splitlines() == SUCCESS_LINES, out
+
+    # The last response is the recovery's verification, naming the table it checked.
+    verified = scope["response"].job
+    assert verified["kind"] == "verify-restore" and verified["verified"] is True, verified
+    restored = verified["target_table"]
+    assert restored.startswith("users_restored_"), verified
+
+    sdk = OTSClient(readme_server.endpoint, KEY_ID, SECRET, "tablesafe",
+                    retry_policy=NoRetryPolicy())
+    assert set(sdk.list_table()) == {"users", restored}
+    point_ms = parse_recovery_point(scope["recovery_point"]).time_ms
+    restore = sdk_job(scope["client"], verified["restore_job"])
+    assert (restore["kind"], restore["to_time_ms"], restore["target_table"]) == \
+        ("restore", point_ms, restored), restore
+    live = rows(sdk, "users")
+    assert [(i, cells[0][1]) for i, cells in live] == [(1, "Ada"), (2, "Grace"), (3, "Edsger")]
+    # The rows of that time: every row written at or before it (each row has one cell).
+    assert all(cells[0][2] <= point_ms for _, cells in live)
+    assert rows(sdk, restored) == live
