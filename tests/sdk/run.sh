@@ -8,7 +8,12 @@
 #                   fails if it is missing)
 #   TABLESAFE_VENV  Python virtualenv (default ~/.cache/tablesafe/venv)
 #   PYTEST_ARGS     extra pytest arguments (e.g. "-k rows -x")
-#   SKIP_NODE=1 / SKIP_PYTHON=1   run only one suite
+#   PYCLIENT_PYTEST_ARGS  extra pytest arguments of the Python client's suite
+#   SKIP_NODE=1 / SKIP_PYTHON=1 / SKIP_PYCLIENT=1   skip a suite
+#
+# After the Python SDK suite, the Python client (clients/python, package `tablesafe`) is
+# pip-installed into the virtualenv from this checkout and its own tests run: unit tests,
+# then integration tests against servers they start from TABLESAFE_BIN.
 #
 # This script never builds the server; build it first (e.g. cargo test --release --workspace --no-run).
 set -uo pipefail
@@ -38,6 +43,43 @@ if [ "${SKIP_PYTHON:-0}" != "1" ]; then
     rc=$?
     if [ $rc -ne 0 ]; then
         echo "run.sh: Python suite failed (pytest exit $rc)" >&2
+        status=1
+    fi
+fi
+
+if [ "${SKIP_PYCLIENT:-0}" != "1" ]; then
+    echo "=== Python client (clients/python) ==="
+    # Build with the virtualenv's own setuptools when it can build wheels (61+, with the
+    # `wheel` package or 70.1+: no download); otherwise pip fetches one into an isolated
+    # build environment.
+    isolation=""
+    if "$VENV/bin/python" - >/dev/null 2>&1 <<'PY'
+import sys
+import setuptools
+major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
+try:
+    import wheel  # noqa: F401
+    has_wheel = True
+except ImportError:
+    has_wheel = False
+sys.exit(0 if (major, minor) >= (61, 0) and (has_wheel or (major, minor) >= (70, 1)) else 1)
+PY
+    then
+        isolation="--no-build-isolation"
+    fi
+    # shellcheck disable=SC2086
+    if "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $isolation \
+        "$ROOT/clients/python"; then
+        # shellcheck disable=SC2086
+        (cd "$ROOT/clients/python" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests \
+            ${PYCLIENT_PYTEST_ARGS:-})
+        rc=$?
+        if [ $rc -ne 0 ]; then
+            echo "run.sh: Python client suite failed (pytest exit $rc)" >&2
+            status=1
+        fi
+    else
+        echo "run.sh: pip install of clients/python into $VENV failed" >&2
         status=1
     fi
 fi
