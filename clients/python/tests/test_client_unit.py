@@ -79,6 +79,15 @@ def test_a_tampered_success_is_raised_not_returned(tamper, message):
         client.describe_job("j1")
 
 
+def test_verification_errors_are_the_sdks_client_errors():
+    from tablestore.error import OTSClientError
+    client, _ = client_for(lambda a, r: answer(a, 200, {"job": job()}, secret="other"))
+    with pytest.raises(OTSClientError) as raised:
+        client.describe_job("j1")
+    assert raised.value.get_http_status() == 200
+    assert raised.value.get_error_message() == "Invalid signature in response."
+
+
 def test_a_response_signed_with_another_secret_or_for_another_action_is_refused():
     client, _ = client_for(lambda a, r: answer(a, 200, {"job": job()}, secret="other"))
     with pytest.raises(ResponseVerificationError, match="Invalid signature"):

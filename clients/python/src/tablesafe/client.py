@@ -48,7 +48,7 @@ Policy = Mapping[str, Any]
 Progress = Union[bool, TextIO, None]
 
 if TYPE_CHECKING:  # type checkers see every OTSClient method on TableStoreClient
-    _Base = OTSClient
+    from tablestore import OTSClient as _Base
 else:
     _Base = object
 
@@ -168,11 +168,11 @@ class TableStoreClient(_Base):
 
     # ------------------------------------------------------------------ the API, action by action
 
-    def create_backup_plan(self, plan: Plan) -> BackupResponse:
+    def create_backup_plan(self, plan: Union[Plan, Mapping[str, Any]]) -> BackupResponse:
         """CreateBackupPlan: ``data`` is the PlanStatus (409 if the name exists)."""
         return self.call("CreateBackupPlan", {"plan": dict(plan)})
 
-    def update_backup_plan(self, plan: Plan) -> BackupResponse:
+    def update_backup_plan(self, plan: Union[Plan, Mapping[str, Any]]) -> BackupResponse:
         """UpdateBackupPlan: replaces the plan of that name (404 if none)."""
         return self.call("UpdateBackupPlan", {"plan": dict(plan)})
 
@@ -500,7 +500,7 @@ class TableStoreClient(_Base):
             return sys.stderr
         if not chosen:
             return None
-        return chosen  # type: ignore[return-value]
+        return chosen
 
     @staticmethod
     def _end_progress(out: Optional[TextIO], last_line: Optional[str]) -> None:
@@ -527,8 +527,9 @@ def _progress_line(job: Job) -> str:
         parts.append("snapshot %s" % str(job["snapshot"])[:8])
     if job.get("target_table"):
         parts.append("into %s" % job["target_table"])
-    if job.get("to_time_ms") is not None:
-        parts.append("at %s" % format_time_ms(job["to_time_ms"]))
+    to_time_ms = job.get("to_time_ms")
+    if to_time_ms is not None:
+        parts.append("at %s" % format_time_ms(to_time_ms))
     if job.get("verified") is not None:
         parts.append("verified" if job["verified"] else "CHECK FAILED")
     if job.get("error"):
@@ -550,7 +551,7 @@ def _size(n: int) -> str:
 def _table_points(data: Mapping[str, Any], table_name: str) -> Dict[str, Any]:
     for entry in data.get("tables", []):
         if entry.get("table") == table_name:
-            return entry
+            return dict(entry)
     return {"table": table_name, "snapshots": [], "spans": [], "gaps": [], "notes": []}
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Union
 
-try:  # the official SDK's error classes, so one ``except`` catches both
-    from tablestore.error import OTSServiceError as _ServiceErrorBase
-except ImportError:  # pragma: no cover - tablestore is a dependency
-    _ServiceErrorBase = Exception  # type: ignore[misc,assignment]
+# The official SDK's error class, so that one ``except`` catches both.
+from tablestore.error import OTSServiceError as _ServiceErrorBase
 
 from .types import Job
 
@@ -24,7 +22,7 @@ CHECK_FAILED = "VerificationFailed"
 JOB_FAILURE_STATUS = 500
 
 
-class BackupError(_ServiceErrorBase):  # type: ignore[misc,valid-type]
+class BackupError(_ServiceErrorBase):
     """A backup call that failed, raised by :meth:`BackupResponse.raise_for_status`.
 
     A subclass of the SDK's ``tablestore.error.OTSServiceError``: ``status_code``

@@ -16,7 +16,9 @@ import hashlib
 import hmac
 import time
 from datetime import datetime, timezone
-from typing import Mapping, MutableMapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from tablestore.error import OTSClientError
 
 API_VERSION = "2015-12-31"
 OTS_PREFIX = "x-ots-"
@@ -42,15 +44,15 @@ __all__ = [
 ]
 
 
-class ResponseVerificationError(Exception):
+class ResponseVerificationError(OTSClientError):
     """A response that fails the checks the official SDK makes (missing header,
     body MD5, date, signature): its content cannot be trusted, so it is raised,
-    never returned."""
+    never returned. A subclass of the SDK's ``OTSClientError``, which the SDK
+    raises for the same failures of its own calls (``get_error_message()``,
+    ``get_http_status()``)."""
 
     def __init__(self, message: str, http_status: Optional[int] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.http_status = http_status
+        super().__init__(message, http_status)
 
 
 def content_md5(body: bytes) -> str:
@@ -66,7 +68,7 @@ def ots_date(when: Optional[datetime] = None) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (when.microsecond // 1000)
 
 
-def canonical_headers(headers: Mapping[str, str], exclude: tuple = ()) -> list:
+def canonical_headers(headers: Mapping[str, str], exclude: Tuple[str, ...] = ()) -> List[str]:
     """``name:value`` of every ``x-ots-*`` header (name lowercased, value trimmed),
     sorted bytewise, without the names in ``exclude``."""
     items = []
@@ -84,7 +86,7 @@ def string_to_sign(action: str, headers: Mapping[str, str]) -> str:
     return "/%s\nPOST\n\n%s" % (action.lstrip("/"), "".join(line + "\n" for line in lines))
 
 
-def _b64_hmac(key: bytes, message: str, digest) -> str:
+def _b64_hmac(key: bytes, message: str, digest: Callable[..., Any]) -> str:
     return base64.b64encode(hmac.new(key, message.encode("utf-8"), digest).digest()).decode("ascii")
 
 
@@ -120,12 +122,12 @@ def response_signature(key: str, action: str, headers: Mapping[str, str]) -> str
 def request_headers(action: str, body: bytes, access_key_id: str, access_key_secret: str,
                     instance_name: str, *, date: Optional[str] = None,
                     sts_token: Optional[str] = None, region: Optional[str] = None,
-                    sign_date: Optional[str] = None) -> dict:
+                    sign_date: Optional[str] = None) -> Dict[str, str]:
     """The signed headers of a request to ``/<action>`` with ``body``.
 
     V2 unless ``region`` is given (then V4, with ``sign_date`` or today's UTC date).
     """
-    headers: MutableMapping[str, str] = {
+    headers: Dict[str, str] = {
         "x-ots-date": date if date is not None else ots_date(),
         "x-ots-apiversion": API_VERSION,
         "x-ots-accesskeyid": access_key_id,
@@ -142,7 +144,7 @@ def request_headers(action: str, body: bytes, access_key_id: str, access_key_sec
                                                action, headers)
     else:
         headers["x-ots-signature"] = sign_v2(access_key_secret, action, headers)
-    return dict(headers)
+    return headers
 
 
 def _parse_response_date(value: str) -> float:
