@@ -145,6 +145,17 @@ pub struct ServeArgs {
     /// table, hourly, kept 72 hours, into `<data-dir>/backups`.
     #[arg(long, value_name = "PATH", env = "TABLESAFE_PLANS")]
     pub plans: Option<PathBuf>,
+    /// Directory that backup destinations named without a path (`backups`, the
+    /// default plan's) are kept under; the data directory by default. Point it at
+    /// another disk so that one lost disk does not lose the data and its backups.
+    #[arg(long, value_name = "DIR", env = "TABLESAFE_BACKUP_ROOT")]
+    pub backup_root: Option<PathBuf>,
+    /// A URL (`s3://bucket/prefix`) or absolute path that API requests may name as
+    /// a destination, with everything below it; may be repeated. Requests may
+    /// otherwise name only destinations under --backup-root and those of plans in
+    /// the plan file.
+    #[arg(long, value_name = "URL|PATH")]
+    pub allow_destination: Vec<String>,
     /// Run no backup service: no plans, no scheduler, and the backup API answers
     /// that backups are not enabled.
     #[arg(long)]

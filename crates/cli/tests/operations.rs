@@ -180,16 +180,28 @@ async fn backups_on_the_data_disk_are_warned_of_at_start() {
     let banner = std::fs::read_to_string(&out).unwrap();
     let expected = format!("warning: plan 'default' keeps its backups in {}, on the same disk", data.join("backups").display());
     assert!(banner.contains(&expected), "{banner}");
-    assert!(banner.contains("tablesafe plan update default --destination"), "{banner}");
+    assert!(banner.contains("--backup-root") && banner.contains("tablesafe plan update default --destination"), "{banner}");
 
-    // Backups on another filesystem (tmpfs here): no warning.
+    // The same default plan under a backup root on another filesystem (tmpfs
+    // here): its backups go there, and no warning.
+
     use std::os::unix::fs::MetadataExt;
     let elsewhere = tempfile::tempdir_in("/dev/shm").unwrap();
     let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
     assert_ne!(dev(elsewhere.path()), dev(dir.path()), "/dev/shm must be another filesystem than the temp dir");
+    let rooted = tempfile::tempdir().unwrap();
+    let root = ["--backup-root", path(elsewhere.path())];
+    let (child, _, out, _) = serve_logged(rooted.path(), &rooted.path().join("data"), &root, 1).await;
+    terminate(child);
+    let banner = std::fs::read_to_string(&out).unwrap();
+    assert!(banner.contains("every 1h to backups"), "{banner}");
+    assert!(!banner.contains("warning"), "{banner}");
+    assert!(elsewhere.path().join("backups").join("config").is_file(), "the default repository is under the root");
+
+    // A plan file naming a directory on another filesystem: no warning either.
     let other = tempfile::tempdir().unwrap();
     let plans = other.path().join("plans.toml");
-    let destination = elsewhere.path().join("backups");
+    let destination = elsewhere.path().join("named");
     std::fs::write(&plans, format!("[[plans]]\nname = \"default\"\nevery = \"1h\"\ndestination = \"{}\"\n", destination.display())).unwrap();
     let (child, _, out, _) = serve_logged(other.path(), &other.path().join("data"), &["--plans", path(&plans)], 1).await;
     terminate(child);
@@ -234,9 +246,9 @@ async fn a_password_that_does_not_open_a_plans_repository_stops_the_start() {
     // The right one serves, and a plan whose destination is a file is refused
     // when created, with where and why, not at its first run.
     let (child, endpoint, _, _) = serve_logged(dir.path(), &data, &[], 1).await;
-    let file = dir.path().join("a-file");
+    let file = data.join("a-file");
     std::fs::write(&file, "not a repository").unwrap();
-    let create = ["plan", "create", "x", "--every", "1h", "--destination", path(&file), "--endpoint", &endpoint, "--instance", INSTANCE];
+    let create = ["plan", "create", "x", "--every", "1h", "--destination", "a-file", "--endpoint", &endpoint, "--instance", INSTANCE];
     let out = tablesafe(&create, &[]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -386,9 +386,8 @@ fn plan_gauge(server: &Server, name: &str, plan: &str) -> Option<f64> {
 async fn a_plan_whose_last_run_failed_shows_in_plan_list_show_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let server = server_with_users(dir.path()).await;
-    let destination = tempfile::tempdir().unwrap();
-    let repo = destination.path().join("repo");
-    let create = ["plan", "create", "nightly", "--every", "1h", "--table", "users", "--destination", path(&repo)];
+    let repo = dir.path().join("nightly-repo");
+    let create = ["plan", "create", "nightly", "--every", "1h", "--table", "users", "--destination", "nightly-repo"];
     succeeded(&at(&server, &create));
     let ok = json(&at(&server, &["plan", "run", "nightly", "--wait", "--json"]));
     assert_eq!(ok["state"], "succeeded", "{ok}");

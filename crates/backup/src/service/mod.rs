@@ -13,6 +13,7 @@
 //! destination without a repository gets one, created with the server's password.
 
 mod catalog;
+mod destinations;
 mod history;
 pub mod plans;
 mod runner;
@@ -20,7 +21,7 @@ mod scheduler;
 mod threads;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ use tablesafe_proto::backup_api::{
 use tablesafe_repo::{InitOptions, Repository, Storage, Unlock};
 use tokio::sync::{watch, Notify};
 
+pub use destinations::DestinationRules;
 pub use history::JobHistory;
 pub use threads::NICE_INCREMENT as JOB_NICE_INCREMENT;
 use plans::{ValidPlan, DEFAULT_DESTINATION, DEFAULT_PLAN};
@@ -46,7 +48,8 @@ use crate::{BackupError, RestoreOptions};
 pub struct ServiceConfig {
     /// The engine the server serves.
     pub engine: Arc<Engine>,
-    /// The data directory: relative destinations and the job history live here.
+    /// The data directory: the job history lives here, and relative destinations
+    /// unless `destinations.root` says otherwise.
     pub data_dir: PathBuf,
     /// The plan file.
     pub plan_file: PathBuf,
@@ -54,6 +57,8 @@ pub struct ServiceConfig {
     pub unlock: Unlock,
     /// Whether to write the default plan when the plan file does not exist yet.
     pub default_plan: bool,
+    /// Where relative destinations go and which others a request may name.
+    pub destinations: DestinationRules,
 }
 
 /// Backup figures for `/metrics`, taken at scrape time.
@@ -105,6 +110,7 @@ pub struct BackupService {
     source: EmbeddedTables,
     plans: Mutex<Vec<PlanSlot>>,
     history: Arc<JobHistory>,
+    destinations: destinations::Destinations,
     /// Unlocked repositories by resolved location, each handed out
     /// [`reopen`](Repository::reopen)ed (a fresh index, so another process's
     /// backups and prunes are seen); dropped after a repository error, so that
@@ -173,6 +179,7 @@ impl BackupService {
             std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string();
         let service = Arc::new_cyclic(|me| BackupService {
             source: EmbeddedTables::new(Arc::clone(&config.engine), origin),
+            destinations: destinations::Destinations::new(&config.destinations, &config.data_dir),
             config,
             plans: Mutex::new(slots),
             history,
@@ -263,6 +270,7 @@ impl BackupService {
         if lock(&self.plans).iter().any(|s| s.plan.name() == name) {
             return Err(exists());
         }
+        self.check_requested_destination(&plan.plan.destination)?;
         self.check_destination(&plan).await?;
         {
             let mut slots = lock(&self.plans);
@@ -281,6 +289,7 @@ impl BackupService {
     /// UpdateBackupPlan: replaces the plan of the same name; a new schedule counts from now.
     pub async fn update_plan(&self, plan: Plan) -> Result<PlanStatus, BackupError> {
         let plan = ValidPlan::new(plan)?;
+        self.check_requested_destination(&plan.plan.destination)?;
         self.check_destination(&plan).await?;
         let name = plan.name().to_owned();
         {
@@ -374,6 +383,7 @@ impl BackupService {
                     policy.name = "adhoc".into();
                 }
                 let plan = ValidPlan::new(policy)?;
+                self.check_requested_destination(&plan.plan.destination)?;
                 let name = plan.name().to_owned();
                 self.start_job(
                     Job { kind: JobKind::Backup, plan: Some(name), ..Job::default() },
@@ -521,24 +531,22 @@ impl BackupService {
         self.wake.notify_waiters();
     }
 
-    /// Where a destination is: a URL as given, or a path (relative paths inside the data directory).
+    /// Where a destination is: a URL as given, or a path (relative paths under the backup root).
     fn resolve(&self, destination: &str) -> String {
-        if destination.contains("://") || Path::new(destination).is_absolute() {
-            destination.to_owned()
-        } else {
-            self.config.data_dir.join(destination).display().to_string()
-        }
+        self.destinations.resolve(destination)
     }
 
     /// The directory a destination names when it is on the local filesystem (a
     /// path, relative or absolute, or a `file://` URL); `None` for a bucket.
     pub fn local_destination(&self, destination: &str) -> Option<PathBuf> {
-        let location = self.resolve(destination);
-        match location.split_once("://") {
-            None => Some(PathBuf::from(location)),
-            Some(("file", path)) => Some(PathBuf::from(path)),
-            Some(_) => None,
-        }
+        self.destinations.local_dir(destination)
+    }
+
+    /// A destination a request names is one it may name (`destinations`): under
+    /// the backup root, named by a plan, or allowed by the configuration.
+    fn check_requested_destination(&self, destination: &str) -> Result<(), BackupError> {
+        let named = lock(&self.plans).iter().any(|s| s.plan.plan.destination == destination);
+        self.destinations.check_requested(destination, named)
     }
 
     /// The repository at `destination` with its index read now; unlocked once and
@@ -576,7 +584,11 @@ impl BackupService {
                 .find(|s| s.plan.name() == name)
                 .map(|s| s.plan.plan.destination.clone())
                 .ok_or_else(|| BackupError::NotFound(format!("no backup plan '{name}'"))),
-            (None, Some(destination)) => Ok(destination.clone()),
+            (None, Some(destination)) => {
+                let named = slots.iter().any(|s| &s.plan.plan.destination == destination);
+                self.destinations.check_requested(destination, named)?;
+                Ok(destination.clone())
+            }
             (None, None) => Ok(slots
                 .iter()
                 .find(|s| s.plan.name() == DEFAULT_PLAN)

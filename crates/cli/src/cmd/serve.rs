@@ -17,7 +17,7 @@ use tablesafe_server::keys::{self, KeySource};
 use tablesafe_server::{Metrics, ServeOptions, ServerState};
 
 use tablesafe_backup::archive::{ArchiveOptions, Archiver};
-use tablesafe_backup::service::{BackupService, ServiceConfig};
+use tablesafe_backup::service::{BackupService, DestinationRules, ServiceConfig};
 use tablesafe_backup::EmbeddedTables;
 
 use super::{archive, open, Failure};
@@ -183,6 +183,7 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
         plan_file: plan_file.clone(),
         unlock,
         default_plan: true,
+        destinations: DestinationRules { root: args.backup_root.clone(), allowed: args.allow_destination.clone() },
     };
     let service = BackupService::start(config)
         .await
@@ -240,8 +241,9 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
             tracing::warn!(plan = plan.name, destination = %at.display(), "backups on the data directory's disk");
             banner.push(format!(
                 "  warning: plan '{}' keeps its backups in {}, on the same disk as the data directory: one lost \
-                 disk loses both. Point it at another disk or a bucket: tablesafe plan update {} --destination \
-                 s3://bucket/tablesafe (or /mnt/backup/tablesafe)",
+                 disk loses both. Start with --backup-root on another disk, or point the plan at a bucket: \
+                 tablesafe serve --allow-destination s3://bucket/tablesafe, then tablesafe plan update {} \
+                 --destination s3://bucket/tablesafe",
                 plan.name,
                 at.display(),
                 plan.name

@@ -71,6 +71,7 @@ impl TestServer {
                     plan_file: dir.path().join("backup-plans.toml"),
                     unlock: Unlock { password: Some(BACKUP_PASSWORD.into()), identities: vec![] },
                     default_plan: false,
+                    destinations: Default::default(),
                 })
                 .await
                 .unwrap(),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use tablesafe_backup::service::{BackupService, ServiceConfig};
+use tablesafe_backup::service::{BackupService, DestinationRules, ServiceConfig};
 use tablesafe_proto::backup_api::{ListBackupPlansResponse, PlanStatus, ACTIONS};
 use tablesafe_proto::sign;
 use tablesafe_server::http::router_with;
@@ -94,7 +94,8 @@ async fn every_role_against_every_backup_action() {
 /// A router with a backup service over the harness's engine, and a signed sender.
 struct WithService {
     router: axum::Router,
-    _dir: tempfile::TempDir,
+    /// The service's data directory (its backup root).
+    dir: tempfile::TempDir,
 }
 
 impl WithService {
@@ -103,6 +104,11 @@ impl WithService {
     }
 
     async fn with_roles(h: &Harness, roles: KeyRoles) -> WithService {
+        WithService::with_config(h, roles, Vec::new()).await
+    }
+
+    /// With the URLs and paths the configuration allows requests to name.
+    async fn with_config(h: &Harness, roles: KeyRoles, allowed: Vec<String>) -> WithService {
         let dir = tempfile::tempdir().unwrap();
         let service = BackupService::start(ServiceConfig {
             engine: Arc::clone(&h.state.engine),
@@ -111,12 +117,13 @@ impl WithService {
             // Plans are checked to open (or create) their repository when saved.
             unlock: tablesafe_repo::Unlock { password: Some("service test password".into()), identities: Vec::new() },
             default_plan: false,
+            destinations: DestinationRules { root: None, allowed },
         })
         .await
         .unwrap();
         let options =
             ServeOptions { roles, backup: Some(service), ..ServeOptions::default() };
-        WithService { router: router_with(Arc::clone(&h.state), options), _dir: dir }
+        WithService { router: router_with(Arc::clone(&h.state), options), dir }
     }
 
     async fn call(&self, action: &str, body: &[u8]) -> Reply {
@@ -295,4 +302,55 @@ async fn roles_below_admin_cannot_choose_retention_destinations_or_tables() {
         let reply = s.call_as(id, secret, action, body).await;
         assert_ne!(reply.status, StatusCode::FORBIDDEN, "{id} {action}: {:?}", reply.error());
     }
+}
+
+/// Every key, admin included, names destinations under the server's backup root
+/// (its data directory here) or ones its configuration allows: an absolute path,
+/// `..` or a symlink out of the root is a 400 OTSParameterInvalid, and nothing is
+/// created there.
+#[tokio::test]
+async fn destinations_stay_under_the_backup_root_unless_the_configuration_allows_them() {
+    let h = Harness::new();
+    let allowed = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let roles = KeyRoles::new([(KEY_ID.to_owned(), Role::Admin)]);
+    let s = WithService::with_config(&h, roles, vec![allowed.path().display().to_string()]).await;
+    std::os::unix::fs::symlink(outside.path(), s.dir.path().join("escape")).unwrap();
+    let out = outside.path().display().to_string();
+    let plan = |destination: &str| {
+        serde_json::json!({"plan": {"name": "p", "every": "1d", "destination": destination, "enabled": false}})
+            .to_string()
+    };
+    let policy = |destination: &str| serde_json::json!({"policy": {"destination": destination}}).to_string();
+    let refused: Vec<(&str, String, &str)> = vec![
+        ("CreateBackupPlan", plan(&format!("{out}/repo")), "configuration allows"),
+        ("CreateBackupPlan", plan("../../t"), "'..'"),
+        ("CreateBackupPlan", plan("escape/repo"), "symbolic link"),
+        ("CreateBackupPlan", plan(&format!("{}/../x", allowed.path().display())), "'..'"),
+        ("CreateBackupPlan", plan("s3://someone-elses-bucket/x"), "configuration allows"),
+        ("StartBackup", policy(&out), "configuration allows"),
+        ("StartBackup", policy("../t"), "'..'"),
+        ("ListSnapshots", serde_json::json!({"destination": "/etc"}).to_string(), "configuration allows"),
+        ("VerifyBackup", serde_json::json!({"destination": "escape"}).to_string(), "symbolic link"),
+        ("StartRestore", serde_json::json!({"destination": "/", "table": "t"}).to_string(), "configuration allows"),
+    ];
+    for (action, body, says) in &refused {
+        let reply = s.call(action, body.as_bytes()).await;
+        let (code, message) = reply.error();
+        assert_eq!((reply.status, code.as_str()), (StatusCode::BAD_REQUEST, "OTSParameterInvalid"), "{action} {body}: {message}");
+        assert!(message.contains(says), "{action} {body}: {message}");
+        assert_signed(&reply, KEY_ID, SECRET, action);
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written outside the root");
+    let jobs: serde_json::Value = serde_json::from_slice(&s.call("ListJobs", b"{}").await.body).unwrap();
+    assert_eq!(jobs["jobs"], serde_json::json!([]), "nothing ran: {jobs}");
+
+    // A name under the root and a path below an allowed one are repositories.
+    for destination in ["nightly".to_owned(), format!("{}/repo", allowed.path().display())] {
+        let reply = s.call("CreateBackupPlan", plan(&destination).as_bytes()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{destination}: {:?}", reply.error());
+        assert_eq!(s.call("DeleteBackupPlan", br#"{"name":"p"}"#).await.status, StatusCode::OK);
+    }
+    assert!(s.dir.path().join("nightly").join("config").is_file());
+    assert!(allowed.path().join("repo").join("config").is_file());
 }
