@@ -148,10 +148,6 @@ def test_recover_to_an_instant_between_two_writes_holds_exactly_its_rows(history
         points.record
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: a restore to a time records the digest (and row count) of the snapshot it "
-    "started from, not of the table it wrote, so VerifyRestore of a restore that replayed "
-    "archived changes always reports a difference"))
 def test_verify_recovery_of_the_instant_passes(history):
     client, table = history["client"], history["table"]
     if "restore" not in history:
@@ -241,7 +237,7 @@ def test_an_unknown_destination_holds_no_recovery_point(history):
     client, table = history["client"], history["table"]
     expect_failure(client.list_recovery_points(table, "no_such_bucket"), 404, "OTSObjectNotExist")
     restore = client.recover(table, "latest", destination="no_such_bucket", wait=True)
-    expect_failure(restore, 500, JOB_FAILED, "no snapshot")
+    expect_failure(restore, 500, JOB_FAILED, "no repository at")
     # A policy naming a plan that does not exist, for a verification.
     expect_failure(client.verify_backup(table, policy(name="no_such_plan")), 404,
                    "OTSObjectNotExist")

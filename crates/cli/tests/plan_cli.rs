@@ -366,6 +366,15 @@ async fn an_archiving_plan_restores_a_table_without_a_stream_to_a_quiet_now() {
     assert_eq!(restored["state"], "succeeded", "{restored}");
     let copy = dump_keyed(client, "events_at", &["source", "n"]).await;
     assert!(copy == expected, "the restore to the quiet instant equals the table");
+    // The job records the table it left (changes replayed over the snapshot), so
+    // verify-restore proves it, and notices a change made since.
+    assert_eq!(restored["rows"], 80, "{restored}");
+    let check = json(&at(&server, &["job", "verify-restore", "latest", "--wait", "--json"]));
+    assert_eq!(check["state"], "succeeded", "{check}");
+    write(client, vec![RowWrite::Delete(DeleteRowRequest::new("events_at", event(50)))]).await;
+    let out = at(&server, &["job", "verify-restore", restored["id"].as_str().unwrap(), "--wait", "--json"]);
+    let changed: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), changed["state"].as_str()), (Some(1), Some("failed")), "{changed}");
     server.terminate();
 }
 

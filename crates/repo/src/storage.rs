@@ -138,7 +138,7 @@ impl Storage {
     /// Removes the directories this handle's creation made for a local root, as
     /// long as they are still empty (nothing was written): a command that found
     /// no repository leaves no directory behind.
-    pub(crate) fn forget_created_dirs(&self) {
+    pub fn forget_created_dirs(&self) {
         let (Some(root), Some(top)) = (&self.fs_root, &self.created_dir) else { return };
         let _ = std::fs::remove_dir(root.join(FS_TMP_DIR));
         for dir in root.ancestors() {

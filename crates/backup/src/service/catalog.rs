@@ -14,7 +14,7 @@ use crate::{BackupError, Consistency};
 impl BackupService {
     /// ListSnapshots.
     pub async fn list_snapshots(&self, request: ListSnapshotsRequest) -> Result<ListSnapshotsResponse, BackupError> {
-        let repo = self.repository(&self.destination_of(&request.from)?).await?;
+        let repo = self.existing_repository(&self.destination_of(&request.from)?).await?;
         let snapshots = crate::list_snapshots(&repo)
             .await?
             .into_iter()
@@ -48,7 +48,7 @@ impl BackupService {
         &self,
         request: ListRecoveryPointsRequest,
     ) -> Result<ListRecoveryPointsResponse, BackupError> {
-        let repo = self.repository(&self.destination_of(&request.from)?).await?;
+        let repo = self.existing_repository(&self.destination_of(&request.from)?).await?;
         let snapshots = crate::list_snapshots(&repo).await?;
         let windows = crate::recovery_points(&repo, request.table.as_deref()).await?;
         let mut tables: Vec<TableRecoveryPoints> = Vec::new();

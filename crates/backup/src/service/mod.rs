@@ -499,7 +499,12 @@ impl BackupService {
         let started = job.clone();
         self.threads.handle().spawn(async move {
             let mut done = job.clone();
-            let result = match service.repository(&job.destination).await {
+            let opened = if job.kind == JobKind::Backup {
+                service.repository(&job.destination).await
+            } else {
+                service.existing_repository(&job.destination).await
+            };
+            let result = match opened {
                 Ok(repo) => work(Arc::clone(&service), repo, &mut done).await,
                 Err(error) => Err(error),
             };
@@ -552,6 +557,16 @@ impl BackupService {
     /// The repository at `destination` with its index read now; unlocked once and
     /// kept; created if the location holds none and the service has a password.
     async fn repository(&self, destination: &str) -> Result<Arc<Repository>, BackupError> {
+        self.open_repository(destination, true).await
+    }
+
+    /// The repository at `destination`, which must exist: reads, checks and
+    /// restores never leave a repository behind at a mistyped destination.
+    async fn existing_repository(&self, destination: &str) -> Result<Arc<Repository>, BackupError> {
+        self.open_repository(destination, false).await
+    }
+
+    async fn open_repository(&self, destination: &str, create: bool) -> Result<Arc<Repository>, BackupError> {
         let location = self.resolve(destination);
         let mut repos = self.repos.lock().await;
         if let Some(repo) = repos.get(&location) {
@@ -560,6 +575,11 @@ impl BackupService {
         let storage = Storage::from_url(&location)?;
         let repo = if storage.exists("config").await? {
             Repository::open(storage, &self.config.unlock).await?
+        } else if !create {
+            storage.forget_created_dirs();
+            return Err(BackupError::NotFound(format!(
+                "no repository at {location}; a backup to it creates one"
+            )));
         } else {
             let Some(password) = self.config.unlock.password.clone() else {
                 return Err(BackupError::Invalid(format!(

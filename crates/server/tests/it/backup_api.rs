@@ -354,3 +354,37 @@ async fn destinations_stay_under_the_backup_root_unless_the_configuration_allows
     assert!(s.dir.path().join("nightly").join("config").is_file());
     assert!(allowed.path().join("repo").join("config").is_file());
 }
+
+/// A listing, check or restore of a destination that holds no repository says so
+/// (404, or a failed job) and leaves none behind: a mistyped name stays a typo.
+#[tokio::test]
+async fn reading_a_destination_without_a_repository_creates_none() {
+    let h = Harness::new();
+    let s = WithService::new(&h).await;
+    for action in ["ListSnapshots", "ListRecoveryPoints"] {
+        let body = if action == "ListSnapshots" { &br#"{"destination":"typo"}"#[..] } else { br#"{"destination":"typo","table":"t"}"# };
+        let reply = s.call(action, body).await;
+        let (code, message) = reply.error();
+        assert_eq!((reply.status, code.as_str()), (StatusCode::NOT_FOUND, "OTSObjectNotExist"), "{action}: {message}");
+        assert!(message.contains("no repository at") && message.contains("typo"), "{message}");
+    }
+    for (action, body) in [("VerifyBackup", &br#"{"destination":"typo"}"#[..]), ("StartRestore", br#"{"destination":"typo","table":"t"}"#)] {
+        let reply = s.call(action, body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{action}: {:?}", reply.error());
+        let job: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        let id = job["job"]["id"].as_str().unwrap().to_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let ended = loop {
+            let reply = s.call("DescribeJob", serde_json::json!({"job_id": id}).to_string().as_bytes()).await;
+            let job: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            if job["job"]["state"] != "running" {
+                break job["job"].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "{action}: the job never ended: {job}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert_eq!(ended["state"], "failed", "{action}: {ended}");
+        assert!(ended["error"].as_str().unwrap().contains("no repository at"), "{action}: {ended}");
+    }
+    assert!(!s.dir.path().join("typo").exists(), "no repository was created");
+}
