@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// the API listener.
     #[arg(long, value_name = "ADDR", env = "TABLESAFE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = tablesafe_server::MAX_CONNECTIONS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Acknowledge writes before the WAL is fsynced (faster; loses recent writes on
     /// power failure, never on a process crash).
     #[arg(long)]

@@ -6,13 +6,15 @@
 //! `backup_api.rs` serves the backup API's JSON actions; `error.rs` is
 //! the single mapping from failures to Tablestore error codes; `keys.rs` finds or
 //! creates the access keys; `roles.rs` says which role may run which action;
-//! `metrics.rs` is the registry behind `/metrics`.
+//! `metrics.rs` is the registry behind `/metrics`; `listener.rs` accepts
+//! connections within their limits.
 
 mod api;
 mod backup_api;
 pub mod error;
 pub mod http;
 pub mod keys;
+mod listener;
 pub mod metrics;
 pub mod roles;
 
@@ -23,6 +25,7 @@ use tablesafe_common::Clock;
 use tablesafe_engine::Engine;
 
 pub use keys::{AccessKey, KeyEntry, KeySource};
+pub use listener::{ConnectionLimits, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use metrics::Metrics;
 pub use roles::{KeyRoles, Permission, Role};
 
@@ -58,6 +61,8 @@ pub struct ServeOptions {
     /// client that stalls mid-body gets 400 and its connection back, rather
     /// than holding a connection and a task for as long as it likes.
     pub body_timeout: std::time::Duration,
+    /// Connections at once, and how long headers and idle connections may take.
+    pub connections: ConnectionLimits,
 }
 
 /// The default [`ServeOptions::body_timeout`]: 5 MB at 170 KB/s.
@@ -72,6 +77,7 @@ impl Default for ServeOptions {
             metrics_route: true,
             backup: None,
             body_timeout: BODY_TIMEOUT,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -94,11 +100,13 @@ pub async fn run_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router_with(state, options)).with_graceful_shutdown(shutdown).await
+    let limits = options.connections;
+    listener::serve(listener, http::router_with(state, options), limits, shutdown).await
 }
 
-/// Serves only `GET /metrics` on `listener` until `shutdown` completes, with the
-/// figures of `backup` when the server runs a backup service.
+/// Serves only `GET /metrics` on `listener` (with the default connection limits)
+/// until `shutdown` completes, with the figures of `backup` when the server runs
+/// a backup service.
 pub async fn run_metrics(
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
@@ -106,5 +114,6 @@ pub async fn run_metrics(
     backup: Option<Arc<tablesafe_backup::service::BackupService>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::metrics_router_with(state, metrics, backup)).with_graceful_shutdown(shutdown).await
+    let router = http::metrics_router_with(state, metrics, backup);
+    listener::serve(listener, router, ConnectionLimits::default(), shutdown).await
 }

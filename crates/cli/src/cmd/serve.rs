@@ -102,6 +102,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             metrics: Arc::clone(&metrics),
             metrics_route: metrics_listener.is_none(),
             backup: backup.clone(),
+            connections: tablesafe_server::ConnectionLimits {
+                max_connections: args.max_connections as usize,
+                ..tablesafe_server::ConnectionLimits::default()
+            },
             ..ServeOptions::default()
         };
         let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();

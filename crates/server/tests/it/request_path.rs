@@ -278,3 +278,70 @@ async fn body_limits_are_decided_from_the_declared_length_and_a_short_body_is_a_
     assert!(reply.contains("did not arrive within 0.3 seconds"), "{reply}");
     served.abort();
 }
+
+/// Over a real socket: a client that stops halfway through its headers, that
+/// connects and never sends a request, or that keeps its connection idle after
+/// a response, is disconnected after the header timeout; at the connection cap
+/// the server accepts no more until one closes, and then answers the waiting
+/// client.
+#[tokio::test]
+async fn slow_headers_idle_sockets_and_the_connection_cap_cannot_hold_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let timeout = std::time::Duration::from_millis(400);
+    let connections = tablesafe_server::ConnectionLimits { max_connections: 2, header_timeout: timeout };
+    let options = tablesafe_server::ServeOptions { connections, ..tablesafe_server::ServeOptions::default() };
+    let state = std::sync::Arc::clone(&h.state);
+    let served = tokio::spawn(tablesafe_server::run_with(listener, state, options, std::future::pending()));
+    let within = |seconds: u64| std::time::Duration::from_secs(seconds);
+    // What the server sends until it closes the connection.
+    let until_closed = |mut stream: tokio::net::TcpStream| async move {
+        let mut reply = Vec::new();
+        tokio::time::timeout(within(10), stream.read_to_end(&mut reply)).await.expect("closed by the server").ok();
+        String::from_utf8_lossy(&reply).into_owned()
+    };
+    // Unsigned, so a Tablestore error: what matters is that it is answered.
+    let answered = |reply: &str| reply.starts_with("HTTP/1.1 400") && reply.contains("x-ots-contenttype");
+    let request = |close: bool| {
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        format!("POST /ListTable HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\n{connection}\r\n")
+    };
+
+    let started = std::time::Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"POST /ListTable HTTP/1.1\r\nHost: x\r\n").await.unwrap(); // and no more
+    let reply = until_closed(slow).await;
+    assert!(!reply.contains("200 OK"), "{reply}");
+    let idle = tokio::net::TcpStream::connect(address).await.unwrap();
+    assert_eq!(until_closed(idle).await, "", "an idle socket is closed without a word");
+    assert!(started.elapsed() < within(5), "closed after the timeouts, {:?}", started.elapsed());
+
+    // A keep-alive connection serves its next request within the timeout, and
+    // is closed once it idles past it.
+    let mut kept = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    for _ in 0..2 {
+        kept.write_all(request(false).as_bytes()).await.unwrap();
+        let n = kept.read(&mut buf).await.unwrap();
+        assert!(answered(&String::from_utf8_lossy(&buf[..n])), "{}", String::from_utf8_lossy(&buf[..n]));
+        tokio::time::sleep(timeout / 4).await;
+    }
+    let idle_since = std::time::Instant::now();
+    assert_eq!(until_closed(kept).await, "", "closed when idle");
+    assert!(idle_since.elapsed() >= timeout / 2, "{:?}", idle_since.elapsed());
+
+    // Two idle sockets fill the cap: a third client waits, then is answered
+    // when the first of them is closed (at its timeout).
+    let _a = tokio::net::TcpStream::connect(address).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(address).await.unwrap();
+    tokio::time::sleep(timeout / 8).await; // both accepted
+    let waiting_since = std::time::Instant::now();
+    let mut third = tokio::net::TcpStream::connect(address).await.unwrap(); // in the backlog
+    third.write_all(request(true).as_bytes()).await.unwrap();
+    let reply = until_closed(third).await;
+    assert!(answered(&reply), "answered once a slot was free: {reply}");
+    assert!(waiting_since.elapsed() >= timeout / 2, "it waited for a slot: {:?}", waiting_since.elapsed());
+    served.abort();
+}
