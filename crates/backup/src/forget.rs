@@ -6,7 +6,9 @@
 //! copy of the same rows (its layers merged, the digest checked equal), so that
 //! the plan keeps exactly what its rules say; archived changes are dropped only when no remaining snapshot can
 //! start a replay before them; prune keeps every chunk of every layer of every
-//! remaining snapshot and of every remaining change segment.
+//! remaining snapshot and of every remaining change segment. A protected
+//! snapshot (`notes`) is never forgotten: named outright it is refused, chosen
+//! by a policy it is kept and reported.
 
 use std::collections::HashSet;
 
@@ -16,6 +18,7 @@ use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
 use crate::archive::{all_segments, drop_unneeded_segments};
 use crate::retention::Retention;
 use crate::manifest::{list_snapshots, newest_holding, LATEST, SNAPSHOTS};
+use crate::notes::{all_notes, delete_notes};
 use crate::BackupError;
 
 /// What `forget` did.
@@ -31,6 +34,9 @@ pub struct ForgetReport {
     /// Kept snapshots rewritten as full copies because what they built on was forgotten.
     #[serde(default)]
     pub rewritten_as_full: Vec<String>,
+    /// Snapshots the policy chose but kept because they are protected.
+    #[serde(default)]
+    pub kept_protected: Vec<String>,
 }
 
 /// Which snapshots to forget.
@@ -56,15 +62,32 @@ pub enum ForgetPolicy {
 
 /// Forgets snapshots (their data stays until [`prune`]).
 pub async fn forget(repo: &Repository, policy: &ForgetPolicy) -> Result<ForgetReport, BackupError> {
+    forget_tagged(repo, policy, &[]).await
+}
+
+/// [`forget`] among the snapshots carrying every tag of `tags` only: the policy
+/// counts and chooses among them (`KeepLast(1)` keeps the newest of them).
+pub async fn forget_tagged(
+    repo: &Repository,
+    policy: &ForgetPolicy,
+    tags: &[String],
+) -> Result<ForgetReport, BackupError> {
     let lock = repo.lock(LockKind::Shared).await?;
-    let result = forget_locked(repo, policy).await;
+    let result = forget_locked(repo, policy, tags).await;
     lock.release().await?;
     result
 }
 
-async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<ForgetReport, BackupError> {
-    let all = list_snapshots(repo).await?;
-    let chosen: HashSet<String> = match policy {
+async fn forget_locked(repo: &Repository, policy: &ForgetPolicy, tags: &[String]) -> Result<ForgetReport, BackupError> {
+    let everything = list_snapshots(repo).await?;
+    let notes = all_notes(repo).await?;
+    let protected = |id: &str| notes.get(id).is_some_and(|n| n.protected);
+    let all: Vec<_> = everything
+        .iter()
+        .filter(|(id, _)| tags.is_empty() || notes.get(id.as_str()).is_some_and(|n| n.has_all(tags)))
+        .cloned()
+        .collect();
+    let mut chosen: HashSet<String> = match policy {
         ForgetPolicy::Ids(prefixes) => {
             let mut chosen = HashSet::new();
             for prefix in prefixes {
@@ -97,8 +120,17 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
             own.into_iter().map(|(id, _)| id).filter(|id| !keep.contains(id)).collect()
         }
     };
-    let mut all = all;
     let mut report = ForgetReport::default();
+    if let ForgetPolicy::Ids(_) = policy {
+        if let Some(id) = chosen.iter().find(|id| protected(id)) {
+            return Err(BackupError::Invalid(format!("snapshot {id} is protected; unprotect it to forget it")));
+        }
+    }
+    let mut kept_protected: Vec<String> = chosen.iter().filter(|id| protected(id)).cloned().collect();
+    kept_protected.sort();
+    chosen.retain(|id| !protected(id));
+    report.kept_protected = kept_protected;
+    let mut all = everything;
     if matches!(policy, ForgetPolicy::Plan { .. }) {
         // Oldest first: a layer is read through its bases before any is deleted.
         for (id, snapshot) in all.iter_mut().filter(|(id, _)| !chosen.contains(id)) {
@@ -137,6 +169,7 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy) -> Result<Forge
             report.kept_as_base.push(id.clone());
         } else {
             repo.delete_manifest(SNAPSHOTS, id).await?;
+            delete_notes(repo, id).await?;
             report.forgotten.push(id.clone());
         }
     }

@@ -8,7 +8,8 @@
 //!    [`TableSource`]/[`TableSink`] traits with embedded and remote
 //!    implementations), `progress`, `jobs` (the job history in the repository),
 //!    `retention` (which snapshots a policy keeps);
-//! 2. `manifest` (snapshot manifests: [`Snapshot`], [`load_snapshot`]);
+//! 2. `manifest` (snapshot manifests: [`Snapshot`], [`load_snapshot`]), `notes`
+//!    (descriptions, tags and protection attached to snapshots);
 //! 3. `read` ([`SnapshotRows`]: a snapshot's rows without a restore);
 //! 4. `diff` ([`diff_snapshots`]: a table's rows compared between snapshots),
 //!    `layer` (a backup's encode stage), `consistent` (fuzzy exports made exact),
@@ -31,6 +32,7 @@ pub mod format;
 pub mod jobs;
 mod layer;
 pub mod manifest;
+pub mod notes;
 pub mod pitr;
 mod progress;
 pub mod read;
@@ -55,7 +57,8 @@ pub fn format_time_us(us: i64) -> String {
 }
 pub use changes::{Change, ChangeKind};
 pub use diff::{diff_snapshots, KeysOfKind, TableDiff};
-pub use forget::{check_snapshots, forget, prune, ForgetPolicy, ForgetReport};
+pub use forget::{check_snapshots, forget, forget_tagged, prune, ForgetPolicy, ForgetReport};
+pub use notes::{NotesChange, SnapshotNotes};
 pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use pitr::{plan_point_in_time, restore_to_time};
 pub use progress::{NoProgress, Progress};

@@ -16,6 +16,7 @@ const ORDER: &[&str] = &[
     "jobs",
     "retention",
     "manifest",
+    "notes",
     "read",
     "diff",
     "layer",

@@ -59,6 +59,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Remove snapshots from the catalog (their data stays until `prune`).
     Forget(ForgetArgs),
+    /// Attach a description, tags or protection to a snapshot, to find it again
+    /// and keep it from retention.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Delete the data no snapshot references any more.
     Prune(PruneArgs),
     /// List the jobs run on a repository (backups, restores, checks, forget, prune);
@@ -364,10 +368,49 @@ pub struct SnapshotsArgs {
     /// the snapshot each table's layer builds on): an id, a unique prefix of it,
     /// or `latest`.
     pub id: Option<String>,
+    /// List only the snapshots carrying this tag; may be repeated (all of them).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
     #[command(flatten)]
     pub repo: RepoArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Set a snapshot's description or add and remove its tags.
+    Tag(SnapshotTagArgs),
+    /// Keep a snapshot from every retention rule and from `forget` until unprotected.
+    Protect(SnapshotIdArgs),
+    /// Let retention and `forget` remove a snapshot again.
+    Unprotect(SnapshotIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotIdArgs {
+    /// Snapshot id, a unique prefix of it, or `latest`.
+    #[arg(value_name = "SNAPSHOT")]
+    pub id: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotTagArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotIdArgs,
+    /// Add this tag (letters, digits, _ - . : / =); may be repeated.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Remove this tag; may be repeated.
+    #[arg(long, value_name = "TAG")]
+    pub untag: Vec<String>,
+    /// Set the description (an empty one removes it).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -512,6 +555,10 @@ pub struct ForgetArgs {
     pub snapshots: Vec<String>,
     #[command(flatten)]
     pub repo: RepoArgs,
+    /// Choose only among the snapshots carrying this tag (the --keep-* rules count
+    /// those alone); may be repeated (all of them).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
     /// Keep the newest N snapshots (N >= 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_last: Option<u32>,
@@ -794,6 +841,9 @@ pub struct PlanSnapshotsArgs {
     /// Also list the snapshots other plans or commands keep in the same destination.
     #[arg(long)]
     pub all: bool,
+    /// List only the snapshots carrying this tag; may be repeated (all of them).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
     #[command(flatten)]
     pub endpoint: EndpointArgs,
     #[command(flatten)]
@@ -873,6 +923,20 @@ pub enum JobCommand {
     Wait(JobIdArgs),
     /// Check that the table a restore job wrote still holds exactly what it wrote.
     VerifyRestore(JobVerifyRestoreArgs),
+    /// Record a note and an outcome on a finished job (a recovery's, say).
+    Note(JobNoteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobNoteArgs {
+    #[command(flatten)]
+    pub job: JobIdArgs,
+    /// The note, replacing an earlier one.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// The outcome, e.g. accepted or rejected, replacing an earlier one.
+    #[arg(long, value_name = "TEXT")]
+    pub outcome: Option<String>,
 }
 
 /// What a job does, as `job list --kind` names it.

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         args::Command::Diff(diff) => cmd::read::diff(diff),
         args::Command::Export(export) => cmd::read::export(export),
         args::Command::Forget(forget) => cmd::forget::run(forget),
+        args::Command::Snapshot(command) => cmd::notes::run(command),
         args::Command::Prune(prune) => cmd::forget::run_prune(prune),
         args::Command::Jobs(jobs) => cmd::jobs::list(jobs),
         args::Command::Archive(archive) => cmd::archive::run(archive),

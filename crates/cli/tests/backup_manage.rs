@@ -394,3 +394,64 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// `snapshot tag` and `snapshot protect` attach notes to a snapshot; `snapshots
+/// --tag` finds it; `forget --keep-last 1` keeps a protected snapshot (and says
+/// so), refuses to forget it by id, and forgets it once unprotected; `--tag`
+/// makes forget choose among tagged snapshots only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_snapshots_outlive_forget_until_unprotected_and_tags_find_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, repo) = (dir.path().join("data"), dir.path().join("repo"));
+    let (data, repo) = (path(&data), path(&repo));
+    // A table without a stream: every backup is a full copy, so no snapshot is
+    // kept only as another's base.
+    let server = Server::start(Path::new(data)).await;
+    server.client.create_table(CreateTableRequest::new("plain").primary_key("id", PrimaryKeyType::Integer)).await.unwrap();
+    let cells = || vec![Cell::put("v", Value::Integer(1))];
+    write(&server.client, (0..50).map(|id| RowWrite::Put(PutRowRequest::new("plain", user_key(id), cells()))).collect()).await;
+    server.stop();
+    succeeded(&with_password(&["repo", "init", "--repo", repo]));
+    let ids: Vec<String> = (0..3)
+        .map(|_| json(&with_password(&["backup", "--repo", repo, "--data-dir", data, "--json"]))["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (first, second) = (&ids[0], &ids[1]);
+
+    let tagged = json(&with_password(&[
+        "snapshot", "tag", &first[..10], "--repo", repo, "--tag", "pre-migration", "--tag", "audit", "--description", "before v2", "--json",
+    ]));
+    assert_eq!((tagged["snapshot"].as_str(), &tagged["tags"]), (Some(first.as_str()), &serde_json::json!(["audit", "pre-migration"])));
+    assert_eq!(tagged["description"], "before v2");
+    succeeded(&with_password(&["snapshot", "tag", second, "--repo", repo, "--tag", "audit"]));
+    let untagged = json(&with_password(&["snapshot", "tag", second, "--repo", repo, "--untag", "audit", "--tag", "weekly", "--json"]));
+    assert_eq!(untagged["tags"], serde_json::json!(["weekly"]));
+    succeeded(&with_password(&["snapshot", "protect", first, "--repo", repo]));
+    let bad = with_password(&["snapshot", "tag", first, "--repo", repo, "--tag", "no spaces"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("tag 'no spaces' is not valid"), "{}", text(&bad.stderr));
+    let nothing = with_password(&["snapshot", "tag", first, "--repo", repo]);
+    assert_eq!(nothing.status.code(), Some(2), "{}", text(&nothing.stderr));
+
+    let listed = json(&with_password(&["snapshots", "--repo", repo, "--tag", "audit", "--json"]));
+    let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, vec![first.as_str()]);
+    let shown = succeeded(&with_password(&["snapshots", first, "--repo", repo]));
+    assert!(shown.contains("tags:     audit, pre-migration") && shown.contains("protected:") && shown.contains("before v2"), "{shown}");
+    let table = succeeded(&with_password(&["snapshots", "--repo", repo]));
+    assert!(table.lines().any(|l| l.starts_with(&first[..8]) && l.contains("protected")), "{table}");
+
+    // Among the `weekly` ones only: the newest of them is kept, nothing else is chosen.
+    let weekly = json(&with_password(&["forget", "--repo", repo, "--keep-last", "1", "--tag", "weekly", "--json"]));
+    assert_eq!(weekly["forgotten"], serde_json::json!([]), "{weekly}");
+    let forgot = json(&with_password(&["forget", "--repo", repo, "--keep-last", "1", "--json"]));
+    assert_eq!(forgot["forgotten"], serde_json::json!([second]), "{forgot}");
+    assert_eq!(forgot["kept_protected"], serde_json::json!([first]), "{forgot}");
+    let refused = with_password(&["forget", first, "--repo", repo]);
+    assert!(text(&refused.stderr).contains("is protected"), "{}", text(&refused.stderr));
+    succeeded(&with_password(&["snapshot", "unprotect", first, "--repo", repo]));
+    let forgot = json(&with_password(&["forget", "--repo", repo, "--keep-last", "1", "--json"]));
+    assert_eq!(forgot["forgotten"], serde_json::json!([first]), "{forgot}");
+    let left = json(&with_password(&["snapshots", "--repo", repo, "--json"]));
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert!(!walk(Path::new(repo)).iter().any(|p| p.to_string_lossy().contains(first.as_str())), "its notes went with it");
+}

@@ -543,3 +543,58 @@ async fn the_readme_flow_runs_as_written() {
     );
     server.terminate();
 }
+
+/// Through the backup API: UpdateSnapshotInfo tags and protects a plan's latest
+/// snapshot of a table, ListSnapshots finds it by tag, the plan's retention
+/// (keep-last 1) keeps it while protected and forgets it once unprotected (the
+/// roles test holds that only admin keys may change it); UpdateJobNote records a recovery's outcome, which
+/// `job show` prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_snapshots_outlive_a_plans_retention_and_notes_stay_with_jobs() {
+    use tablesafe_client::{ListSnapshotsRequest, UpdateJobNoteRequest, UpdateSnapshotInfoRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_users(dir.path()).await;
+    let client = &server.client;
+    let create = ["plan", "create", "keep1", "--every", "1h", "--keep-last", "1", "--table", "users", "--destination", "keep1"];
+    succeeded(&at(&server, &create));
+    let run = || json(&at(&server, &["plan", "run", "keep1", "--wait", "--json"]));
+    let first = run()["snapshot"].as_str().unwrap().to_owned();
+    let from = tablesafe_client::Destination { plan: Some("keep1".into()), destination: None };
+    let protect = |protected: bool| UpdateSnapshotInfoRequest {
+        from: from.clone(),
+        table: Some("users".into()),
+        description: Some("before the migration".into()),
+        add_tags: vec!["pre-migration".into()],
+        protected: Some(protected),
+        ..UpdateSnapshotInfoRequest::default()
+    };
+    let info = client.update_snapshot_info(protect(true)).await.unwrap();
+    assert_eq!((info.id.as_str(), info.protected), (first.as_str(), true), "{info:?}");
+    assert_eq!((info.tags.clone(), info.description.as_deref()), (vec!["pre-migration".to_owned()], Some("before the migration")));
+    assert_eq!(info.tables[0].rows, USERS as u64);
+
+    let second = run();
+    assert_eq!(second["forgotten"], serde_json::json!([]), "the protected snapshot stays: {second}");
+    let tagged = ListSnapshotsRequest { from: from.clone(), tags: vec!["pre-migration".into()], ..ListSnapshotsRequest::default() };
+    let found = client.list_snapshots(tagged.clone()).await.unwrap();
+    assert_eq!(found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec![first.as_str()]);
+    let all = client.list_snapshots(ListSnapshotsRequest { from: from.clone(), ..ListSnapshotsRequest::default() }).await.unwrap();
+    assert_eq!(all.len(), 2);
+
+    let unprotect = UpdateSnapshotInfoRequest { from: from.clone(), snapshot: Some(first.clone()), protected: Some(false), ..UpdateSnapshotInfoRequest::default() };
+    assert!(!client.update_snapshot_info(unprotect).await.unwrap().protected);
+    let third = run();
+    let forgotten: Vec<&str> = third["forgotten"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(forgotten.contains(&first.as_str()), "{third}");
+    assert!(client.list_snapshots(tagged).await.unwrap().is_empty(), "its notes went with it");
+
+    let restored = json(&at(&server, &["plan", "restore", "keep1", "--table", "users", "--wait", "--json"]));
+    let noted = json(&at(&server, &["job", "note", "latest", "--outcome", "accepted", "--note", "checked by ops", "--json"]));
+    assert_eq!((noted["id"].as_str(), noted["outcome"].as_str()), (restored["id"].as_str(), Some("accepted")), "{noted}");
+    let shown = succeeded(&at(&server, &["job", "show", restored["id"].as_str().unwrap()]));
+    assert!(shown.contains("outcome:       accepted") && shown.contains("note:          checked by ops"), "{shown}");
+    let request = UpdateJobNoteRequest { job_id: "nope".into(), note: Some("x".into()), outcome: None };
+    let missing = client.update_job_note(request).await.unwrap_err();
+    assert!(missing.to_string().contains("no job 'nope'"), "{missing}");
+    server.terminate();
+}

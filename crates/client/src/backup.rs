@@ -30,7 +30,8 @@ use tablesafe_proto::backup_api::{
     Destination, Empty, Job, JobIdRequest, JobKind, JobResponse, JobState, ListBackupPlansResponse, ListJobsRequest,
     ListJobsResponse, ListRecoveryPointsRequest, ListRecoveryPointsResponse, ListSnapshotsRequest,
     ListSnapshotsResponse, Plan, PlanNameRequest, PlanRequest, PlanStatus, SnapshotInfo, StartBackupRequest,
-    StartRestoreRequest, TableRecoveryPoints, VerifyBackupRequest, VerifyRestoreRequest,
+    SnapshotInfoResponse, StartRestoreRequest, TableRecoveryPoints, UpdateJobNoteRequest, UpdateSnapshotInfoRequest,
+    VerifyBackupRequest, VerifyRestoreRequest,
 };
 
 use crate::error::ClientError;
@@ -59,6 +60,9 @@ const START_RESTORE: Action = write("StartRestore");
 const VERIFY_RESTORE: Action = write("VerifyRestore");
 const LIST_JOBS: Action = read("ListJobs");
 const DESCRIBE_JOB: Action = read("DescribeJob");
+// Both replace what they set, so a repeat does the same.
+const UPDATE_SNAPSHOT_INFO: Action = read("UpdateSnapshotInfo");
+const UPDATE_JOB_NOTE: Action = read("UpdateJobNote");
 
 /// First and longest sleep between two DescribeJob calls of a waiting method.
 const FIRST_POLL: Duration = Duration::from_millis(20);
@@ -471,6 +475,24 @@ impl Client {
     pub async fn describe_job(&self, id: &str) -> Result<Job, ClientError> {
         let request = JobIdRequest { job_id: id.to_owned() };
         let response: JobResponse = self.transport.call_json(DESCRIBE_JOB, &request).await?;
+        Ok(response.job)
+    }
+
+    /// Attaches a description, tags or protection to a snapshot (the newest, of
+    /// a table if the request names one, unless it names a snapshot) and returns
+    /// the snapshot as it is now. A protected snapshot is kept by retention and
+    /// `forget` until unprotected.
+    #[doc(alias = "UpdateSnapshotInfo")]
+    pub async fn update_snapshot_info(&self, request: UpdateSnapshotInfoRequest) -> Result<SnapshotInfo, ClientError> {
+        let response: SnapshotInfoResponse = self.transport.call_json(UPDATE_SNAPSHOT_INFO, &request).await?;
+        Ok(response.snapshot)
+    }
+
+    /// Records a note and an outcome on a finished job (a recovery's, say), and
+    /// returns the job.
+    #[doc(alias = "UpdateJobNote")]
+    pub async fn update_job_note(&self, request: UpdateJobNoteRequest) -> Result<Job, ClientError> {
+        let response: JobResponse = self.transport.call_json(UPDATE_JOB_NOTE, &request).await?;
         Ok(response.job)
     }
 

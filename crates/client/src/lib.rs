@@ -199,7 +199,7 @@ pub use tablesafe_proto::backup_api;
 pub use tablesafe_proto::backup_api::{
     Destination, Job, JobKind, JobState, JobTrigger, ListJobsRequest, ListRecoveryPointsRequest, ListSnapshotsRequest,
     Plan, PlanStatus, SnapshotInfo, SnapshotPoint, SnapshotTable, StartBackupRequest, StartRestoreRequest,
-    TableRecoveryPoints, TimeGap, TimeSpan, VerifyBackupRequest,
+    TableRecoveryPoints, TimeGap, TimeSpan, UpdateJobNoteRequest, UpdateSnapshotInfoRequest, VerifyBackupRequest,
 };
 /// The shared row model: keys, values, cells, rows, conditions, filters, table settings.
 pub use tablesafe_proto::model;

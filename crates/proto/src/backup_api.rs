@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The backup API's actions, in the order docs/API.md lists them.
-pub const ACTIONS: [&str; 13] = [
+pub const ACTIONS: [&str; 15] = [
     "CreateBackupPlan",
     "UpdateBackupPlan",
     "DeleteBackupPlan",
@@ -25,6 +25,8 @@ pub const ACTIONS: [&str; 13] = [
     "VerifyRestore",
     "ListJobs",
     "DescribeJob",
+    "UpdateSnapshotInfo",
+    "UpdateJobNote",
 ];
 
 /// A backup plan: what to back up, when, where to, and how long to keep it.
@@ -214,6 +216,10 @@ pub struct Job {
     pub forgotten: Vec<String>,
     /// What went wrong, for a failed job.
     pub error: Option<String>,
+    /// Notes a person recorded about the job (UpdateJobNote), e.g. of a recovery.
+    pub note: Option<String>,
+    /// The outcome a person recorded (UpdateJobNote), e.g. `accepted`.
+    pub outcome: Option<String>,
 }
 
 impl Job {
@@ -279,6 +285,10 @@ pub struct ListSnapshotsRequest {
     pub from: Destination,
     /// Only snapshots made by this plan.
     pub only_plan: Option<String>,
+    /// Only snapshots carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Only snapshots holding this table.
+    pub table: Option<String>,
 }
 
 /// One table of a snapshot.
@@ -317,6 +327,59 @@ pub struct SnapshotInfo {
     pub tables: Vec<SnapshotTable>,
     /// Bytes this backup added to the repository.
     pub added_bytes: u64,
+    /// What a person wrote about it (UpdateSnapshotInfo).
+    pub description: Option<String>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
+    /// Kept by retention and forget until unprotected.
+    pub protected: bool,
+    /// The outcome of the newest VerifyBackup job of this server that checked
+    /// it; `None` when none did.
+    pub verified: Option<bool>,
+}
+
+/// UpdateSnapshotInfo: notes attached to a snapshot to find it again; what is
+/// absent stays as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateSnapshotInfoRequest {
+    /// The repository.
+    #[serde(flatten)]
+    pub from: Destination,
+    /// Snapshot id, a unique prefix of it, or `latest` (the default).
+    pub snapshot: Option<String>,
+    /// With `latest`: the newest snapshot holding this table.
+    pub table: Option<String>,
+    /// A new description (empty removes it).
+    pub description: Option<String>,
+    /// The tags, replacing the present ones.
+    pub tags: Option<Vec<String>>,
+    /// Tags to add.
+    pub add_tags: Vec<String>,
+    /// Tags to remove.
+    pub remove_tags: Vec<String>,
+    /// Protect (retention and forget keep it) or unprotect.
+    pub protected: Option<bool>,
+}
+
+/// UpdateSnapshotInfo's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SnapshotInfoResponse {
+    /// The snapshot as it is now.
+    pub snapshot: SnapshotInfo,
+}
+
+/// UpdateJobNote: what a person records about a job (a recovery's outcome).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateJobNoteRequest {
+    /// The job's id (or a unique prefix).
+    pub job_id: String,
+    /// Notes, replacing earlier ones.
+    pub note: Option<String>,
+    /// The outcome, replacing an earlier one.
+    pub outcome: Option<String>,
 }
 
 /// ListSnapshots's answer.

@@ -20,7 +20,8 @@ use tablesafe_backup::service::BackupService;
 use tablesafe_backup::BackupError;
 use tablesafe_proto::backup_api::{
     self, JobIdRequest, JobResponse, ListJobsRequest, ListRecoveryPointsRequest, ListSnapshotsRequest, PlanNameRequest,
-    PlanRequest, StartBackupRequest, StartRestoreRequest, VerifyBackupRequest, VerifyRestoreRequest,
+    PlanRequest, StartBackupRequest, StartRestoreRequest, UpdateJobNoteRequest, UpdateSnapshotInfoRequest,
+    VerifyBackupRequest, VerifyRestoreRequest,
 };
 use tablesafe_proto::ErrorCode;
 
@@ -113,6 +114,8 @@ enum Request {
     VerifyRestore(VerifyRestoreRequest),
     ListJobs(ListJobsRequest),
     DescribeJob(JobIdRequest),
+    UpdateSnapshotInfo(UpdateSnapshotInfoRequest),
+    UpdateJobNote(UpdateJobNoteRequest),
 }
 
 /// The request of `action` decoded from `body`; `None` for an action that is not
@@ -135,6 +138,8 @@ fn parse(action: &str, body: &[u8]) -> ApiResult<Option<Request>> {
         "VerifyRestore" => Request::VerifyRestore(decode(action, body)?),
         "ListJobs" => Request::ListJobs(decode(action, body)?),
         "DescribeJob" => Request::DescribeJob(decode(action, body)?),
+        "UpdateSnapshotInfo" => Request::UpdateSnapshotInfo(decode(action, body)?),
+        "UpdateJobNote" => Request::UpdateJobNote(decode(action, body)?),
         _ => return Ok(None),
     }))
 }
@@ -159,6 +164,8 @@ async fn run(service: &BackupService, request: Request) -> ApiResult<Vec<u8>> {
         Request::VerifyRestore(r) => encode(&job(service.verify_restore(r).await.map_err(to_api)?)),
         Request::ListJobs(r) => encode(&service.list_jobs(r).await.map_err(to_api)?),
         Request::DescribeJob(r) => encode(&job(service.describe_job(r).await.map_err(to_api)?)),
+        Request::UpdateSnapshotInfo(r) => encode(&service.update_snapshot_info(r).await.map_err(to_api)?),
+        Request::UpdateJobNote(r) => encode(&job(service.update_job_note(r).await.map_err(to_api)?)),
     }
 }
 
@@ -236,7 +243,7 @@ mod tests {
         let (code, message) = parse_error::<ListSnapshotsRequest>("ListSnapshots", r#"{"plan":"p","onlyPlan":"x"}"#);
         assert_eq!(code, ErrorCode::ParameterInvalid);
         assert!(message.starts_with("Failed to parse ListSnapshots: unknown field `onlyPlan`"), "{message}");
-        assert!(message.ends_with("expected one of `destination`, `only_plan`, `plan`."), "{message}");
+        assert!(message.ends_with("expected one of `destination`, `only_plan`, `plan`, `table`, `tags`."), "{message}");
         let (_, message) = parse_error::<PlanRequest>("CreateBackupPlan", r#"{"plan":{"name":"p","every_day":1}}"#);
         assert!(message.starts_with("Failed to parse CreateBackupPlan: unknown field `every_day`"), "{message}");
         let (_, message) = parse_error::<backup_api::Empty>("ListBackupPlans", r#"{"x":1}"#);

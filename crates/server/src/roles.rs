@@ -163,6 +163,9 @@ pub const ACTIONS: &[(&str, Permission)] = &[
     ("VerifyRestore", Permission::Restore),
     ("ListJobs", Permission::ListBackups),
     ("DescribeJob", Permission::ListBackups),
+    // Protection changes what retention keeps, so notes are a plan manager's.
+    ("UpdateSnapshotInfo", Permission::ManagePlans),
+    ("UpdateJobNote", Permission::Restore),
 ];
 
 /// The index of `action` in [`ACTIONS`], or `None` for an action not served.
@@ -229,11 +232,11 @@ mod tests {
         ];
         let writes = ["PutRow", "UpdateRow", "DeleteRow", "BatchWriteRow"];
         let tables = ["CreateTable", "UpdateTable", "DeleteTable"];
-        let plans = ["CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan"];
+        let plans = ["CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan", "UpdateSnapshotInfo"];
         let list_backups =
             ["ListBackupPlans", "DescribeBackupPlan", "ListSnapshots", "ListRecoveryPoints", "ListJobs", "DescribeJob"];
         let run_backups = ["StartBackup", "VerifyBackup"];
-        let restore = ["StartRestore", "VerifyRestore"];
+        let restore = ["StartRestore", "VerifyRestore", "UpdateJobNote"];
         let sorted = |groups: &[&[&'static str]]| {
             let mut all: Vec<&str> = groups.concat();
             all.sort_unstable();

@@ -1,11 +1,13 @@
 //! What the backup API reads without starting a job: the snapshots and recovery
-//! points of a destination, and the service's figures for `/metrics`.
+//! points of a destination, and the service's figures for `/metrics`; and the
+//! notes people attach to snapshots and jobs to find them again.
 
 use std::collections::HashMap;
 
 use tablesafe_proto::backup_api::{
-    JobKind, JobState, ListRecoveryPointsRequest, ListRecoveryPointsResponse, ListSnapshotsRequest,
-    ListSnapshotsResponse, SnapshotInfo, SnapshotPoint, SnapshotTable, TableRecoveryPoints, TimeGap, TimeSpan,
+    Job, JobKind, JobState, ListRecoveryPointsRequest, ListRecoveryPointsResponse, ListSnapshotsRequest,
+    ListSnapshotsResponse, SnapshotInfo, SnapshotInfoResponse, SnapshotPoint, SnapshotTable, TableRecoveryPoints,
+    TimeGap, TimeSpan, UpdateJobNoteRequest, UpdateSnapshotInfoRequest,
 };
 
 use super::{lock, now_ms, BackupService, JobFigures, ServiceMetrics};
@@ -15,32 +17,100 @@ impl BackupService {
     /// ListSnapshots.
     pub async fn list_snapshots(&self, request: ListSnapshotsRequest) -> Result<ListSnapshotsResponse, BackupError> {
         let repo = self.existing_repository(&self.destination_of(&request.from)?).await?;
+        let mut notes = crate::notes::all_notes(&repo).await?;
         let snapshots = crate::list_snapshots(&repo)
             .await?
             .into_iter()
             .filter(|(_, s)| request.only_plan.is_none() || s.plan == request.only_plan)
-            .map(|(id, s)| SnapshotInfo {
-                id,
-                time_ms: s.time_ms,
-                plan: s.plan,
-                origin: s.origin,
-                added_bytes: s.added_bytes,
-                tables: s
-                    .tables
-                    .into_iter()
-                    .map(|t| SnapshotTable {
-                        name: t.name,
-                        rows: t.rows,
-                        cells: t.cells,
-                        data_bytes: t.data_bytes,
-                        consistency: consistency_name(t.consistency).into(),
-                        stream_position: t.stream_position,
-                        digest: t.digest.root,
-                    })
-                    .collect(),
+            .filter(|(_, s)| request.table.as_ref().is_none_or(|table| s.tables.iter().any(|t| &t.name == table)))
+            .filter_map(|(id, s)| {
+                let notes = notes.remove(&id).unwrap_or_default();
+                notes.has_all(&request.tags).then(|| self.snapshot_info(id, s, notes))
             })
             .collect();
         Ok(ListSnapshotsResponse { snapshots })
+    }
+
+    /// A snapshot as the API shows it: its manifest, its notes, and the outcome
+    /// of the newest check of it in this server's history (a VerifyBackup job,
+    /// or the backup's own check).
+    fn snapshot_info(&self, id: String, s: crate::Snapshot, notes: crate::SnapshotNotes) -> SnapshotInfo {
+        let verified = self
+            .history
+            .list(1, |j| {
+                let checks = j.kind == JobKind::VerifyBackup || (j.kind == JobKind::Backup && j.verified.is_some());
+                checks && j.is_finished() && j.snapshot.as_deref() == Some(id.as_str())
+            })
+            .into_iter()
+            .next()
+            .map(|j| j.state == JobState::Succeeded && j.verified != Some(false));
+        SnapshotInfo {
+            time_ms: s.time_ms,
+            plan: s.plan,
+            origin: s.origin,
+            added_bytes: s.added_bytes,
+            tables: s
+                .tables
+                .into_iter()
+                .map(|t| SnapshotTable {
+                    name: t.name,
+                    rows: t.rows,
+                    cells: t.cells,
+                    data_bytes: t.data_bytes,
+                    consistency: consistency_name(t.consistency).into(),
+                    stream_position: t.stream_position,
+                    digest: t.digest.root,
+                })
+                .collect(),
+            description: notes.description,
+            tags: notes.tags.into_iter().collect(),
+            protected: notes.protected,
+            verified,
+            id,
+        }
+    }
+
+    /// UpdateSnapshotInfo: changes a snapshot's notes and answers with the snapshot.
+    pub async fn update_snapshot_info(
+        &self,
+        request: UpdateSnapshotInfoRequest,
+    ) -> Result<SnapshotInfoResponse, BackupError> {
+        let repo = self.existing_repository(&self.destination_of(&request.from)?).await?;
+        let wanted = request.snapshot.as_deref().unwrap_or(crate::manifest::LATEST);
+        let (id, snapshot) = crate::load_snapshot_of(&repo, wanted, request.table.as_deref()).await?;
+        let change = crate::NotesChange {
+            description: request.description,
+            tags: request.tags,
+            add_tags: request.add_tags,
+            remove_tags: request.remove_tags,
+            protected: request.protected,
+        };
+        let notes = crate::notes::update_notes(&repo, &id, &change).await?;
+        Ok(SnapshotInfoResponse { snapshot: self.snapshot_info(id, snapshot, notes) })
+    }
+
+    /// UpdateJobNote: records a person's note and outcome on a finished job.
+    pub async fn update_job_note(&self, request: UpdateJobNoteRequest) -> Result<Job, BackupError> {
+        let mut job = self
+            .history
+            .get(&request.job_id)
+            .ok_or_else(|| BackupError::NotFound(format!("no job '{}'", request.job_id)))?;
+        if !job.is_finished() {
+            return Err(BackupError::Conflict(format!("job '{}' is running; note it once it has ended", job.id)));
+        }
+        for (what, text) in [("note", &request.note), ("outcome", &request.outcome)] {
+            if text.as_ref().is_some_and(|t| t.len() > 4096) {
+                return Err(BackupError::Invalid(format!("a job's {what} is at most 4096 bytes")));
+            }
+        }
+        if let Some(note) = request.note {
+            job.note = (!note.is_empty()).then_some(note);
+        }
+        if let Some(outcome) = request.outcome {
+            job.outcome = (!outcome.is_empty()).then_some(outcome);
+        }
+        self.history.record(&job)?;
+        Ok(job)
     }
 
     /// ListRecoveryPoints.

@@ -6,7 +6,10 @@
 
 use indicatif::HumanBytes;
 use serde::Serialize;
-use tablesafe_backup::{backup, list_snapshots, load_snapshot, Consistency, JobKind, Snapshot, TableSnapshot};
+use tablesafe_backup::notes::{all_notes, load_notes};
+use tablesafe_backup::{
+    backup, list_snapshots, load_snapshot, Consistency, JobKind, Snapshot, SnapshotNotes, TableSnapshot,
+};
 
 use super::jobs::Job;
 use super::open::{self, Tables};
@@ -89,9 +92,31 @@ struct SnapshotLine {
     rows: u64,
     data_bytes: u64,
     added_bytes: u64,
+    description: Option<String>,
+    tags: Vec<String>,
+    protected: bool,
 }
 
 impl SnapshotLine {
+    /// What the list shows after the consistency: protection and tags.
+    fn marks(&self) -> String {
+        let mut marks = String::new();
+        if self.protected {
+            marks.push_str("  protected");
+        }
+        if !self.tags.is_empty() {
+            marks.push_str(&format!("  [{}]", self.tags.join(",")));
+        }
+        marks
+    }
+
+    fn with_notes(mut self, notes: SnapshotNotes) -> SnapshotLine {
+        self.description = notes.description;
+        self.tags = notes.tags.into_iter().collect();
+        self.protected = notes.protected;
+        self
+    }
+
     fn new(id: String, snapshot: &Snapshot) -> SnapshotLine {
         let tables: Vec<TableLine> = snapshot.tables.iter().map(TableLine::new).collect();
         SnapshotLine {
@@ -104,6 +129,9 @@ impl SnapshotLine {
             data_bytes: tables.iter().map(|t| t.data_bytes).sum(),
             tables,
             added_bytes: snapshot.added_bytes,
+            description: None,
+            tags: Vec::new(),
+            protected: false,
         }
     }
 }
@@ -155,19 +183,32 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
 
 pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
     if let Some(id) = &args.id {
-        let (id, snapshot) = block_on(async {
+        let (id, snapshot, notes) = block_on(async {
             let repo = open::repository(&args.repo).await?;
-            Ok(load_snapshot(&repo, id).await?)
+            let (id, snapshot) = load_snapshot(&repo, id).await?;
+            let notes = load_notes(&repo, &id).await?;
+            Ok((id, snapshot, notes))
         })?;
-        return print_snapshot(&SnapshotLine::new(id, &snapshot), args.output.json);
+        return print_snapshot(&SnapshotLine::new(id, &snapshot).with_notes(notes), args.output.json);
     }
-    let catalog = block_on(async {
+    let (catalog, mut notes) = block_on(async {
         let repo = open::repository(&args.repo).await?;
-        Ok(list_snapshots(&repo).await?)
+        Ok((list_snapshots(&repo).await?, all_notes(&repo).await?))
     })?;
-    let lines: Vec<SnapshotLine> = catalog.into_iter().map(|(id, s)| SnapshotLine::new(id, &s)).collect();
+    let lines: Vec<SnapshotLine> = catalog
+        .into_iter()
+        .map(|(id, s)| {
+            let notes = notes.remove(&id).unwrap_or_default();
+            SnapshotLine::new(id, &s).with_notes(notes)
+        })
+        .filter(|line| args.tag.iter().all(|tag| line.tags.contains(tag)))
+        .collect();
     if args.output.json {
         return print_json(&lines);
+    }
+    if lines.is_empty() && !args.tag.is_empty() {
+        outln!("no snapshot carries the tags {}", args.tag.join(", "))?;
+        return Ok(());
     }
     if lines.is_empty() {
         outln!("no snapshots yet; `tablesafe backup` makes one")?;
@@ -192,7 +233,7 @@ pub fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
             line.rows,
             HumanBytes(line.data_bytes).to_string(),
             HumanBytes(line.added_bytes).to_string(),
-            positions.join(" ")
+            positions.join(" ") + &line.marks()
         )?;
     }
     Ok(())
@@ -214,6 +255,15 @@ fn print_snapshot(line: &SnapshotLine, json: bool) -> anyhow::Result<()> {
         HumanBytes(line.data_bytes)
     )?;
     outln!("  added:    {} to the repository by this backup", HumanBytes(line.added_bytes))?;
+    if let Some(description) = &line.description {
+        outln!("  about:    {description}")?;
+    }
+    if !line.tags.is_empty() {
+        outln!("  tags:     {}", line.tags.join(", "))?;
+    }
+    if line.protected {
+        outln!("  protected: retention and forget keep it (`tablesafe snapshot unprotect` lets it go)")?;
+    }
     for table in &line.tables {
         outln!("  table {}:", table.name)?;
         outln!("    rows:         {} ({} cell versions)", table.rows, table.cells)?;

@@ -7,7 +7,7 @@
 
 use indicatif::HumanBytes;
 use serde::Serialize;
-use tablesafe_backup::{forget, prune, ForgetPolicy, ForgetReport, JobKind, Retention};
+use tablesafe_backup::{forget_tagged, prune, ForgetPolicy, ForgetReport, JobKind, Retention};
 use tablesafe_repo::{PruneStats, Repository};
 
 use super::jobs::Job;
@@ -86,7 +86,7 @@ pub fn run(args: ForgetArgs) -> anyhow::Result<()> {
     let (report, pruned) = block_on(async {
         let repo = open::repository(&args.repo).await?;
         let job = Job::start(JobKind::Forget);
-        let result = forget(&repo, &policy).await.map_err(anyhow::Error::from);
+        let result = forget_tagged(&repo, &policy, &args.tag).await.map_err(anyhow::Error::from);
         let report = job
             .finish(&repo, result, |report, job| {
                 job.snapshot = (!report.forgotten.is_empty()).then(|| report.forgotten.join(","));
@@ -110,8 +110,11 @@ pub fn run(args: ForgetArgs) -> anyhow::Result<()> {
         for id in &report.kept_as_base {
             outln!("kept: {id} (a newer snapshot builds on it)")?;
         }
+        for id in &report.kept_protected {
+            outln!("kept: {id} (protected; `tablesafe snapshot unprotect` lets it go)")?;
+        }
         match (report.forgotten.len(), &pruned) {
-            (0, _) if report.kept_as_base.is_empty() => outln!("nothing to forget")?,
+            (0, _) if report.kept_as_base.is_empty() && report.kept_protected.is_empty() => outln!("nothing to forget")?,
             (0, _) => {}
             (n, None) if prune_error.is_none() => outln!(
                 "forgot {}; their data stays in the repository until `tablesafe prune`",

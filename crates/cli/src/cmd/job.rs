@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tablesafe_client::{Job, JobKind, JobState, ListJobsRequest};
+use tablesafe_client::{Job, JobKind, JobState, ListJobsRequest, UpdateJobNoteRequest};
 
 use super::plan::Server;
 use super::{block_on, print_json, rfc3339, short_id, Failure};
-use crate::args::{JobCommand, JobIdArgs, JobKindArg, JobListArgs, JobVerifyRestoreArgs};
+use crate::args::{JobCommand, JobIdArgs, JobKindArg, JobListArgs, JobNoteArgs, JobVerifyRestoreArgs};
 
 /// The hint for an unknown job.
 const JOBS_HINT: &str = "`tablesafe job list` lists the jobs";
@@ -34,6 +34,7 @@ pub fn run(command: JobCommand) -> anyhow::Result<()> {
         JobCommand::Show(args) => show(args, false),
         JobCommand::Wait(args) => show(args, true),
         JobCommand::VerifyRestore(args) => verify_restore(args),
+        JobCommand::Note(args) => note(args),
     }
 }
 
@@ -341,6 +342,12 @@ fn print_job(job: &Job) -> anyhow::Result<()> {
     if let Some(verified) = job.verified {
         field("verified", if verified { "yes" } else { "no: the check found a difference" })?;
     }
+    if let Some(outcome) = &job.outcome {
+        field("outcome", outcome)?;
+    }
+    if let Some(note) = &job.note {
+        field("note", note)?;
+    }
     if job.kind == JobKind::Backup && job.state == JobState::Succeeded {
         let forgotten = if job.forgotten.is_empty() { "none".to_owned() } else { job.forgotten.join(", ") };
         field("forgotten", &forgotten)?;
@@ -468,6 +475,19 @@ fn show(args: JobIdArgs, wait: bool) -> anyhow::Result<()> {
         } else {
             report(&job, args.output.json, false, None)
         }
+    })
+}
+
+fn note(args: JobNoteArgs) -> anyhow::Result<()> {
+    if args.note.is_none() && args.outcome.is_none() {
+        return Err(Failure::usage("nothing to record", "give --note, --outcome or both").into());
+    }
+    let server = Server::connect(&args.job.endpoint)?;
+    block_on(async {
+        let job_id = resolve(&server, &args.job.id, Latest::Job).await?;
+        let request = UpdateJobNoteRequest { job_id, note: args.note, outcome: args.outcome };
+        let job = server.client.update_job_note(request).await.map_err(|e| server.error(e, JOBS_HINT))?;
+        report(&job, args.job.output.json, false, None)
     })
 }
 

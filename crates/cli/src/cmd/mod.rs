@@ -21,6 +21,7 @@ pub mod backup;
 pub mod forget;
 pub mod job;
 pub mod jobs;
+pub mod notes;
 pub mod open;
 pub mod plan;
 pub mod read;

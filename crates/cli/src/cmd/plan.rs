@@ -427,7 +427,12 @@ fn run_now(args: PlanRunArgs) -> anyhow::Result<()> {
 
 fn snapshots(args: PlanSnapshotsArgs) -> anyhow::Result<()> {
     let server = Server::connect(&args.endpoint)?;
-    let request = ListSnapshotsRequest { from: of_plan(&args.name), only_plan: (!args.all).then(|| args.name.clone()) };
+    let request = ListSnapshotsRequest {
+        from: of_plan(&args.name),
+        only_plan: (!args.all).then(|| args.name.clone()),
+        tags: args.tag.clone(),
+        table: None,
+    };
     let snapshots =
         block_on(async { server.client.list_snapshots(request).await.map_err(|e| server.error(e, PLANS_HINT)) })?;
     if args.output.json {

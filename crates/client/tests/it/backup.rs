@@ -156,7 +156,7 @@ async fn backup_verify_recover_verify() {
     let snapshots = client
         .list_snapshots(ListSnapshotsRequest {
             from: Destination { plan: None, destination: Some(policy.destination.clone()) },
-            only_plan: None,
+            ..ListSnapshotsRequest::default()
         })
         .await
         .unwrap();
