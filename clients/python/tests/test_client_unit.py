@@ -381,3 +381,158 @@ def test_recovery_points(text, expected):
 def test_recovery_points_that_are_neither_time_nor_snapshot_are_refused(bad):
     with pytest.raises(ValueError):
         parse_recovery_point(bad)
+
+
+# ---------------------------------------------------------------- backup and recovery info
+
+SNAPSHOT = {"id": "s7abcdef", "time_ms": 1740794400000, "plan": "users_hourly", "origin": "o",
+            "added_bytes": 900, "description": "before the migration", "tags": ["gold", "q4"],
+            "protected": True, "verified": True,
+            "tables": [{"name": "orders", "rows": 9, "cells": 18, "data_bytes": 400},
+                       {"name": "users", "rows": 3, "cells": 6, "data_bytes": 120}]}
+
+
+def test_update_backup_info_updates_the_snapshot_of_the_newest_backup_and_returns_its_record():
+    states = [job(plan="users_hourly"),
+              job("succeeded", plan="users_hourly", snapshot="s7abcdef", tables=["users"])]
+
+    def handler(action, request):
+        if action == "ListJobs":
+            return answer(action, 200, {"jobs": [job(plan="users_hourly")]})
+        if action == "DescribeJob":
+            return answer(action, 200, {"job": states.pop(0)})
+        if action == "UpdateSnapshotInfo":
+            return answer(action, 200, {"snapshot": SNAPSHOT})
+        raise AssertionError(action)
+    client, session = client_for(handler)
+    response = client.update_backup_info("users", SEED_POLICY, description="before the migration",
+                                         tags=["q4", "gold"], protected=True)
+    assert response.status_code == 200 and response.action == "UpdateSnapshotInfo", response
+    assert session.sent[-1] == ("UpdateSnapshotInfo", {
+        "plan": "users_hourly", "snapshot": "s7abcdef", "table": "users",
+        "description": "before the migration", "tags": ["q4", "gold"], "protected": True})
+    assert not states  # the running backup was waited for
+    record = response.record
+    assert (record["id"], record["time_ms"], record["table"], record["rows"], record["bytes"],
+            record["cells"]) == ("s7abcdef", 1740794400000, "users", 3, 120, 6)
+    assert (record["verified"], record["tags"], record["description"], record["protected"]) == \
+        (True, ["gold", "q4"], "before the migration", True)
+    assert response.data == {"snapshot": SNAPSHOT}
+
+
+def test_update_backup_info_sends_only_what_is_given_and_the_server_picks_the_newest():
+    def handler(action, request):
+        if action == "ListJobs":
+            return answer(action, 200, {"jobs": []})
+        if action == "UpdateSnapshotInfo":
+            return answer(action, 200, {"snapshot": {"id": "s1", "time_ms": 1,
+                                                     "tables": [{"name": "users", "rows": 1}]}})
+        raise AssertionError(action)
+    client, session = client_for(handler)
+    response = client.update_backup_info("users", SEED_POLICY)
+    assert response.ok
+    assert session.sent[-1] == ("UpdateSnapshotInfo", {"plan": "users_hourly", "table": "users"})
+    # Fields the server did not send read as "nothing recorded".
+    assert (response.record["verified"], response.record["tags"], response.record["description"],
+            response.record["protected"]) == (None, [], None, False)
+    # A snapshot given is not looked up; add/remove tags and unprotecting are sent as such.
+    session.sent.clear()
+    client.update_backup_info("users", SEED_POLICY, snapshot="s1", add_tags="keep",
+                              remove_tags=["old"], protected=False)
+    assert session.sent == [("UpdateSnapshotInfo", {
+        "plan": "users_hourly", "snapshot": "s1", "table": "users", "add_tags": ["keep"],
+        "remove_tags": ["old"], "protected": False})]
+    with pytest.raises(TypeError):
+        client.update_backup_info("users", SEED_POLICY, snapshot="s1", protected="yes")
+    with pytest.raises(TypeError):
+        client.update_backup_info("users", SEED_POLICY, snapshot="s1", tags=[1])
+
+
+def test_update_backup_info_refused_is_the_servers_error():
+    def handler(action, request):
+        if action == "ListJobs":
+            return answer(action, 200, {"jobs": []})
+        return answer(action, 403, error_body(
+            "OTSAuthFailed", "The access key 'ops' has the role 'backup-operator', which does not "
+            "allow UpdateSnapshotInfo (manage plans)."))
+    client, _ = client_for(handler)
+    response = client.update_backup_info("users", SEED_POLICY, protected=True)
+    assert (response.status_code, response.error_code, response.record) == \
+        (403, "OTSAuthFailed", None)
+    with pytest.raises(BackupError):
+        response.raise_for_status()
+
+
+def test_list_backups_sends_tags():
+    client, session = client_for(lambda a, r: answer(a, 200, {"snapshots": [
+        {"id": "b", "tags": ["gold"], "tables": [{"name": "users"}]}]}))
+    listed = client.list_backups("users", SEED_POLICY, tags=["gold"])
+    assert session.sent[-1] == ("ListSnapshots", {"plan": "users_hourly", "tags": ["gold"]})
+    assert [s["id"] for s in listed.record] == ["b"]
+    client.list_backups("users", destination="bucket", tags="gold")
+    assert session.sent[-1] == ("ListSnapshots", {"destination": "bucket", "tags": ["gold"]})
+
+
+def test_update_recovery_info_notes_the_restore_and_returns_the_recovery_record():
+    restore = job("succeeded", id="r9", kind="restore", tables=["users"], to_time_ms=1640995200000,
+                  target_table="users_restored_20220101T000000", rows=3, bytes=99,
+                  snapshot="s1")
+    noted = dict(restore, note="quarterly drill", outcome="passed")
+    checks = [job("succeeded", id="v2", kind="verify-restore", restore_job="r9", verified=True),
+              job("succeeded", id="v1", kind="verify-restore", restore_job="r9", verified=False),
+              job("succeeded", id="v0", kind="verify-restore", restore_job="r0", verified=True)]
+
+    def handler(action, request):
+        if action == "ListJobs" and request.get("kind") == "restore":
+            return answer(action, 200, {"jobs": [restore]})
+        if action == "ListJobs":
+            assert request["kind"] == "verify-restore"
+            return answer(action, 200, {"jobs": checks})
+        if action == "DescribeJob":
+            return answer(action, 200, {"job": restore})
+        if action == "UpdateJobNote":
+            return answer(action, 200, {"job": noted})
+        raise AssertionError(action)
+    client, session = client_for(handler)
+    response = client.update_recovery_info("users", "2022-01-01T00:00:00Z", note="quarterly drill",
+                                           outcome="passed")
+    assert response.status_code == 200 and response.action == "UpdateJobNote", response
+    assert ("UpdateJobNote", {"job_id": "r9", "note": "quarterly drill", "outcome": "passed"}) in \
+        session.sent
+    record = response.record
+    assert (record["table"], record["restored_table"], record["rows"], record["to_time_ms"],
+            record["note"], record["outcome"]) == \
+        ("users", "users_restored_20220101T000000", 3, 1640995200000, "quarterly drill", "passed")
+    assert record["restore_job"] == noted and response.job == noted
+    assert record["verification"]["id"] == "v2" and record["verified"] is True
+    # Nothing given: nothing changed, the record all the same.
+    session.sent.clear()
+    again = client.update_recovery_info("users", "2022-01-01T00:00:00Z")
+    assert again.ok and ("UpdateJobNote", {"job_id": "r9"}) in session.sent
+    # No restore to that point: 404, and nothing noted.
+    session.sent.clear()
+    missing = client.update_recovery_info("users", "2023-01-01T00:00:00Z", note="x")
+    assert (missing.status_code, missing.error_code) == (404, "OTSObjectNotExist")
+    assert all(a != "UpdateJobNote" for a, _ in session.sent)
+
+
+def test_update_recovery_info_without_a_verification_says_none():
+    restore = job("succeeded", id="r1", kind="restore", tables=["users"], target_table="t")
+
+    def handler(action, request):
+        if action == "StartRestore":
+            return answer(action, 200, {"job": dict(restore, state="running")})
+        if action == "DescribeJob":
+            return answer(action, 200, {"job": restore})
+        if action == "UpdateJobNote":
+            return answer(action, 200, {"job": dict(restore, outcome="failed over")})
+        if action == "ListJobs":
+            return answer(action, 200, {"jobs": []})
+        raise AssertionError(action)
+    client, session = client_for(handler)
+    client.recover("users", "latest", destination="b")
+    response = client.update_recovery_info("users", "latest", outcome="failed over")
+    assert response.ok
+    assert session.sent[2] == ("UpdateJobNote", {"job_id": "r1", "outcome": "failed over"})
+    assert (response.record["verification"], response.record["verified"],
+            response.record["outcome"]) == (None, None, "failed over")

@@ -1,5 +1,5 @@
 """The README's example runs as written against a fresh `tablesafe serve`, prints its
-four success lines, and leaves a recovered table holding the rows of the chosen
+six success lines, and leaves a recovered table holding the rows of the chosen
 recovery point (read through the official SDK)."""
 
 import os
@@ -15,8 +15,15 @@ from conftest import start_server
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
 KEY_ID, SECRET = "readme-pyclient", "readme-pyclient-secret-0123456789"
-SUCCESS_LINES = ["Backup successful", "Backup verification successful", "Recovery successful",
-                 "Recovery verification successful"]
+SUCCESS_LINES = ["Backup successful", "Backup verification successful",
+                 "Backup info updated successfully", "Recovery successful",
+                 "Recovery verification successful", "Recovery info updated successfully"]
+SEED_CALLS = ["client.backup(table_name, backup_policy)",
+              "client.verify_backup(table_name, backup_policy)",
+              "client.update_backup_info(table_name, backup_policy)",
+              "client.recover(table_name, recovery_point)",
+              "client.verify_recovery(table_name, recovery_point)",
+              "client.update_recovery_info(table_name, recovery_point)"]
 
 
 def readme_example():
@@ -49,6 +56,11 @@ def sdk_job(client, job_id):
     return client.describe_job(job_id).raise_for_status().job
 
 
+def test_the_readme_example_makes_the_seeds_six_calls_with_the_seeds_arguments():
+    calls = re.findall(r"^response = (client\.\w+\(.*\))$", readme_example(), re.M)
+    assert calls == SEED_CALLS
+
+
 def test_the_readme_example_runs_as_written(readme_server, monkeypatch, capsys):
     monkeypatch.setenv("TABLESAFE_ENDPOINT", readme_server.endpoint)
     monkeypatch.setenv("TABLESAFE_INSTANCE", "tablesafe")
@@ -59,11 +71,21 @@ def test_the_readme_example_runs_as_written(readme_server, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.splitlines() == SUCCESS_LINES, out
 
-    # The last response is the recovery's verification, naming the table it checked.
-    verified = scope["response"].job
-    assert verified["kind"] == "verify-restore" and verified["verified"] is True, verified
+    # The last response is the recovery record: the restore, its verification, the table.
+    record = scope["response"].record
+    verified = record["verification"]
+    assert verified["kind"] == "verify-restore" and verified["verified"] is True, record
+    assert record["verified"] is True and record["rows"] == 3, record
     restored = verified["target_table"]
-    assert restored.startswith("users_restored_"), verified
+    assert restored.startswith("users_restored_") and record["restored_table"] == restored, record
+    assert record["restore_job"]["id"] == verified["restore_job"], record
+    assert (record["note"], record["outcome"]) == (None, None), record
+
+    # The backup record the example read: its one snapshot, verified, no info yet.
+    listed = scope["client"].list_backups("users").raise_for_status().record
+    assert len(listed) == 1 and listed[0]["verified"] is True, listed
+    assert (listed[0]["tags"], listed[0]["description"], listed[0]["protected"]) == \
+        ([], None, False), listed
 
     sdk = OTSClient(readme_server.endpoint, KEY_ID, SECRET, "tablesafe",
                     retry_policy=NoRetryPolicy())

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, TextIO, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, TextIO, Tuple,
+                    Union)
 from urllib.parse import urlparse
 
 import requests
@@ -33,7 +34,8 @@ __all__ = ["TableStoreClient", "BACKUP_ACTIONS"]
 BACKUP_ACTIONS = (
     "CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan", "ListBackupPlans",
     "DescribeBackupPlan", "StartBackup", "ListSnapshots", "ListRecoveryPoints", "VerifyBackup",
-    "StartRestore", "VerifyRestore", "ListJobs", "DescribeJob",
+    "StartRestore", "VerifyRestore", "ListJobs", "DescribeJob", "UpdateSnapshotInfo",
+    "UpdateJobNote",
 )
 
 #: Plan fields the server fills in when a plan omits them.
@@ -204,6 +206,48 @@ class TableStoreClient(_Base):
         """DescribeJob: ``job`` is the job as it is now (404 for an unknown id)."""
         return self.call("DescribeJob", {"job_id": job_id})
 
+    def update_snapshot_info(self, snapshot: Optional[str] = None, *, plan: Optional[str] = None,
+                             destination: Optional[str] = None, table: Optional[str] = None,
+                             description: Optional[str] = None,
+                             tags: Optional[Iterable[str]] = None,
+                             add_tags: Optional[Iterable[str]] = None,
+                             remove_tags: Optional[Iterable[str]] = None,
+                             protected: Optional[bool] = None) -> BackupResponse:
+        """UpdateSnapshotInfo (admin keys only): sets the description, tags (``tags``
+        replaces them; ``add_tags``, ``remove_tags`` change them) and ``protected``
+        flag of the snapshot ``snapshot`` (an id, a unique prefix, or ``"latest"``,
+        the default: the newest, or with ``table`` the newest holding that table) in
+        the repository of ``plan`` or ``destination``. A field left ``None`` stays as
+        it is. ``record`` is the SnapshotInfo as it is now."""
+        request: Dict[str, Any] = {}
+        for key, value in (("plan", plan), ("destination", destination), ("snapshot", snapshot),
+                           ("table", table), ("description", description)):
+            if value is not None:
+                request[key] = value
+        for key, given in (("tags", tags), ("add_tags", add_tags), ("remove_tags", remove_tags)):
+            if given is not None:
+                request[key] = _tag_list(given, key)
+        if protected is not None:
+            if not isinstance(protected, bool):
+                raise TypeError("protected is True or False, not %r" % (protected,))
+            request["protected"] = protected
+        response = self.call("UpdateSnapshotInfo", request)
+        if response.ok:
+            response.record = response.data.get("snapshot")
+        return response
+
+    def update_job_note(self, job_id: str, note: Optional[str] = None,
+                        outcome: Optional[str] = None) -> BackupResponse:
+        """UpdateJobNote (admin and backup-operator keys): records ``note`` and
+        ``outcome`` on a job of the history (``None`` leaves what is there); ``job``
+        is the job as it is now."""
+        request: Dict[str, Any] = {"job_id": job_id}
+        if note is not None:
+            request["note"] = str(note)
+        if outcome is not None:
+            request["outcome"] = str(outcome)
+        return self.call("UpdateJobNote", request)
+
     def wait_for_job(self, job: Union[str, Job], *, action: str = "DescribeJob",
                      timeout: Optional[float] = None, progress: Progress = None) -> BackupResponse:
         """Polls DescribeJob until the job is no longer ``running`` (quickly at first,
@@ -278,17 +322,10 @@ class TableStoreClient(_Base):
         policy_to_plan(table_name, backup_policy)  # the same checks as backup()
         name = plan_name(table_name, backup_policy)
         if snapshot is None:
-            newest = self.list_jobs(plan=name, kind="backup", limit=1)
-            if not newest.ok:
-                return _as_action(newest, "VerifyBackup")
-            jobs = newest.data.get("jobs") or []
-            if jobs and jobs[0].get("state") == "running":
-                ended = self.wait_for_job(jobs[0], action="StartBackup")
-                if not ended.ok:
-                    return ended
-                jobs = [ended.job]
-            if jobs and jobs[0].get("snapshot") and table_name in (jobs[0].get("tables") or []):
-                snapshot = jobs[0]["snapshot"]
+            newest = self._newest_backup(table_name, name, "VerifyBackup")
+            if isinstance(newest, BackupResponse):
+                return newest
+            snapshot = newest
         if snapshot is None:
             points = self.call("ListRecoveryPoints", {"plan": name, "table": table_name})
             if not points.ok:
@@ -301,6 +338,48 @@ class TableStoreClient(_Base):
         self._plans[table_name] = name
         started = self.call("VerifyBackup", {"plan": name, "snapshot": snapshot})
         return self._maybe_wait(started, wait)
+
+    def update_backup_info(self, table_name: str, backup_policy: Policy,
+                           snapshot: Optional[str] = None, description: Optional[str] = None,
+                           tags: Optional[Iterable[str]] = None,
+                           add_tags: Optional[Iterable[str]] = None,
+                           remove_tags: Optional[Iterable[str]] = None,
+                           protected: Optional[bool] = None) -> BackupResponse:
+        """Attaches backup info to the newest backup of ``table_name`` under
+        ``backup_policy`` (or to the snapshot ``snapshot``, an id or unique prefix),
+        and returns its full record (UpdateSnapshotInfo, admin keys only).
+
+        ``description`` (text), ``tags`` (replaces the snapshot's tags), ``add_tags``
+        and ``remove_tags`` (change them), ``protected`` (``True``: the plan's
+        retention and ``tablesafe forget`` never remove the snapshot until it is
+        unprotected with ``False``). What is left ``None`` stays as it is, so with
+        no info the call only returns the record.
+
+        The newest backup is chosen as in :meth:`verify_backup`: a backup of the
+        plan still running is waited for, and its snapshot is the one updated;
+        else the newest snapshot in the plan's repository holding the table.
+        ``record`` is the snapshot as the server now has it, with the table's
+        figures at the top: ``{id, time_ms, table, rows, bytes, cells, verified,
+        description, tags, protected, plan, origin, added_bytes, tables}``
+        (``verified``: the outcome of the newest check of the snapshot in the job
+        history, a VerifyBackup or the backup's own; ``None`` when none checked it)
+        and ``tags`` sorted. Tags are 1 to 64 of letters, digits and ``_ - . : / =``
+        (400 otherwise).
+        404 when the plan holds no snapshot of the table."""
+        policy_to_plan(table_name, backup_policy)  # the same checks as backup()
+        name = plan_name(table_name, backup_policy)
+        if snapshot is None:
+            newest = self._newest_backup(table_name, name, "UpdateSnapshotInfo")
+            if isinstance(newest, BackupResponse):
+                return newest
+            snapshot = newest
+        self._plans[table_name] = name
+        response = self.update_snapshot_info(
+            snapshot, plan=name, table=table_name, description=description, tags=tags,
+            add_tags=add_tags, remove_tags=remove_tags, protected=protected)
+        if response.ok:
+            response.record = backup_record(response.data.get("snapshot") or {}, table_name)
+        return response
 
     def recover(self, table_name: str, recovery_point: RecoveryPointLike,
                 target_table: Optional[str] = None, overwrite: bool = False, wait: bool = False,
@@ -370,14 +449,58 @@ class TableStoreClient(_Base):
         started = self.call("VerifyRestore", {"job_id": job_id})
         return self._maybe_wait(started, wait)
 
+    def update_recovery_info(self, table_name: str, recovery_point: RecoveryPointLike,
+                             note: Optional[str] = None, outcome: Optional[str] = None, *,
+                             restore_job_id: Optional[str] = None) -> BackupResponse:
+        """Records ``note`` and ``outcome`` (free text, e.g. ``"drill passed"``) on the
+        recovery of ``table_name`` to ``recovery_point`` in the job history
+        (UpdateJobNote, admin and backup-operator keys), and returns the recovery
+        record.
+
+        The restore is found as in :meth:`verify_recovery` (``restore_job_id``, else
+        the one this client started, else the newest in the job history; 404 when
+        there is none); one still running is waited for. What is left ``None``
+        stays as it is. ``record`` is ``{table, restored_table, recovery_point,
+        to_time_ms, snapshot, rows, bytes, state, note, outcome, restore_job,
+        verification, verified}``: ``restore_job`` the restore as it is now,
+        ``verification`` its newest verify-restore job (``None`` when none ran) and
+        ``verified`` that job's outcome. ``job`` is the restore job."""
+        point = parse_recovery_point(recovery_point)
+        job_id = restore_job_id or self._restores.get((table_name, point))
+        if job_id is None:
+            found = self._find_restore(table_name, point)
+            if not found.ok:
+                return _as_action(found, "UpdateJobNote")
+            job_id = found.job["id"] if found.job else None
+        restore = self.describe_job(str(job_id))
+        if not restore.ok:
+            return _as_action(restore, "UpdateJobNote")
+        if restore.job is not None and restore.job.get("state") == "running":
+            self.wait_for_job(restore.job, action="StartRestore")
+        noted = self.update_job_note(str(job_id), note=note, outcome=outcome)
+        if not noted.ok or noted.job is None:
+            return noted
+        checks = self.list_jobs(kind="verify-restore", limit=1000)
+        if not checks.ok:
+            return _as_action(checks, "UpdateJobNote")
+        verification = next((j for j in checks.data.get("jobs") or []
+                             if j.get("restore_job") == job_id), None)
+        noted.record = recovery_record(table_name, point, noted.job, verification)
+        return noted
+
     def list_backups(self, table_name: str, backup_policy: Optional[Policy] = None, *,
-                     destination: Optional[str] = None, plan: Optional[str] = None) -> BackupResponse:
+                     destination: Optional[str] = None, plan: Optional[str] = None,
+                     tags: Optional[Iterable[str]] = None) -> BackupResponse:
         """The snapshots holding ``table_name`` (``record``, oldest first), in the
-        repository chosen as in :meth:`recover`."""
+        repository chosen as in :meth:`recover`; with ``tags``, only those carrying
+        every one of them (ListSnapshots ``tags``)."""
         source = self._source(table_name, backup_policy, destination, plan)
         if isinstance(source, BackupResponse):
             return _as_action(source, "ListSnapshots")
-        response = self.call("ListSnapshots", dict(source))
+        request: Dict[str, Any] = dict(source)
+        if tags is not None:
+            request["tags"] = _tag_list(tags, "tags")
+        response = self.call("ListSnapshots", request)
         if response.ok:
             response.record = [s for s in response.data.get("snapshots", [])
                                if any(t.get("name") == table_name for t in s.get("tables", []))]
@@ -401,6 +524,24 @@ class TableStoreClient(_Base):
         return response
 
     # ------------------------------------------------------------------ helpers
+
+    def _newest_backup(self, table_name: str, name: str,
+                       action: str) -> Union[Optional[str], BackupResponse]:
+        """The snapshot of plan ``name``'s newest backup job when it holds
+        ``table_name`` (a running one is waited for first; one that fails is the
+        answer), else ``None``."""
+        newest = self.list_jobs(plan=name, kind="backup", limit=1)
+        if not newest.ok:
+            return _as_action(newest, action)
+        jobs = newest.data.get("jobs") or []
+        if jobs and jobs[0].get("state") == "running":
+            ended = self.wait_for_job(jobs[0], action="StartBackup")
+            if not ended.ok:
+                return ended
+            jobs = [ended.job]
+        if jobs and jobs[0].get("snapshot") and table_name in (jobs[0].get("tables") or []):
+            return str(jobs[0]["snapshot"])
+        return None
 
     def _check_table(self, table_name: str, action: str) -> Optional[BackupResponse]:
         try:
@@ -546,6 +687,56 @@ def _size(n: int) -> str:
         if value < 1024 or unit == "GB":
             break
     return "%.1f %s" % (value, unit)
+
+
+def backup_record(snapshot: Mapping[str, Any], table_name: str) -> Dict[str, Any]:
+    """The record of one backup of ``table_name``: the SnapshotInfo ``snapshot``
+    (``id``, ``time_ms``, ``verified``, ``description``, ``tags``, ``protected``,
+    ``tables``, ...) with the table's own figures added: ``table``, ``rows``,
+    ``bytes`` (its data bytes), ``cells`` (``None`` when the snapshot does not hold
+    it)."""
+    out: Dict[str, Any] = dict(snapshot)
+    entry = next((t for t in snapshot.get("tables") or [] if t.get("name") == table_name), None)
+    out["table"] = table_name
+    out["rows"] = entry.get("rows") if entry else None
+    out["bytes"] = entry.get("data_bytes") if entry else None
+    out["cells"] = entry.get("cells") if entry else None
+    out.setdefault("verified", None)
+    out.setdefault("description", None)
+    out.setdefault("tags", [])
+    out.setdefault("protected", False)
+    return out
+
+
+def recovery_record(table_name: str, point: RecoveryPoint, restore: Mapping[str, Any],
+                    verification: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The record of one recovery: the restore job and its newest verification."""
+    return {
+        "table": table_name,
+        "restored_table": restore.get("target_table"),
+        "recovery_point": str(point),
+        "to_time_ms": restore.get("to_time_ms"),
+        "snapshot": restore.get("snapshot"),
+        "rows": restore.get("rows"),
+        "bytes": restore.get("bytes"),
+        "state": restore.get("state"),
+        "note": restore.get("note"),
+        "outcome": restore.get("outcome"),
+        "restore_job": dict(restore),
+        "verification": dict(verification) if verification is not None else None,
+        "verified": verification.get("verified") if verification is not None else None,
+    }
+
+
+def _tag_list(tags: Iterable[str], field: str) -> List[str]:
+    """``tags`` as a list of strings (one string is one tag)."""
+    if isinstance(tags, str):
+        return [tags]
+    out = list(tags)
+    for tag in out:
+        if not isinstance(tag, str):
+            raise TypeError("%s holds strings, not %r" % (field, tag))
+    return out
 
 
 def _table_points(data: Mapping[str, Any], table_name: str) -> Dict[str, Any]:

@@ -34,6 +34,8 @@ class Job(TypedDict, total=False):
     verified: Optional[bool]
     forgotten: List[str]
     error: Optional[str]
+    note: Optional[str]  # UpdateJobNote
+    outcome: Optional[str]  # UpdateJobNote
 
 
 class Plan(TypedDict, total=False):
@@ -77,6 +79,10 @@ class SnapshotInfo(TypedDict, total=False):
     origin: str
     added_bytes: int
     tables: List[SnapshotTable]
+    description: Optional[str]  # UpdateSnapshotInfo
+    tags: List[str]  # sorted
+    protected: bool  # never forgotten by retention while true
+    verified: Optional[bool]  # the newest check's outcome (VerifyBackup or the backup's own)
 
 
 class TableRecoveryPoints(TypedDict, total=False):
