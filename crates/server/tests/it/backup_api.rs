@@ -35,8 +35,8 @@ fn assert_signed(reply: &Reply, key_id: &str, secret: &str, action: &str) {
 fn allowed(role: Role, action: &str) -> bool {
     const LIST: [&str; 6] =
         ["ListBackupPlans", "DescribeBackupPlan", "ListSnapshots", "ListRecoveryPoints", "ListJobs", "DescribeJob"];
-    const RUN_AND_RESTORE: [&str; 4] = ["StartBackup", "VerifyBackup", "StartRestore", "VerifyRestore"];
-    const PLANS: [&str; 3] = ["CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan"];
+    const RUN_AND_RESTORE: [&str; 5] = ["StartBackup", "VerifyBackup", "StartRestore", "VerifyRestore", "UpdateJobNote"];
+    const PLANS: [&str; 4] = ["CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan", "UpdateSnapshotInfo"];
     assert!(LIST.contains(&action) || RUN_AND_RESTORE.contains(&action) || PLANS.contains(&action), "{action}");
     match role {
         Role::Admin => true,
