@@ -23,7 +23,7 @@ use tablesafe_repo::{crypto, LockKind, Repository, WriterOptions};
 use crate::changes::{encode_change, Change, ChangeDecoder};
 use crate::records::ChunkRecords;
 use crate::manifest::{list_snapshots, Snapshot};
-use crate::source::{now_us, Consistency, TableSource};
+use crate::source::{Consistency, StreamEnd, TableSource};
 use crate::BackupError;
 
 /// Manifest kind of change segments.
@@ -312,8 +312,10 @@ impl<S: TableSource> Archiver<S> {
     }
 
     async fn pass_table(&mut self, repo: &Repository, table: &str) -> Result<Option<ArchivePass>, BackupError> {
-        let checked_at = now_us();
-        let Some((stream_id, end)) = self.source.stream_end(table).await? else {
+        // The source's time (the server's, for an endpoint): the archive's windows
+        // are in the clock that stamps the changes, not this machine's.
+        let Some(StreamEnd { stream_id, position: end, settled_at_us: checked_at }) = self.source.stream_end(table).await?
+        else {
             self.streams.remove(table);
             return Ok(None);
         };

@@ -23,7 +23,7 @@ use crate::changes::{apply_stored, Change};
 use crate::digest::DigestBuilder;
 use crate::read::SnapshotRows;
 use crate::manifest::{FixupLayer, TableSnapshot};
-use crate::source::{now_us, Consistency, TableSource};
+use crate::source::{Consistency, StreamEnd, TableSource};
 use crate::{format, BackupError};
 
 /// Most changes made during a scan that are replayed to make it exact.
@@ -43,8 +43,11 @@ pub(crate) async fn settle<'r, S: TableSource>(
     if entry.consistency != Consistency::Fuzzy || !repo.can_read_data() {
         return Ok(());
     }
-    let Some((current, to)) = source.stream_end(&entry.name).await? else { return Ok(()) };
-    let settled_at = now_us();
+    let Some(StreamEnd { stream_id: current, position: to, settled_at_us: settled_at }) =
+        source.stream_end(&entry.name).await?
+    else {
+        return Ok(());
+    };
     if current != stream_id {
         return Ok(()); // The stream was disabled and enabled again meanwhile.
     }

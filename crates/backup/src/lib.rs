@@ -71,6 +71,6 @@ pub use manifest::{list_snapshots, load_snapshot, load_snapshot_of, FixupLayer, 
 pub use snapshot::backup;
 pub use stats::{repository_stats, RepositoryStats};
 pub use source::{
-    changed_keys, ChangePage, Consistency, EmbeddedTables, ExportItem, RemoteTables, TableDefinition, TableSink,
-    TableSource,
+    changed_keys, ChangePage, Consistency, EmbeddedTables, ExportItem, RemoteTables, StreamEnd, TableDefinition,
+    TableSink, TableSource,
 };

@@ -16,17 +16,27 @@ pub struct ShardIterator {
     pub position: u64,
     /// Records at or after this position are not read; reaching it closes the shard.
     pub end: Option<u64>,
+    /// The server's clock (µs since the epoch) when GetShardIterator was asked
+    /// for this iterator: every change the server stamped before it lies below
+    /// `position`. A backup through the API takes its position's time from here,
+    /// never from its own clock, which may be off.
+    pub issued_at_us: Option<i64>,
 }
 
 impl ShardIterator {
-    /// `v1.<hex stream id>.<hex position>[.<hex end>]`: every character a client
-    /// might mangle in transit is outside the alphabet.
+    /// `v1.<hex stream id>.<hex position>[.<hex end>][.t<hex issued at>]`: every
+    /// character a client might mangle in transit is outside the alphabet, and
+    /// iterators without the time (older servers) still parse.
     pub fn encode(&self) -> String {
         let hex: String = self.stream_id.bytes().map(|b| format!("{b:02x}")).collect();
-        match self.end {
-            None => format!("v1.{hex}.{:x}", self.position),
-            Some(end) => format!("v1.{hex}.{:x}.{end:x}", self.position),
+        let mut text = format!("v1.{hex}.{:x}", self.position);
+        if let Some(end) = self.end {
+            text.push_str(&format!(".{end:x}"));
         }
+        if let Some(at) = self.issued_at_us.filter(|at| *at >= 0) {
+            text.push_str(&format!(".t{at:x}"));
+        }
+        text
     }
 
     /// Parses an iterator made by [`encode`](Self::encode); `None` for anything else.
@@ -35,8 +45,21 @@ impl ShardIterator {
         let (Some("v1"), Some(hex), Some(position)) = (parts.next(), parts.next(), parts.next()) else {
             return None;
         };
-        let end = parts.next().map(parse_hex_u64);
-        if parts.next().is_some() || hex.len() % 2 != 0 || !hex.is_ascii() {
+        let mut rest: Vec<&str> = parts.collect();
+        let issued_at_us = match rest.last().and_then(|last| last.strip_prefix('t')) {
+            Some(at) => {
+                let at = i64::try_from(parse_hex_u64(at)?).ok()?;
+                rest.pop();
+                Some(at)
+            }
+            None => None,
+        };
+        let end = match rest.as_slice() {
+            [] => None,
+            [end] => Some(parse_hex_u64(end)),
+            _ => return None,
+        };
+        if hex.len() % 2 != 0 || !hex.is_ascii() {
             return None;
         }
         let bytes = (0..hex.len())
@@ -49,7 +72,7 @@ impl ShardIterator {
             None => None,
             Some(parsed) => Some(parsed?),
         };
-        Some(ShardIterator { stream_id, position, end })
+        Some(ShardIterator { stream_id, position, end, issued_at_us })
     }
 }
 
@@ -68,10 +91,19 @@ mod tests {
 
     #[test]
     fn shard_iterators_round_trip_and_reject_garbage() {
-        let open = ShardIterator { stream_id: "orders_1700000000000000".into(), position: 0x1234, end: None };
+        let open =
+            ShardIterator { stream_id: "orders_1700000000000000".into(), position: 0x1234, end: None, issued_at_us: None };
         assert_eq!(ShardIterator::decode(&open.encode()).unwrap(), open);
-        let bounded = ShardIterator { end: Some(0x2000), ..open };
+        let bounded = ShardIterator { end: Some(0x2000), ..open.clone() };
         assert_eq!(ShardIterator::decode(&bounded.encode()).unwrap(), bounded);
+        let dated = ShardIterator { issued_at_us: Some(1_764_000_000_000_000), ..open.clone() };
+        assert_eq!(ShardIterator::decode(&dated.encode()).unwrap(), dated);
+        let both = ShardIterator { issued_at_us: Some(7), ..bounded.clone() };
+        assert_eq!(ShardIterator::decode(&both.encode()).unwrap(), both);
+        assert!(both.encode().ends_with(".2000.t7"), "{}", both.encode());
+        // What servers before the time wrote still reads.
+        assert_eq!(ShardIterator::decode(&open.encode()).unwrap().issued_at_us, None);
+        assert_eq!(ShardIterator::decode(&format!("{}.tz", open.encode())), None);
         for bad in [
             "",
             "v1",

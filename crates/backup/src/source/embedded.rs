@@ -13,8 +13,8 @@ use tablesafe_proto::model::{Condition, ReadOptions};
 use tokio::sync::mpsc;
 
 use super::{
-    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource,
-    ROW_BATCH,
+    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
+    TableSource, ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
 use crate::format::EncodedRows;
@@ -124,14 +124,16 @@ impl TableSource for EmbeddedTables {
         self.blocking(move |engine| Ok(engine.estimate_rows(&name).ok().flatten())).await.ok().flatten()
     }
 
-    async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
+    async fn stream_end(&self, table: &str) -> Result<Option<StreamEnd>, BackupError> {
         let name = table.to_owned();
         self.blocking(move |engine| {
             let Some(stream_id) = engine.table(&name).map_err(BackupError::engine(&name))?.change_log_id() else {
                 return Ok(None);
             };
-            let end = engine.stream_position(&stream_id, Some(i64::MAX)).map_err(BackupError::engine(&name))?;
-            Ok(Some((stream_id, end)))
+            // Before the position settles: every change stamped earlier is below it.
+            let settled_at_us = now_us();
+            let position = engine.stream_position(&stream_id, Some(i64::MAX)).map_err(BackupError::engine(&name))?;
+            Ok(Some(StreamEnd { stream_id, position, settled_at_us }))
         })
         .await
     }

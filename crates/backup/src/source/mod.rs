@@ -54,6 +54,19 @@ pub enum Consistency {
     Fuzzy,
 }
 
+/// A stream's settled end, as [`TableSource::stream_end`] tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// The stream.
+    pub stream_id: String,
+    /// Every change acknowledged before the call lies below this position.
+    pub position: u64,
+    /// A time (µs since the epoch, in the clock that stamps the stream's
+    /// changes: the server's) such that every change stamped before it lies
+    /// below `position`.
+    pub settled_at_us: i64,
+}
+
 /// What an export reports besides its rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExportSummary {
@@ -108,7 +121,7 @@ pub trait TableSource: Send + Sync {
     /// The table's stream id and the stream's settled end: every change
     /// acknowledged before the call lies below that position. `None` for a table
     /// without a stream, or a source that cannot tell positions.
-    fn stream_end(&self, table: &str) -> impl Future<Output = Result<Option<(String, u64)>, BackupError>> + Send;
+    fn stream_end(&self, table: &str) -> impl Future<Output = Result<Option<StreamEnd>, BackupError>> + Send;
     /// Up to about `limit` changes of `table` from position `from` of stream
     /// `stream_id`, none at or after `end`. `None` when the source cannot serve
     /// them: records trimmed, stream disabled or re-enabled, positions unknown.

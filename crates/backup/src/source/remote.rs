@@ -20,8 +20,8 @@ use tablesafe_proto::stream::ShardIterator;
 use tokio::sync::mpsc;
 
 use super::{
-    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, TableDefinition, TableSink, TableSource,
-    ROW_BATCH,
+    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
+    TableSource, ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
 use crate::BackupError;
@@ -73,7 +73,7 @@ impl TableSource for RemoteTables {
         None // The Tablestore API tells sizes (split points), not row counts.
     }
 
-    async fn stream_end(&self, table: &str) -> Result<Option<(String, u64)>, BackupError> {
+    async fn stream_end(&self, table: &str) -> Result<Option<StreamEnd>, BackupError> {
         let description = self.client.describe_table(table).await.map_err(BackupError::remote(table))?;
         match description.stream.stream_id.as_deref() {
             Some(stream_id) => self.settled_end(table, stream_id).await,
@@ -89,7 +89,8 @@ impl TableSource for RemoteTables {
         end: Option<u64>,
         limit: usize,
     ) -> Result<Option<ChangePage>, BackupError> {
-        let shard_iterator = ShardIterator { stream_id: stream_id.to_owned(), position: from, end }.encode();
+        let shard_iterator =
+            ShardIterator { stream_id: stream_id.to_owned(), position: from, end, issued_at_us: None }.encode();
         let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
         let request = GetStreamRecordRequest { shard_iterator, limit: Some(limit) };
         let page = match self.client.get_stream_record(request).await {
@@ -124,9 +125,8 @@ impl TableSource for RemoteTables {
             Some(stream_id) => self.settled_end(table, stream_id).await?,
             _ => None,
         };
-        // Every change below the position was committed by now (up to clock skew).
-        let position_time_us = stream.as_ref().map(|_| now_us());
-        let (stream_id, stream_position) = stream.unzip();
+        let position_time_us = stream.as_ref().map(|end| end.settled_at_us);
+        let (stream_id, stream_position) = stream.map(|end| (end.stream_id, end.position)).unzip();
         let start = ExportItem::Start { stream_id, stream_position };
         items.send(start).await.map_err(cancelled)?;
         // Key ranges of about `split_bytes` each, scanned SCAN_PARALLELISM at a time
@@ -178,7 +178,10 @@ impl TableSource for RemoteTables {
 impl RemoteTables {
     /// The stream's settled end (every change acknowledged before the call lies
     /// below it), when the endpoint hands out TableSafe positions; `None` otherwise.
-    async fn settled_end(&self, table: &str, stream_id: &str) -> Result<Option<(String, u64)>, BackupError> {
+    /// Its time is the server's, from the iterator; only a server too old to put
+    /// it there gets this machine's clock, read before the call.
+    async fn settled_end(&self, table: &str, stream_id: &str) -> Result<Option<StreamEnd>, BackupError> {
+        let asked_at_us = now_us();
         let description = match self.client.describe_stream(DescribeStreamRequest::new(stream_id)).await {
             Ok(description) => description,
             Err(e) if stream_unreadable(&e) => return Ok(None),
@@ -195,9 +198,13 @@ impl RemoteTables {
             Err(e) if stream_unreadable(&e) || e.code() == Some(ErrorCode::ParameterInvalid) => return Ok(None),
             Err(e) => return Err(BackupError::remote(table)(e)),
         };
-        Ok(ShardIterator::decode(&iterator)
-            .filter(|it| it.stream_id == stream_id && it.end.is_none())
-            .map(|it| (it.stream_id, it.position)))
+        Ok(ShardIterator::decode(&iterator).filter(|it| it.stream_id == stream_id && it.end.is_none()).map(|it| {
+            StreamEnd {
+                settled_at_us: it.issued_at_us.unwrap_or(asked_at_us),
+                stream_id: it.stream_id,
+                position: it.position,
+            }
+        }))
     }
 }
 

@@ -74,7 +74,7 @@ async fn records_carry_positions_and_bounded_iterators_stop_at_their_end() {
         GetShardIteratorRequest { timestamp: Some(i64::MAX), ..GetShardIteratorRequest::new(&stream_id, "shard-0") };
     let end = ShardIterator::decode(&client.get_shard_iterator(end).await.unwrap()).unwrap();
     assert!(end.position > positions[4], "the end lies past every acknowledged change");
-    let bounded = ShardIterator { stream_id, position: positions[1], end: Some(positions[3]) };
+    let bounded = ShardIterator { stream_id, position: positions[1], end: Some(positions[3]), issued_at_us: None };
     let page = client.get_stream_record(GetStreamRecordRequest::new(bounded.encode())).await.unwrap();
     let keys: Vec<_> = page.records.iter().map(|r| r.row.primary_key.clone()).collect();
     assert_eq!(keys, [int_key("id", 1), int_key("id", 2)]);

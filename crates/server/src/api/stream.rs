@@ -80,9 +80,17 @@ pub(crate) fn get_shard_iterator(state: &ServerState, body: &[u8]) -> ApiResult<
             message: format!("Requested shard does not exist: {}.", request.shard_id),
         });
     }
+    // Read before the position settles: every change stamped earlier is below it.
+    let issued_at_us = state.clock.now_micros();
     let position = state.engine.stream_position(&request.stream_id, request.timestamp)?;
     encode(&pb::GetShardIteratorResponse {
-        shard_iterator: ShardIterator { stream_id: request.stream_id, position, end: None }.encode(),
+        shard_iterator: ShardIterator {
+            stream_id: request.stream_id,
+            position,
+            end: None,
+            issued_at_us: Some(issued_at_us),
+        }
+        .encode(),
         next_token: None,
     })
 }
@@ -102,7 +110,8 @@ pub(crate) fn get_stream_record(state: &ServerState, body: &[u8]) -> ApiResult<V
     let end = iterator.end.unwrap_or(u64::MAX);
     page.records.retain(|r| r.seq < end);
     let next = (page.next < end && iterator.position < end).then(|| {
-        ShardIterator { stream_id: iterator.stream_id.clone(), position: page.next, end: iterator.end }.encode()
+        let next = ShardIterator { position: page.next, issued_at_us: None, ..iterator.clone() };
+        next.encode()
     });
     let mut bytes = 0usize;
     let stream_records: Vec<_> = page
