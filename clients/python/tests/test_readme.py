@@ -56,6 +56,12 @@ def sdk_job(client, job_id):
     return client.describe_job(job_id).raise_for_status().job
 
 
+def test_the_repository_readme_carries_the_same_example():
+    top = os.path.join(os.path.dirname(README), "..", "..", "README.md")
+    blocks = re.findall(r"```python\n(.*?)```", open(top, encoding="utf-8").read(), re.S)
+    assert blocks[1:] == [readme_example()], "README.md and clients/python/README.md differ"
+
+
 def test_the_readme_example_makes_the_seeds_six_calls_with_the_seeds_arguments():
     calls = re.findall(r"^response = (client\.\w+\(.*\))$", readme_example(), re.M)
     assert calls == SEED_CALLS
