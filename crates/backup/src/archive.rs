@@ -28,8 +28,9 @@ use crate::BackupError;
 
 /// Manifest kind of change segments.
 pub const CHANGES: &str = "changes";
-/// Version of the segment manifest layout.
-pub const SEGMENT_VERSION: u32 = 1;
+/// Version of the segment manifest layout: 2 seals inline changes for keys
+/// that read data (`inline_sealed`); version 1 inline changes read as before.
+pub const SEGMENT_VERSION: u32 = 2;
 
 /// One archived run of a stream's changes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,26 +63,41 @@ pub struct ChangeSegment {
     /// kept inside its (sealed) manifest instead of in packs: one object a pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline: Option<String>,
+    /// `inline` is sealed for keys that read data (`Repository::seal_for_readers`,
+    /// bound to the segment's id): manifests open with every key, write-only ones
+    /// too, and inline changes are row data. Segments before version 2 lack it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline_sealed: bool,
 }
 
 /// Serialized changes a segment keeps inside its manifest rather than in packs.
 const INLINE_BYTES: usize = 256 << 10;
 
-fn inline_encode(data: &[u8]) -> Result<String, BackupError> {
-    use base64::Engine as _;
-    let packed = zstd::bulk::compress(data, 3).map_err(|e| BackupError::Internal(format!("compress changes: {e}")))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(packed))
+/// What binds sealed inline changes to their segment: moved to another segment's
+/// manifest, they do not open.
+fn inline_aad(id: &str) -> Vec<u8> {
+    format!("tablesafe inline changes {id}").into_bytes()
 }
 
-fn inline_decode(id: &str, segment: &ChangeSegment, text: &str) -> Result<Vec<u8>, BackupError> {
+fn inline_encode(repo: &Repository, id: &str, data: &[u8]) -> Result<String, BackupError> {
+    use base64::Engine as _;
+    let packed = zstd::bulk::compress(data, 3).map_err(|e| BackupError::Internal(format!("compress changes: {e}")))?;
+    let sealed = repo.seal_for_readers(&packed, &inline_aad(id));
+    Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+}
+
+fn inline_decode(repo: &Repository, id: &str, segment: &ChangeSegment, text: &str) -> Result<Vec<u8>, BackupError> {
     use base64::Engine as _;
     let corrupt = |detail: String| BackupError::Corrupt {
         snapshot: format!("change segment {id}"),
         table: segment.table.clone(),
         detail,
     };
-    let packed =
+    let mut packed =
         base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| corrupt(format!("inline data: {e}")))?;
+    if segment.inline_sealed {
+        packed = repo.open_for_readers(&packed, &inline_aad(id), &format!("{CHANGES}/{id}"))?;
+    }
     // The manifest says how many bytes to expect; a little slack for its own rounding.
     let limit = usize::try_from(segment.data_bytes).unwrap_or(usize::MAX).max(1);
     let data = zstd::bulk::decompress(&packed, limit).map_err(|e| corrupt(format!("inline data: {e}")))?;
@@ -185,6 +201,7 @@ pub async fn load_segment(repo: &Repository, id: &str) -> Result<ChangeSegment, 
 
 /// The changes of a segment, decoded a chunk at a time.
 pub struct SegmentChanges {
+    repo: Repository,
     records: ChunkRecords<ChangeDecoder>,
     /// An inline segment's id and data, decoded at the first read.
     inline: Option<(String, ChangeSegment)>,
@@ -197,13 +214,13 @@ impl SegmentChanges {
         let owner = format!("change segment {id}");
         let records = ChunkRecords::new(repo, segment.chunks.clone(), owner, segment.table.clone());
         let inline = segment.inline.is_some().then(|| (id.to_owned(), segment));
-        SegmentChanges { records, inline, decoded: std::collections::VecDeque::new() }
+        SegmentChanges { repo: repo.clone(), records, inline, decoded: std::collections::VecDeque::new() }
     }
 
     /// The next change, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<Change>, BackupError> {
         if let Some((id, segment)) = self.inline.take() {
-            let data = inline_decode(&id, &segment, segment.inline.as_deref().unwrap_or_default())?;
+            let data = inline_decode(&self.repo, &id, &segment, segment.inline.as_deref().unwrap_or_default())?;
             let mut decoder = ChangeDecoder::default();
             let corrupt = |detail: String| BackupError::Corrupt {
                 snapshot: format!("change segment {id}"),
@@ -262,8 +279,10 @@ struct StreamState {
     stream_id: String,
     position: u64,
     last_write_us: i64,
-    /// Small segments written since the last compaction, in order.
-    small: Vec<(String, ChangeSegment)>,
+    /// Small segments written since the last compaction, in order, with their
+    /// changes: compaction merges what this archiver wrote without reading it
+    /// back, so a write-only archiver compacts too.
+    small: Vec<(String, ChangeSegment, Vec<u8>)>,
 }
 
 /// Follows the change streams of a source's tables into a repository.
@@ -338,19 +357,21 @@ impl<S: TableSource> Archiver<S> {
             }
         };
         let written = if segment.0.changes > 0 || heartbeat_due || gap {
+            let data = (segment.1.len() <= INLINE_BYTES).then(|| segment.1.clone());
             let written = write_segment(repo, segment, true).await?;
             state.position = written.1.to;
             state.last_write_us = checked_at;
-            if written.1.inline.is_some() && !gap {
-                // An idle pass rewrites the empty segment at the same position.
-                if state.small.last().is_some_and(|(id, _)| *id == written.0) {
-                    state.small.pop();
+            match data.filter(|_| written.1.inline.is_some() && !gap) {
+                Some(data) => {
+                    // An idle pass rewrites the empty segment at the same position.
+                    if state.small.last().is_some_and(|(id, _, _)| *id == written.0) {
+                        state.small.pop();
+                    }
+                    state.small.push((written.0.clone(), written.1.clone(), data));
                 }
-                state.small.push(written.clone());
-            } else {
-                state.small.clear();
+                None => state.small.clear(),
             }
-            let held: usize = state.small.iter().filter_map(|(_, s)| s.inline.as_ref().map(String::len)).sum();
+            let held: usize = state.small.iter().map(|(_, _, data)| data.len()).sum();
             if state.small.len() >= self.options.compact_after.max(2) || held >= COMPACT_BYTES {
                 compact(repo, std::mem::take(&mut state.small)).await?;
             }
@@ -418,6 +439,7 @@ impl<S: TableSource> Archiver<S> {
             data_bytes: 0,
             chunks: Vec::new(),
             inline: None,
+            inline_sealed: false,
         };
         let max = self.options.max_changes_per_segment.max(1);
         while segment.to < end && (segment.changes as usize) < max && data.len() < MAX_SEGMENT_BYTES {
@@ -463,7 +485,8 @@ async fn write_segment(
     };
     if inline_allowed && data.len() <= INLINE_BYTES {
         // No chunks, so nothing prune could take away meanwhile: no lock needed.
-        segment.inline = Some(inline_encode(&data)?);
+        segment.inline = Some(inline_encode(repo, &id, &data)?);
+        segment.inline_sealed = true;
         repo.save_manifest_as(CHANGES, &id, &save(&segment)?).await?;
         return Ok((id, segment));
     }
@@ -482,6 +505,7 @@ async fn write_segment(
         writer.finish().await?;
         segment.chunks = chunks.iter().map(|c| crypto::hex(c)).collect();
         segment.inline = None;
+        segment.inline_sealed = false;
         repo.save_manifest_as(CHANGES, &id, &save(&segment)?).await?;
         Ok::<_, BackupError>(())
     }
@@ -498,29 +522,27 @@ async fn write_segment(
 /// Merges consecutive small segments into one packed segment: the merged manifest
 /// is written first, then the small ones are deleted, so a crash in between leaves
 /// overlapping segments, which readers skip through.
-async fn compact(repo: &Repository, small: Vec<(String, ChangeSegment)>) -> Result<(), BackupError> {
-    let (Some((_, first)), Some((_, last))) = (small.first(), small.last()) else { return Ok(()) };
+async fn compact(repo: &Repository, small: Vec<(String, ChangeSegment, Vec<u8>)>) -> Result<(), BackupError> {
+    let (Some((_, first, _)), Some((_, last, _))) = (small.first(), small.last()) else { return Ok(()) };
     if small.len() < 2 || small.windows(2).any(|w| w[1].1.from != w[0].1.to) {
         return Ok(());
     }
-    let mut data = Vec::new();
-    for (id, segment) in &small {
-        data.extend(inline_decode(id, segment, segment.inline.as_deref().unwrap_or_default())?);
-    }
+    let data: Vec<u8> = small.iter().flat_map(|(_, _, data)| data.iter().copied()).collect();
     let merged = ChangeSegment {
         from: first.from,
         to: last.to,
-        changes: small.iter().map(|(_, s)| s.changes).sum(),
-        first_time_us: small.iter().find_map(|(_, s)| s.first_time_us),
-        last_time_us: small.iter().rev().find_map(|(_, s)| s.last_time_us),
+        changes: small.iter().map(|(_, s, _)| s.changes).sum(),
+        first_time_us: small.iter().find_map(|(_, s, _)| s.first_time_us),
+        last_time_us: small.iter().rev().find_map(|(_, s, _)| s.last_time_us),
         complete_until_us: last.complete_until_us,
         data_bytes: data.len() as u64,
         chunks: Vec::new(),
         inline: None,
+        inline_sealed: false,
         ..first.clone()
     };
     let (merged_id, _) = write_segment(repo, (merged, data), false).await?;
-    for (id, _) in &small {
+    for (id, _, _) in &small {
         if *id != merged_id {
             repo.delete_manifest(CHANGES, id).await?;
         }

@@ -161,6 +161,30 @@ impl Secrets {
         age::encrypt(&self.data_recipient, key).unwrap_or_default()
     }
 
+    /// Seals `plaintext` so that only holders of the data identity open it: a
+    /// fresh key, wrapped to the data recipient, seals it (`u32 LE length of the
+    /// wrapped key ‖ wrapped key ‖ sealed`). Write-only secrets seal; they cannot open.
+    pub fn seal_for_readers(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        let key = random_key();
+        let wrapped = self.wrap_pack_key(&key);
+        let mut out = Vec::with_capacity(4 + wrapped.len() + plaintext.len() + 40);
+        out.extend_from_slice(&(wrapped.len() as u32).to_le_bytes());
+        out.extend_from_slice(&wrapped);
+        out.extend_from_slice(&seal(&key, plaintext, aad));
+        out
+    }
+
+    /// Opens what [`seal_for_readers`](Self::seal_for_readers) sealed; `WriteOnly`
+    /// without the data identity, damaged when it does not authenticate.
+    pub fn open_for_readers(&self, sealed: &[u8], aad: &[u8], path: &str) -> Result<Vec<u8>, RepoError> {
+        let damaged = || RepoError::damaged(path, "sealed data is cut short");
+        let length: [u8; 4] = sealed.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(damaged)?;
+        let length = u32::from_le_bytes(length) as usize;
+        let wrapped = sealed.get(4..4 + length).ok_or_else(damaged)?;
+        let key = self.unwrap_pack_key(wrapped, path)?;
+        open(&key, &sealed[4 + length..], aad).ok_or_else(|| RepoError::damaged(path, "sealed data fails authentication"))
+    }
+
     /// Unwraps a pack key; `WriteOnly` without the data identity.
     pub fn unwrap_pack_key(&self, wrapped: &[u8], path: &str) -> Result<[u8; KEY_LEN], RepoError> {
         let identity = self.data_identity.as_ref().ok_or(RepoError::WriteOnly)?;

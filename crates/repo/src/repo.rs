@@ -410,6 +410,19 @@ impl Repository {
             .ok_or_else(|| RepoError::damaged(&path, "manifest fails authentication"))
     }
 
+    /// Seals bytes that carry row data or key values for keys that can read data
+    /// only (write-only keys seal them too, but cannot open them): what a
+    /// manifest, which write-only keys read, carries of a table's content.
+    pub fn seal_for_readers(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        self.secrets.seal_for_readers(plaintext, aad)
+    }
+
+    /// Opens what [`seal_for_readers`](Self::seal_for_readers) sealed; `path`
+    /// names the object in errors. `RepoError::WriteOnly` for a write-only key.
+    pub fn open_for_readers(&self, sealed: &[u8], aad: &[u8], path: &str) -> Result<Vec<u8>, RepoError> {
+        self.secrets.open_for_readers(sealed, aad, path)
+    }
+
     /// Ids of the manifests of a kind, sorted.
     pub async fn list_manifests(&self, kind: &str) -> Result<Vec<String>, RepoError> {
         let prefix = format!("{kind}/");

@@ -1,0 +1,133 @@
+//! A host with a write-only key archives a table's changes it cannot read back:
+//! through the API its own segments do not open, and in the objects it wrote (and
+//! the manifests its key opens) not one key or value of the table appears; a key
+//! that reads data finds them all.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tablesafe_backup::archive::{all_segments, ArchiveOptions, Archiver, SegmentChanges};
+use tablesafe_backup::{BackupError, EmbeddedTables};
+use tablesafe_common::SystemClock;
+use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
+use tablesafe_proto::model::*;
+use tablesafe_repo::{InitOptions, KdfParams, RepoError, Repository, Storage, Unlock};
+
+/// In every value written, and (as its decimal digits) every key.
+const NEEDLE: &str = "needle-7f3a9c";
+const KEY_BASE: i64 = 918_273_645;
+
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+fn holds(bytes: &[u8], what: &str) -> bool {
+    bytes.windows(what.len()).any(|w| w == what.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
+    let data = tempfile::tempdir().unwrap();
+    let options = EngineOptions { sync_writes: false, ..EngineOptions::default() };
+    let engine = Arc::new(Engine::open(data.path(), options, Arc::new(SystemClock)).unwrap());
+    let key_schema = PrimaryKeySchema { name: "id".into(), key_type: PrimaryKeyType::Integer, auto_increment: false };
+    engine
+        .create_table(CreateTable {
+            schema: TableSchema { name: "t".into(), primary_key: vec![key_schema], defined_columns: vec![] },
+            options: TableOptions::default(),
+            reserved: ReservedThroughput::default(),
+            stream: StreamSpec { enabled: true, expiration_hours: 1, columns_to_get: vec![] },
+        })
+        .unwrap();
+    let write = |round: i64| {
+        let writes = (0..20)
+            .map(|i| RowWrite {
+                table: "t".into(),
+                change: RowChange::Put(Row {
+                    primary_key: PrimaryKey::new([("id", PkValue::Integer(KEY_BASE + round * 100 + i))]),
+                    cells: vec![Cell::put("v", Value::String(format!("{NEEDLE} {round} {i}")))],
+                    ..Row::default()
+                }),
+                condition: Condition::default(),
+                return_content: ReturnContent::None,
+            })
+            .collect();
+        for result in engine.write_rows(writes) {
+            result.unwrap();
+        }
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let storage = || Storage::from_url(dir.path().to_str().unwrap()).unwrap();
+    let owner = age::x25519::Identity::generate();
+    let host = age::x25519::Identity::generate();
+    let init = InitOptions {
+        recipients: vec![owner.to_public().to_string()],
+        write_only_recipients: vec![host.to_public().to_string()],
+        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+        ..InitOptions::default()
+    };
+    Repository::init(storage(), init).await.unwrap();
+    let writer = Repository::open(storage(), &Unlock { password: None, identities: vec![host] }).await.unwrap();
+    assert!(!writer.can_read_data());
+
+    // Small inline segments, three of which are merged into a packed one.
+    let archive = ArchiveOptions { heartbeat: Duration::ZERO, compact_after: 3, ..ArchiveOptions::default() };
+    let mut archiver = Archiver::new(EmbeddedTables::new(Arc::clone(&engine), "engine"), archive);
+    archiver.pass(&writer, &[]).await.unwrap(); // starts at the stream's end
+    for round in 0..4 {
+        write(round);
+        archiver.pass(&writer, &[]).await.unwrap();
+    }
+    let segments = all_segments(&writer).await.unwrap();
+    assert!(segments.iter().any(|(_, s)| s.inline.is_some()), "an inline segment: {segments:?}");
+    assert!(segments.iter().any(|(_, s)| !s.chunks.is_empty()), "a packed (compacted) one: {segments:?}");
+    assert_eq!(segments.iter().map(|(_, s)| s.changes).sum::<u64>(), 80);
+
+    // Through the API: not one change opens with the write-only key.
+    for (id, segment) in &segments {
+        let error = SegmentChanges::new(&writer, id, segment.clone()).next().await.unwrap_err();
+        assert!(matches!(error, BackupError::Repo(RepoError::WriteOnly)), "{id}: {error}");
+    }
+    // In the objects, and in every manifest as the write-only key opens it.
+    let keys: Vec<String> = (0..4).flat_map(|r| (0..20).map(move |i| (KEY_BASE + r * 100 + i).to_string())).collect();
+    let mut files = Vec::new();
+    walk(dir.path(), &mut files);
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(!holds(&bytes, NEEDLE), "{}", file.display());
+    }
+    for (id, _) in &segments {
+        let manifest = writer.load_manifest("changes", id).await.unwrap();
+        assert!(!holds(&manifest, NEEDLE) && !keys.iter().any(|k| holds(&manifest, k)), "{id}");
+        let json: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        if let Some(inline) = json["inline"].as_str() {
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::STANDARD.decode(inline).unwrap();
+            assert!(zstd::bulk::decompress(&raw, 1 << 20).is_err(), "{id}: the inline changes are not plain zstd");
+        }
+    }
+
+    // A key that reads data reads every change, values and keys included.
+    let reader = Repository::open(storage(), &Unlock { password: None, identities: vec![owner] }).await.unwrap();
+    let mut seen = 0;
+    for (id, segment) in all_segments(&reader).await.unwrap() {
+        let mut changes = SegmentChanges::new(&reader, &id, segment);
+        while let Some(change) = changes.next().await.unwrap() {
+            let text = format!("{change:?}");
+            assert!(text.contains(NEEDLE) && keys.iter().any(|k| text.contains(k.as_str())), "{text}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 80);
+}
