@@ -433,19 +433,9 @@ class TableStoreClient(_Base):
         the check (``wait=False``: answers with the running job), and 200 means
         the table matched (``job["verified"]``)."""
         point = parse_recovery_point(recovery_point)
-        job_id = restore_job_id or self._restores.get((table_name, point))
-        if job_id is None:
-            found = self._find_restore(table_name, point)
-            if not found.ok:
-                return _as_action(found, "VerifyRestore")
-            job_id = found.job["id"] if found.job else None
-        restore = self.describe_job(str(job_id))
-        if not restore.ok:
-            return _as_action(restore, "VerifyRestore")
-        if restore.job is not None and restore.job.get("state") == "running":
-            ended = self.wait_for_job(restore.job, action="StartRestore")
-            if not ended.ok:
-                return ended
+        job_id = self._ended_restore(table_name, point, restore_job_id, "VerifyRestore")
+        if isinstance(job_id, BackupResponse):
+            return job_id
         started = self.call("VerifyRestore", {"job_id": job_id})
         return self._maybe_wait(started, wait)
 
@@ -466,18 +456,10 @@ class TableStoreClient(_Base):
         ``verification`` its newest verify-restore job (``None`` when none ran) and
         ``verified`` that job's outcome. ``job`` is the restore job."""
         point = parse_recovery_point(recovery_point)
-        job_id = restore_job_id or self._restores.get((table_name, point))
-        if job_id is None:
-            found = self._find_restore(table_name, point)
-            if not found.ok:
-                return _as_action(found, "UpdateJobNote")
-            job_id = found.job["id"] if found.job else None
-        restore = self.describe_job(str(job_id))
-        if not restore.ok:
-            return _as_action(restore, "UpdateJobNote")
-        if restore.job is not None and restore.job.get("state") == "running":
-            self.wait_for_job(restore.job, action="StartRestore")
-        noted = self.update_job_note(str(job_id), note=note, outcome=outcome)
+        job_id = self._ended_restore(table_name, point, restore_job_id, "UpdateJobNote")
+        if isinstance(job_id, BackupResponse):
+            return job_id
+        noted = self.update_job_note(job_id, note=note, outcome=outcome)
         if not noted.ok or noted.job is None:
             return noted
         checks = self.list_jobs(kind="verify-restore", limit=1000)
@@ -585,6 +567,27 @@ class TableStoreClient(_Base):
         if len(naming) == 1:
             return {"plan": naming[0]}
         return {}
+
+    def _ended_restore(self, table_name: str, point: RecoveryPoint, restore_job_id: Optional[str],
+                       action: str) -> Union[str, BackupResponse]:
+        """The id of the restore of ``table_name`` to ``point`` (``restore_job_id``,
+        else the one this client started, else the newest in the job history),
+        waited for if it still runs; or the failure to answer ``action`` with. A
+        restore that failed is a failure to verify, but may still be noted."""
+        job_id = restore_job_id or self._restores.get((table_name, point))
+        if job_id is None:
+            found = self._find_restore(table_name, point)
+            if not found.ok:
+                return _as_action(found, action)
+            job_id = found.job["id"] if found.job else None
+        restore = self.describe_job(str(job_id))
+        if not restore.ok:
+            return _as_action(restore, action)
+        if restore.job is not None and restore.job.get("state") == "running":
+            ended = self.wait_for_job(restore.job, action="StartRestore")
+            if not ended.ok and action == "VerifyRestore":
+                return ended
+        return str(job_id)
 
     def _find_restore(self, table_name: str, point: RecoveryPoint) -> BackupResponse:
         listed = self.list_jobs(kind="restore", limit=1000)
