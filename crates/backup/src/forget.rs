@@ -17,7 +17,7 @@ use tablesafe_repo::{crypto, LockKind, PruneStats, Repository};
 
 use crate::archive::{all_segments, drop_unneeded_segments};
 use crate::retention::Retention;
-use crate::manifest::{list_snapshots, newest_holding, LATEST, SNAPSHOTS};
+use crate::manifest::{encode_snapshot, list_snapshots, newest_holding, LATEST, SNAPSHOTS};
 use crate::notes::{all_notes, delete_notes};
 use crate::BackupError;
 
@@ -142,9 +142,7 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy, tags: &[String]
                 }
             }
             if rewritten {
-                let body =
-                    serde_json::to_vec(&*snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
-                repo.save_manifest_as(SNAPSHOTS, id, &body).await?;
+                repo.save_manifest_as(SNAPSHOTS, id, &encode_snapshot(repo, snapshot)?).await?;
                 report.rewritten_as_full.push(id.clone());
             }
         }

@@ -16,8 +16,10 @@ use crate::BackupError;
 /// Manifest kind of snapshots in the repository.
 pub const SNAPSHOTS: &str = "snapshots";
 /// Version of the snapshot manifest layout: 2 added `position_time_us` and
-/// `fixup`; version 1 manifests read as having neither.
-pub const MANIFEST_VERSION: u32 = 2;
+/// `fixup` (version 1 manifests read as having neither); 3 seals each table's
+/// digest leaves (`sealed_leaves`), whose bounds are primary-key values, for
+/// keys that read data (older manifests keep them in the clear, and still read).
+pub const MANIFEST_VERSION: u32 = 3;
 
 /// One table in a snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +61,12 @@ pub struct TableSnapshot {
     /// to `stream_position`, stored over `chunks`, making the table exact there.
     #[serde(default)]
     pub fixup: Option<FixupLayer>,
+    /// As stored (version 3): `digest.leaves` sealed for keys that read data
+    /// (base64 of `Repository::seal_for_readers`, bound to the table's name).
+    /// [`load_snapshot`] opens it into `digest.leaves` for such keys and leaves
+    /// the leaves empty for a write-only key; in memory it is always `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_leaves: Option<String>,
 }
 
 impl TableSnapshot {
@@ -162,10 +170,30 @@ pub async fn load_snapshot_of(
     Ok((full, snapshot))
 }
 
+/// What binds a table's sealed digest leaves to it.
+fn leaves_aad(table: &str) -> Vec<u8> {
+    format!("tablesafe digest leaves {table}").into_bytes()
+}
+
+/// A snapshot manifest as stored, at [`MANIFEST_VERSION`]: each table's digest
+/// leaves sealed for keys that read data, since manifests open with every key.
+pub(crate) fn encode_snapshot(repo: &Repository, snapshot: &Snapshot) -> Result<Vec<u8>, BackupError> {
+    use base64::Engine as _;
+    let internal = |e: serde_json::Error| BackupError::Internal(format!("manifest: {e}"));
+    let mut stored = snapshot.clone();
+    stored.version = MANIFEST_VERSION;
+    for table in &mut stored.tables {
+        let leaves = serde_json::to_vec(&std::mem::take(&mut table.digest.leaves)).map_err(internal)?;
+        let sealed = repo.seal_for_readers(&leaves, &leaves_aad(&table.name));
+        table.sealed_leaves = Some(base64::engine::general_purpose::STANDARD.encode(sealed));
+    }
+    serde_json::to_vec(&stored).map_err(internal)
+}
+
 /// Reads the manifest of a snapshot by its full id.
 async fn read_snapshot(repo: &Repository, full: &str) -> Result<Snapshot, BackupError> {
     let body = repo.load_manifest(SNAPSHOTS, full).await?;
-    let snapshot: Snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
+    let mut snapshot: Snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
         snapshot: full.to_owned(),
         table: String::new(),
         detail: format!("manifest does not decode: {e}"),
@@ -180,6 +208,21 @@ async fn read_snapshot(repo: &Repository, full: &str) -> Result<Snapshot, Backup
                 snapshot.version
             ),
         });
+    }
+    for table in &mut snapshot.tables {
+        let Some(sealed) = table.sealed_leaves.take() else { continue };
+        if !repo.can_read_data() {
+            continue; // A write-only key learns no key values from the leaves.
+        }
+        use base64::Engine as _;
+        let corrupt = |detail: String| BackupError::Corrupt {
+            snapshot: full.to_owned(),
+            table: table.name.clone(),
+            detail: format!("digest leaves: {detail}"),
+        };
+        let raw = base64::engine::general_purpose::STANDARD.decode(sealed).map_err(|e| corrupt(e.to_string()))?;
+        let leaves = repo.open_for_readers(&raw, &leaves_aad(&table.name), &format!("{SNAPSHOTS}/{full}"))?;
+        table.digest.leaves = serde_json::from_slice(&leaves).map_err(|e| corrupt(e.to_string()))?;
     }
     Ok(snapshot)
 }

@@ -14,7 +14,7 @@
 use tablesafe_repo::{crypto, ChunkId, LockKind, Repository};
 use tokio::sync::mpsc;
 
-use crate::manifest::{list_snapshots, Snapshot, TableSnapshot, MANIFEST_VERSION, MAX_CHAIN, SNAPSHOTS};
+use crate::manifest::{encode_snapshot, list_snapshots, Snapshot, TableSnapshot, MANIFEST_VERSION, MAX_CHAIN, SNAPSHOTS};
 use crate::progress::Progress;
 use crate::digest::DigestBuilder;
 use crate::source::{changed_keys, now_us, ExportItem, TableSource};
@@ -151,6 +151,7 @@ async fn backup_locked<S: TableSource>(
             chunks,
             digest,
             fixup: None,
+            sealed_leaves: None,
         };
         let table_writer = writer.as_mut().ok_or_else(|| BackupError::Internal("chunk writer lost".into()))?;
         crate::consistent::settle(repo, source, table_writer, &mut flushed, &mut entry).await?;
@@ -169,8 +170,7 @@ async fn backup_locked<S: TableSource>(
         added_bytes: flushed + stats.stored_bytes,
         plan: plan.map(str::to_owned),
     };
-    let body = serde_json::to_vec(&snapshot).map_err(|e| BackupError::Internal(format!("manifest: {e}")))?;
-    let id = repo.save_manifest(SNAPSHOTS, &body).await?;
+    let id = repo.save_manifest(SNAPSHOTS, &encode_snapshot(repo, &snapshot)?).await?;
     Ok((id, snapshot))
 }
 

@@ -1,7 +1,8 @@
-//! A host with a write-only key archives a table's changes it cannot read back:
-//! through the API its own segments do not open, and in the objects it wrote (and
-//! the manifests its key opens) not one key or value of the table appears; a key
-//! that reads data finds them all.
+//! A host with a write-only key backs up and archives a table it cannot read
+//! back: through the API its own segments do not open, and in the objects it
+//! wrote (and the manifests its key opens, snapshot manifests with their digest
+//! leaves included) not one key or value of the table appears; a key that reads
+//! data finds them all.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tablesafe_backup::archive::{all_segments, ArchiveOptions, Archiver, SegmentChanges};
-use tablesafe_backup::{BackupError, EmbeddedTables};
+use tablesafe_backup::{backup, load_snapshot, BackupError, EmbeddedTables, NoProgress};
 use tablesafe_common::SystemClock;
 use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
 use tablesafe_proto::model::*;
@@ -81,6 +82,9 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
     let writer = Repository::open(storage(), &Unlock { password: None, identities: vec![host] }).await.unwrap();
     assert!(!writer.can_read_data());
 
+    // A snapshot first (its digest leaves name primary keys), then the archive.
+    write(9);
+    let (snapshot_id, _) = backup(&writer, &EmbeddedTables::new(Arc::clone(&engine), "engine"), &[], &NoProgress).await.unwrap();
     // Small inline segments, three of which are merged into a packed one.
     let archive = ArchiveOptions { heartbeat: Duration::ZERO, compact_after: 3, ..ArchiveOptions::default() };
     let mut archiver = Archiver::new(EmbeddedTables::new(Arc::clone(&engine), "engine"), archive);
@@ -100,7 +104,8 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
         assert!(matches!(error, BackupError::Repo(RepoError::WriteOnly)), "{id}: {error}");
     }
     // In the objects, and in every manifest as the write-only key opens it.
-    let keys: Vec<String> = (0..4).flat_map(|r| (0..20).map(move |i| (KEY_BASE + r * 100 + i).to_string())).collect();
+    let keys: Vec<String> =
+        [0, 1, 2, 3, 9].into_iter().flat_map(|r| (0..20).map(move |i| (KEY_BASE + r * 100 + i).to_string())).collect();
     let mut files = Vec::new();
     walk(dir.path(), &mut files);
     for file in &files {
@@ -118,8 +123,22 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
         }
     }
 
-    // A key that reads data reads every change, values and keys included.
+    // The snapshot's manifest as the write-only key opens it names no key: the
+    // digest leaves (hex PlainBuffer keys) are there only for a key that reads data.
     let reader = Repository::open(storage(), &Unlock { password: None, identities: vec![owner] }).await.unwrap();
+    let (_, as_read) = load_snapshot(&reader, &snapshot_id).await.unwrap();
+    let leaves = &as_read.tables[0].digest.leaves;
+    assert!(!leaves.is_empty());
+    let manifest = writer.load_manifest("snapshots", &snapshot_id).await.unwrap();
+    for leaf in leaves {
+        assert!(!holds(&manifest, &leaf.first_key) && !holds(&manifest, &leaf.last_key), "{leaf:?}");
+    }
+    assert!(!keys.iter().any(|k| holds(&manifest, k)) && !holds(&manifest, NEEDLE));
+    let (_, as_written) = load_snapshot(&writer, &snapshot_id).await.unwrap();
+    assert!(as_written.tables[0].digest.leaves.is_empty(), "a write-only key gets no leaves");
+    assert_eq!(as_written.tables[0].digest.root, as_read.tables[0].digest.root);
+
+    // A key that reads data reads every change, values and keys included.
     let mut seen = 0;
     for (id, segment) in all_segments(&reader).await.unwrap() {
         let mut changes = SegmentChanges::new(&reader, &id, segment);
