@@ -28,8 +28,7 @@ impl ShardIterator {
     /// character a client might mangle in transit is outside the alphabet, and
     /// iterators without the time (older servers) still parse.
     pub fn encode(&self) -> String {
-        let hex: String = self.stream_id.bytes().map(|b| format!("{b:02x}")).collect();
-        let mut text = format!("v1.{hex}.{:x}", self.position);
+        let mut text = format!("v1.{}.{:x}", hex::encode(&self.stream_id), self.position);
         if let Some(end) = self.end {
             text.push_str(&format!(".{end:x}"));
         }
@@ -42,7 +41,7 @@ impl ShardIterator {
     /// Parses an iterator made by [`encode`](Self::encode); `None` for anything else.
     pub fn decode(text: &str) -> Option<ShardIterator> {
         let mut parts = text.split('.');
-        let (Some("v1"), Some(hex), Some(position)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some("v1"), Some(encoded_id), Some(position)) = (parts.next(), parts.next(), parts.next()) else {
             return None;
         };
         let mut rest: Vec<&str> = parts.collect();
@@ -59,14 +58,7 @@ impl ShardIterator {
             [end] => Some(parse_hex_u64(end)),
             _ => return None,
         };
-        if hex.len() % 2 != 0 || !hex.is_ascii() {
-            return None;
-        }
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        let stream_id = String::from_utf8(bytes).ok()?;
+        let stream_id = String::from_utf8(hex::decode(encoded_id).ok()?).ok()?;
         let position = parse_hex_u64(position)?;
         let end = match end {
             None => None,

@@ -343,15 +343,12 @@ pub fn parse_identities(text: &str) -> Result<Vec<age::x25519::Identity>, RepoEr
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Parses lowercase or uppercase hex.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+    hex::decode(text).ok()
 }
 
 /// Parses 32 bytes of hex.

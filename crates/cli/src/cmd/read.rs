@@ -26,15 +26,11 @@ use super::{block_on, open, print_json, rfc3339, short_id, Failure};
 use crate::args::{DiffArgs, ExportArgs, GetArgs, SnapshotTableArgs};
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    let text = text.strip_prefix("0x").unwrap_or(text);
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    hex::decode(text.strip_prefix("0x").unwrap_or(text)).ok()
 }
 
 fn key_type_name(key_type: PrimaryKeyType) -> &'static str {
