@@ -61,10 +61,10 @@ pub struct TableSnapshot {
     /// to `stream_position`, stored over `chunks`, making the table exact there.
     #[serde(default)]
     pub fixup: Option<FixupLayer>,
-    /// As stored (version 3): `digest.leaves` sealed for keys that read data
-    /// (base64 of `Repository::seal_for_readers`, bound to the table's name).
-    /// [`load_snapshot`] opens it into `digest.leaves` for such keys and leaves
-    /// the leaves empty for a write-only key; in memory it is always `None`.
+    /// Version 3: `digest.leaves` sealed for keys that read data (base64 of
+    /// `Repository::seal_for_readers`, bound to the table's name), stored in
+    /// their place. A loaded manifest keeps them sealed, since only a report of
+    /// differing ranges needs them: [`digest_leaves`] opens them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_leaves: Option<String>,
 }
@@ -183,17 +183,40 @@ pub(crate) fn encode_snapshot(repo: &Repository, snapshot: &Snapshot) -> Result<
     let mut stored = snapshot.clone();
     stored.version = MANIFEST_VERSION;
     for table in &mut stored.tables {
-        let leaves = serde_json::to_vec(&std::mem::take(&mut table.digest.leaves)).map_err(internal)?;
-        let sealed = repo.seal_for_readers(&leaves, &leaves_aad(&table.name));
-        table.sealed_leaves = Some(base64::engine::general_purpose::STANDARD.encode(sealed));
+        // Leaves in memory are new (a backup) or were read in the clear (version
+        // 1 or 2); otherwise the table's sealed leaves stand as they were loaded.
+        if !table.digest.leaves.is_empty() || table.sealed_leaves.is_none() {
+            let leaves = serde_json::to_vec(&std::mem::take(&mut table.digest.leaves)).map_err(internal)?;
+            let sealed = repo.seal_for_readers(&leaves, &leaves_aad(&table.name));
+            table.sealed_leaves = Some(base64::engine::general_purpose::STANDARD.encode(sealed));
+        }
     }
     serde_json::to_vec(&stored).map_err(internal)
+}
+
+/// The digest leaves of a table of snapshot `snapshot_id`: those read in the
+/// clear, or its sealed ones opened (`RepoError::WriteOnly` for a write-only key).
+pub async fn digest_leaves(
+    repo: &Repository,
+    snapshot_id: &str,
+    table: &TableSnapshot,
+) -> Result<Vec<crate::digest::DigestLeaf>, BackupError> {
+    let Some(sealed) = table.sealed_leaves.as_deref() else { return Ok(table.digest.leaves.clone()) };
+    use base64::Engine as _;
+    let corrupt = |detail: String| BackupError::Corrupt {
+        snapshot: snapshot_id.to_owned(),
+        table: table.name.clone(),
+        detail: format!("digest leaves: {detail}"),
+    };
+    let raw = base64::engine::general_purpose::STANDARD.decode(sealed).map_err(|e| corrupt(e.to_string()))?;
+    let leaves = repo.open_for_readers(&raw, &leaves_aad(&table.name), &format!("{SNAPSHOTS}/{snapshot_id}"))?;
+    serde_json::from_slice(&leaves).map_err(|e| corrupt(e.to_string()))
 }
 
 /// Reads the manifest of a snapshot by its full id.
 async fn read_snapshot(repo: &Repository, full: &str) -> Result<Snapshot, BackupError> {
     let body = repo.load_manifest(SNAPSHOTS, full).await?;
-    let mut snapshot: Snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
+    let snapshot: Snapshot = serde_json::from_slice(&body).map_err(|e| BackupError::Corrupt {
         snapshot: full.to_owned(),
         table: String::new(),
         detail: format!("manifest does not decode: {e}"),
@@ -208,21 +231,6 @@ async fn read_snapshot(repo: &Repository, full: &str) -> Result<Snapshot, Backup
                 snapshot.version
             ),
         });
-    }
-    for table in &mut snapshot.tables {
-        let Some(sealed) = table.sealed_leaves.take() else { continue };
-        if !repo.can_read_data() {
-            continue; // A write-only key learns no key values from the leaves.
-        }
-        use base64::Engine as _;
-        let corrupt = |detail: String| BackupError::Corrupt {
-            snapshot: full.to_owned(),
-            table: table.name.clone(),
-            detail: format!("digest leaves: {detail}"),
-        };
-        let raw = base64::engine::general_purpose::STANDARD.decode(sealed).map_err(|e| corrupt(e.to_string()))?;
-        let leaves = repo.open_for_readers(&raw, &leaves_aad(&table.name), &format!("{SNAPSHOTS}/{full}"))?;
-        table.digest.leaves = serde_json::from_slice(&leaves).map_err(|e| corrupt(e.to_string()))?;
     }
     Ok(snapshot)
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tablesafe_backup::archive::{all_segments, ArchiveOptions, Archiver, SegmentChanges};
+use tablesafe_backup::manifest::digest_leaves;
 use tablesafe_backup::{backup, load_snapshot, BackupError, EmbeddedTables, NoProgress};
 use tablesafe_common::SystemClock;
 use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
@@ -127,15 +128,17 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
     // digest leaves (hex PlainBuffer keys) are there only for a key that reads data.
     let reader = Repository::open(storage(), &Unlock { password: None, identities: vec![owner] }).await.unwrap();
     let (_, as_read) = load_snapshot(&reader, &snapshot_id).await.unwrap();
-    let leaves = &as_read.tables[0].digest.leaves;
+    let leaves = digest_leaves(&reader, &snapshot_id, &as_read.tables[0]).await.unwrap();
     assert!(!leaves.is_empty());
     let manifest = writer.load_manifest("snapshots", &snapshot_id).await.unwrap();
-    for leaf in leaves {
+    for leaf in &leaves {
         assert!(!holds(&manifest, &leaf.first_key) && !holds(&manifest, &leaf.last_key), "{leaf:?}");
     }
     assert!(!keys.iter().any(|k| holds(&manifest, k)) && !holds(&manifest, NEEDLE));
     let (_, as_written) = load_snapshot(&writer, &snapshot_id).await.unwrap();
     assert!(as_written.tables[0].digest.leaves.is_empty(), "a write-only key gets no leaves");
+    let refused = digest_leaves(&writer, &snapshot_id, &as_written.tables[0]).await.unwrap_err();
+    assert!(matches!(refused, BackupError::Repo(RepoError::WriteOnly)), "{refused}");
     assert_eq!(as_written.tables[0].digest.root, as_read.tables[0].digest.root);
 
     // A key that reads data reads every change, values and keys included.
