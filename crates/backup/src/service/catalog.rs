@@ -18,6 +18,7 @@ impl BackupService {
     pub async fn list_snapshots(&self, request: ListSnapshotsRequest) -> Result<ListSnapshotsResponse, BackupError> {
         let repo = self.existing_repository(&self.destination_of(&request.from)?).await?;
         let mut notes = crate::notes::all_notes(&repo).await?;
+        let mut checked = self.check_outcomes();
         let snapshots = crate::list_snapshots(&repo)
             .await?
             .into_iter()
@@ -25,49 +26,28 @@ impl BackupService {
             .filter(|(_, s)| request.table.as_ref().is_none_or(|table| s.tables.iter().any(|t| &t.name == table)))
             .filter_map(|(id, s)| {
                 let notes = notes.remove(&id).unwrap_or_default();
-                notes.has_all(&request.tags).then(|| self.snapshot_info(id, s, notes))
+                let verified = checked.remove(&id);
+                notes.has_all(&request.tags).then(|| snapshot_info(id, s, notes, verified))
             })
             .collect();
         Ok(ListSnapshotsResponse { snapshots })
     }
 
-    /// A snapshot as the API shows it: its manifest, its notes, and the outcome
-    /// of the newest check of it in this server's history (a VerifyBackup job,
-    /// or the backup's own check).
-    fn snapshot_info(&self, id: String, s: crate::Snapshot, notes: crate::SnapshotNotes) -> SnapshotInfo {
-        let verified = self
-            .history
-            .list(1, |j| {
-                let checks = j.kind == JobKind::VerifyBackup || (j.kind == JobKind::Backup && j.verified.is_some());
-                checks && j.is_finished() && j.snapshot.as_deref() == Some(id.as_str())
-            })
-            .into_iter()
-            .next()
-            .map(|j| j.state == JobState::Succeeded && j.verified != Some(false));
-        SnapshotInfo {
-            time_ms: s.time_ms,
-            plan: s.plan,
-            origin: s.origin,
-            added_bytes: s.added_bytes,
-            tables: s
-                .tables
-                .into_iter()
-                .map(|t| SnapshotTable {
-                    name: t.name,
-                    rows: t.rows,
-                    cells: t.cells,
-                    data_bytes: t.data_bytes,
-                    consistency: consistency_name(t.consistency).into(),
-                    stream_position: t.stream_position,
-                    digest: t.digest.root,
-                })
-                .collect(),
-            description: notes.description,
-            tags: notes.tags.into_iter().collect(),
-            protected: notes.protected,
-            verified,
-            id,
+    /// Per snapshot, the outcome of the newest check of it in this server's
+    /// history (a VerifyBackup job, or the backup's own check), from one pass
+    /// over the history rather than one per snapshot listed.
+    fn check_outcomes(&self) -> HashMap<String, bool> {
+        let mut outcomes = HashMap::new();
+        let checks = self.history.list(usize::MAX, |j| {
+            (j.kind == JobKind::VerifyBackup || (j.kind == JobKind::Backup && j.verified.is_some())) && j.is_finished()
+        });
+        // Newest first: the first outcome seen of a snapshot is its newest.
+        for job in checks {
+            if let Some(snapshot) = job.snapshot {
+                outcomes.entry(snapshot).or_insert(job.state == JobState::Succeeded && job.verified != Some(false));
+            }
         }
+        outcomes
     }
 
     /// UpdateSnapshotInfo: changes a snapshot's notes and answers with the snapshot.
@@ -86,7 +66,8 @@ impl BackupService {
             protected: request.protected,
         };
         let notes = crate::notes::update_notes(&repo, &id, &change).await?;
-        Ok(SnapshotInfoResponse { snapshot: self.snapshot_info(id, snapshot, notes) })
+        let verified = self.check_outcomes().remove(&id);
+        Ok(SnapshotInfoResponse { snapshot: snapshot_info(id, snapshot, notes, verified) })
     }
 
     /// UpdateJobNote: records a person's note and outcome on a finished job.
@@ -216,5 +197,34 @@ fn consistency_name(consistency: Consistency) -> &'static str {
     match consistency {
         Consistency::Exact => "exact",
         _ => "fuzzy",
+    }
+}
+
+/// A snapshot as the API shows it: its manifest, its notes and the outcome of
+/// its newest check.
+fn snapshot_info(id: String, s: crate::Snapshot, notes: crate::SnapshotNotes, verified: Option<bool>) -> SnapshotInfo {
+    SnapshotInfo {
+        time_ms: s.time_ms,
+        plan: s.plan,
+        origin: s.origin,
+        added_bytes: s.added_bytes,
+        tables: s
+            .tables
+            .into_iter()
+            .map(|t| SnapshotTable {
+                name: t.name,
+                rows: t.rows,
+                cells: t.cells,
+                data_bytes: t.data_bytes,
+                consistency: consistency_name(t.consistency).into(),
+                stream_position: t.stream_position,
+                digest: t.digest.root,
+            })
+            .collect(),
+        description: notes.description,
+        tags: notes.tags.into_iter().collect(),
+        protected: notes.protected,
+        verified,
+        id,
     }
 }
