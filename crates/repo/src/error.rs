@@ -22,9 +22,9 @@ pub enum RepoError {
         operation: &'static str,
         /// Object path inside the repository.
         path: String,
-        /// The backend's error (boxed: it is large and errors are rare).
+        /// The backend's error (an OpenDAL error, or one a test layer injected).
         #[source]
-        source: Box<opendal::Error>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An object that must exist does not.
     #[error("object '{path}' does not exist in the repository")]
@@ -93,14 +93,6 @@ impl RepoError {
             | RepoError::Damaged { path, .. }
             | RepoError::Locked { path, .. } => Some(path),
             _ => None,
-        }
-    }
-
-    /// A `Storage` error, or `NotFound` when the backend says the object is absent.
-    pub(crate) fn storage(operation: &'static str, path: &str, source: opendal::Error) -> RepoError {
-        match source.kind() {
-            opendal::ErrorKind::NotFound => RepoError::NotFound { path: path.to_owned() },
-            _ => RepoError::Storage { operation, path: path.to_owned(), source: Box::new(source) },
         }
     }
 

@@ -1,7 +1,8 @@
 //! The backup repository: a table-agnostic store of content-addressed, compressed,
 //! encrypted chunks over any OpenDAL destination (docs/REPOSITORY-FORMAT.md).
 //!
-//! Map: `storage` (objects on a filesystem or object store, written atomically),
+//! Map: `storage` (the `ObjectStore` trait with its OpenDAL, in-memory and fault-injecting
+//! stores, behind the path-checking [`Storage`] handle),
 //! `crypto` (keys, key files, sealing), `chunker` (content-defined chunks),
 //! `pack` (chunks packed into encrypted objects), `repo` ([`Repository`]: config,
 //! keys, index, reader, manifests, checks), `writer` (the staged [`ChunkWriter`]), `prune`, `lock` (shared and
@@ -27,4 +28,4 @@ pub use pack::ChunkId;
 pub use prune::PruneStats;
 pub use repo::{Config, IndexStats, InitOptions, Repository, Unlock, FORMAT_VERSION};
 pub use writer::{ChunkWriter, WriteStats, WriterOptions};
-pub use storage::Storage;
+pub use storage::{ObjectStore, Storage};

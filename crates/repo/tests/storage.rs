@@ -1,6 +1,7 @@
-//! The storage layer's behaviour, run as one suite against a local directory (`storage_fs::…`) and against
-//! an S3 server (`storage_s3::…`, moto from the test virtualenv; see tests/support/s3.rs), plus URL parsing
-//! and secret-hygiene checks that need no server.
+//! The storage layer's behaviour, run as one suite against a local directory (`storage_fs::…`), an S3
+//! server (`storage_s3::…`, moto from the test virtualenv; see tests/support/s3.rs), the in-memory store
+//! and the fault layer with its faults off; the fault layer's faults themselves; plus URL parsing and
+//! secret-hygiene checks that need no server.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -8,6 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use support::s3::{self, MotoServer};
+use tablesafe_repo::storage::faults::{FaultCounts, FaultPlan, FaultyStore};
 use tablesafe_repo::storage::Storage;
 use tablesafe_repo::RepoError;
 
@@ -23,6 +25,18 @@ impl Backend {
         // A root that does not exist yet: from_url must create it.
         let storage = Storage::from_url(dir.path().join("nested/repo").to_str().unwrap()).unwrap();
         Backend { storage, _dir: Some(dir) }
+    }
+
+    fn memory(hint: &str) -> Backend {
+        Backend { storage: Storage::memory(hint), _dir: None }
+    }
+
+    /// The fault layer with its faults off passes every request through unchanged.
+    fn quiet_faults(hint: &str) -> Backend {
+        let inner = Storage::memory(hint).store();
+        let layer = FaultyStore::new(inner, FaultPlan { error: 1.0, ..FaultPlan::default() });
+        layer.set_enabled(false);
+        Backend { storage: Storage::new(Arc::new(layer)), _dir: None }
     }
 
     fn s3(hint: &str) -> Backend {
@@ -212,6 +226,8 @@ macro_rules! suite {
 
 suite!(storage_fs, Backend::fs);
 suite!(storage_s3, Backend::s3);
+suite!(storage_memory, Backend::memory);
+suite!(storage_quiet_faults, Backend::quiet_faults);
 
 mod storage_fs_only {
     use super::*;
@@ -361,5 +377,75 @@ mod storage_url {
                 assert!(!storage.url().contains(secret) && !debug.contains(secret), "{url} shows a secret");
             }
         }
+    }
+}
+
+mod fault_layer {
+    use super::*;
+
+    fn layered(plan: FaultPlan) -> (Storage, Arc<FaultyStore>, Storage) {
+        let clean = Storage::memory("faults");
+        let layer = Arc::new(FaultyStore::new(clean.store(), plan));
+        (Storage::new(layer.clone()), layer, clean)
+    }
+
+    fn injected(error: &RepoError) -> bool {
+        matches!(error, RepoError::Storage { source, .. } if source.to_string().starts_with("injected fault"))
+    }
+
+    #[tokio::test]
+    async fn failed_requests_do_nothing_and_lost_replies_do_everything() {
+        let (faulty, layer, clean) = layered(FaultPlan { error: 1.0, ..FaultPlan::default() });
+        let error = faulty.write("config", b"c".to_vec()).await.unwrap_err();
+        assert!(injected(&error), "{error}");
+        assert!(!clean.exists("config").await.unwrap(), "a failed write wrote nothing");
+        assert!(injected(&faulty.read("config").await.unwrap_err()));
+
+        let (faulty, _, clean) = layered(FaultPlan { lost_reply: 1.0, ..FaultPlan::default() });
+        assert!(injected(&faulty.write("config", b"c".to_vec()).await.unwrap_err()));
+        assert_eq!(clean.read("config").await.unwrap(), b"c", "the write whose reply was lost happened");
+        assert_eq!(faulty.read("config").await.unwrap(), b"c", "reads are not lost replies");
+        assert!(injected(&faulty.delete("config").await.unwrap_err()));
+        assert!(!clean.exists("config").await.unwrap());
+        assert_eq!(layer.counts().errors, 2);
+    }
+
+    #[tokio::test]
+    async fn lost_deletes_report_success_and_leave_the_object() {
+        let (faulty, layer, clean) = layered(FaultPlan { lost_delete: 1.0, ..FaultPlan::default() });
+        faulty.write("index/a", b"i".to_vec()).await.unwrap();
+        faulty.delete("index/a").await.unwrap();
+        assert!(clean.exists("index/a").await.unwrap());
+        assert_eq!(layer.counts().lost_deletes, 1);
+    }
+
+    #[tokio::test]
+    async fn a_crash_fails_every_request_from_its_point_on() {
+        let (faulty, layer, clean) = layered(FaultPlan { crash_at: Some(2), ..FaultPlan::default() });
+        for i in 0..4 {
+            let written = faulty.write(&format!("data/{i}"), vec![i]).await;
+            assert_eq!(written.is_ok(), i < 2, "request {i}");
+        }
+        let listed: Vec<String> = clean.list("data").await.unwrap().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(listed, ["data/0", "data/1"]);
+        assert_eq!(layer.counts(), FaultCounts { errors: 2, lost_replies: 0, lost_deletes: 0, requests: 4 });
+    }
+
+    #[tokio::test]
+    async fn faults_keep_to_their_paths_and_repeat_from_their_seed() {
+        let plan = FaultPlan { seed: 7, error: 0.5, paths: vec!["data/".into()], ..FaultPlan::default() };
+        let run = || async {
+            let (faulty, _, _) = layered(plan.clone());
+            let mut fates = Vec::new();
+            for i in 0..64u8 {
+                assert!(faulty.write(&format!("index/{i}"), vec![i]).await.is_ok(), "index/ is out of scope");
+                fates.push(faulty.write(&format!("data/{i}"), vec![i]).await.is_ok());
+            }
+            fates
+        };
+        let (first, second) = (run().await, run().await);
+        assert_eq!(first, second, "the same seed gives the same faults");
+        let failed = first.iter().filter(|ok| !**ok).count();
+        assert!((16..=48).contains(&failed), "about half of 64 requests fail, not {failed}");
     }
 }

@@ -1,33 +1,32 @@
-//! Where repository objects live: one [`Storage`] per repository URL, over an OpenDAL operator for a local
-//! directory, S3 (or an S3-compatible server), Alibaba OSS, Google Cloud Storage or Azure Blob.
+//! The OpenDAL store: a local directory, S3 (or an S3-compatible server), Alibaba OSS, Google Cloud
+//! Storage or Azure Blob, chosen by URL.
 //!
-//! Invariants the modules above rely on:
-//! - Object paths are '/'-separated keys relative to the repository root (`config`, `data/ab/ab12…`): never
-//!   empty, no leading or trailing '/', no empty, `.` or `..` segment, and not under the reserved `.tmp/`.
-//!   They are checked, so that a bad key cannot escape a local root.
-//! - [`Storage::write`] is all-or-nothing for readers: object stores get one PUT; the local backend writes a
-//!   temporary file under `<root>/.tmp/` and renames it over the target (same file system, so atomic),
-//!   then syncs the target's directory, so an object reported written survives a power loss.
-//!   [`Storage::list`] never shows `.tmp/`, so leftovers of a crash stay invisible.
-//! - [`Storage::write_if_absent`] is race-free where the backend can do it (local: hard link; S3, OSS, GCS,
-//!   Azure: conditional PUT with `If-None-Match: *`) and documents the race where it cannot.
-//! - [`Storage::url`] is safe to print: credentials come only from the environment (and the providers'
-//!   own config files and metadata services), a URL with userinfo or unknown parameters is refused, and
-//!   error messages show the URL without userinfo and with unknown parameter values masked.
+//! How it holds the [`ObjectStore`] invariants:
+//! - Writes: object stores get one PUT; the local backend writes a temporary file under `<root>/.tmp/` and
+//!   renames it over the target (same file system, so atomic), then syncs the target's directory, so an
+//!   object reported written survives a power loss. Listings never show `.tmp/`, so leftovers of a crash
+//!   stay invisible.
+//! - `create_new` is a hard link of a synced temporary file on a local root, and a conditional PUT
+//!   (`If-None-Match: *`: AWS S3 since 2024, OSS, GCS, Azure; a server that ignores it overwrites) on
+//!   object stores; [`Created::Unsupported`] where neither works.
+//! - The URL is safe to print: credentials come only from the environment (and the providers' own config
+//!   files and metadata services), a URL with userinfo or unknown parameters is refused, and error messages
+//!   show the URL without userinfo and with unknown parameter values masked.
+//! - Transient failures are retried with jittered backoff (OpenDAL's `RetryLayer`) and bounded in time
+//!   (`TimeoutLayer`); what reaches the caller is final.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{services, Buffer, ErrorKind, Operator};
 
+use super::{truncated, Created, ObjectStore, TMP_DIR};
 use crate::RepoError;
 
-/// Directory under a local root for in-progress writes; inside the root so renames and links stay on one
-/// file system.
-const FS_TMP_DIR: &str = ".tmp";
 /// Bound for control requests (stat, delete) to object stores.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound for each body transfer (a whole pack PUT or GET); generous so that slow links still move a pack.
@@ -40,24 +39,17 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("azblob", &["account", "endpoint"]),
 ];
 
-/// A repository location: an OpenDAL operator rooted at the repository, and its printable URL.
-#[derive(Clone)]
-pub struct Storage {
+/// An OpenDAL operator rooted at the repository, and its printable URL.
+pub struct OpendalStore {
     op: Operator,
     url: String,
-    /// The absolute root of a local repository, where `write_if_absent` bypasses OpenDAL.
+    /// The absolute root of a local repository, where `create_new` bypasses OpenDAL.
     fs_root: Option<PathBuf>,
     /// The outermost directory OpenDAL created for a local root that did not exist.
     created_dir: Option<PathBuf>,
 }
 
-impl std::fmt::Debug for Storage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").field("url", &self.url).finish_non_exhaustive()
-    }
-}
-
-impl Storage {
+impl OpendalStore {
     /// Parses a repository URL and builds the operator (no request is sent). Accepted forms:
     /// `/abs/path`, `./rel/path`, `file:///abs/path` (the directory is created if missing);
     /// `s3://bucket/prefix[?endpoint=http://host:port&region=us-east-1&path_style=true]`;
@@ -71,13 +63,13 @@ impl Storage {
     /// `AZURE_STORAGE_ACCOUNT_NAME/_KEY`, `AZURE_STORAGE_SAS_TOKEN`, Azure AD variables (Azure). This
     /// function adds what they do not read: S3 region `us-east-1` when neither the URL nor `AWS_REGION`/
     /// `AWS_DEFAULT_REGION` names one, `OSS_ENDPOINT`, and `AZURE_STORAGE_ACCOUNT`/`AZURE_STORAGE_KEY`.
-    pub fn from_url(url: &str) -> Result<Storage, RepoError> {
+    pub fn from_url(url: &str) -> Result<OpendalStore, RepoError> {
         let bad = |reason: String| RepoError::BadUrl { url: redact(url), reason };
         if url.trim().is_empty() {
             return Err(bad("the repository location is empty".into()));
         }
         let Some((scheme, rest)) = url.split_once("://") else {
-            return Storage::local(url, Path::new(url));
+            return OpendalStore::local(url, Path::new(url));
         };
         let scheme = scheme.to_ascii_lowercase();
         if scheme == "file" {
@@ -85,7 +77,7 @@ impl Storage {
             if !path.starts_with('/') {
                 return Err(bad("a file:// URL needs an absolute path, as in file:///srv/backups".into()));
             }
-            return Storage::local(url, Path::new(&percent_decode(path).map_err(bad)?));
+            return OpendalStore::local(url, Path::new(&percent_decode(path).map_err(bad)?));
         }
         let Some(allowed) = PARAMS.iter().find(|(s, _)| *s == scheme).map(|(_, p)| *p) else {
             return Err(bad(format!(
@@ -116,13 +108,13 @@ impl Storage {
                 .with_min_delay(Duration::from_millis(500))
                 .with_max_delay(Duration::from_secs(20)),
         );
-        Ok(Storage { op, url: redact(url), fs_root: None, created_dir: None })
+        Ok(OpendalStore { op, url: redact(url), fs_root: None, created_dir: None })
     }
 
-    fn local(url: &str, path: &Path) -> Result<Storage, RepoError> {
+    fn local(url: &str, path: &Path) -> Result<OpendalStore, RepoError> {
         let bad = |reason: String| RepoError::BadUrl { url: redact(url), reason };
         let root = std::path::absolute(path).map_err(|source| RepoError::Io { path: path.to_owned(), source })?;
-        let tmp = root.join(FS_TMP_DIR);
+        let tmp = root.join(TMP_DIR);
         let (Some(root_str), Some(tmp_str)) = (root.to_str(), tmp.to_str()) else {
             return Err(bad("the path is not valid UTF-8".into()));
         };
@@ -132,15 +124,19 @@ impl Storage {
         let created_dir = root.ancestors().take_while(|p| !p.exists()).last().map(Path::to_path_buf);
         let op = Operator::new(services::Fs::default().root(root_str).atomic_write_dir(tmp_str))
             .map_err(|e| bad(format!("cannot use the directory: {e}")))?;
-        Ok(Storage { op, url: root.display().to_string(), fs_root: Some(root), created_dir })
+        Ok(OpendalStore { op, url: root.display().to_string(), fs_root: Some(root), created_dir })
+    }
+}
+
+#[async_trait]
+impl ObjectStore for OpendalStore {
+    fn url(&self) -> &str {
+        &self.url
     }
 
-    /// Removes the directories this handle's creation made for a local root, as
-    /// long as they are still empty (nothing was written): a command that found
-    /// no repository leaves no directory behind.
-    pub fn forget_created_dirs(&self) {
+    fn forget_created_dirs(&self) {
         let (Some(root), Some(top)) = (&self.fs_root, &self.created_dir) else { return };
-        let _ = std::fs::remove_dir(root.join(FS_TMP_DIR));
+        let _ = std::fs::remove_dir(root.join(TMP_DIR));
         for dir in root.ancestors() {
             if std::fs::remove_dir(dir).is_err() || dir == top.as_path() {
                 break;
@@ -148,144 +144,82 @@ impl Storage {
         }
     }
 
-    /// The repository URL for messages; never contains credentials.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Writes an object whole: a reader sees the old content, the new content, or (before) nothing.
-    pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
-        check_path(path)?;
-        self.op.write(path, bytes).await.map(drop).map_err(|e| RepoError::storage("write", path, e))?;
+    async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
+        self.op.write(path, bytes).await.map(drop).map_err(|e| storage_error("write", path, e))?;
         if let Some(root) = &self.fs_root {
             sync_parent(root.clone(), path.to_owned()).await?;
         }
         Ok(())
     }
 
-    /// Creates an object only if none exists at `path` (used for lock files). Returns `false` if an object
-    /// with other bytes exists. One with exactly these bytes counts as created, on every backend: on object
-    /// stores that is what a retried PUT whose first response was lost finds. So concurrent contenders must
-    /// write distinct bytes (a lock carries a random nonce).
-    ///
-    /// Local: the bytes go to a synced temporary file that is hard-linked to the target, which fails if the
-    /// target exists, so exactly one contender wins and readers never see a partial file. Object stores: a
-    /// conditional PUT (`If-None-Match: *`: AWS S3 since 2024, OSS, GCS, Azure; a server that ignores it
-    /// overwrites). Where neither works (no hard links, or a service without the capability) this falls
-    /// back to check-then-write, which two racing callers can both win.
-    pub async fn write_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, RepoError> {
-        check_path(path)?;
+    async fn create_new(&self, path: &str, bytes: Vec<u8>) -> Result<Created, RepoError> {
         let buffer = Buffer::from(bytes);
-        let linked = match &self.fs_root {
-            Some(root) => link_if_absent(root.clone(), path.to_owned(), buffer.clone()).await?,
-            None => None,
-        };
-        let created = match linked {
-            Some(created) => created,
-            None if !self.op.info().capability().write_with_if_not_exists => {
-                let absent = !self.exists(path).await?;
-                if absent {
-                    self.write(path, buffer.to_vec()).await?;
-                }
-                absent
+        if let Some(root) = &self.fs_root {
+            if let Some(created) = link_if_absent(root.clone(), path.to_owned(), buffer.clone()).await? {
+                return Ok(created);
             }
-            None => match self.op.write_with(path, buffer.clone()).if_not_exists(true).await {
-                Ok(_) => true,
-                Err(e) if matches!(e.kind(), ErrorKind::ConditionNotMatch | ErrorKind::AlreadyExists) => false,
-                Err(e) => return Err(RepoError::storage("write", path, e)),
-            },
-        };
-        if created {
-            return Ok(true);
         }
-        match self.read(path).await {
-            Ok(existing) => Ok(existing == buffer.to_vec()),
-            Err(RepoError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
+        if !self.op.info().capability().write_with_if_not_exists {
+            return Ok(Created::Unsupported);
+        }
+        match self.op.write_with(path, buffer).if_not_exists(true).await {
+            Ok(_) => Ok(Created::Yes),
+            Err(e) if matches!(e.kind(), ErrorKind::ConditionNotMatch | ErrorKind::AlreadyExists) => Ok(Created::Exists),
+            Err(e) => Err(storage_error("write", path, e)),
         }
     }
 
-    /// Reads a whole object; a missing one is [`RepoError::NotFound`].
-    pub async fn read(&self, path: &str) -> Result<Vec<u8>, RepoError> {
-        check_path(path)?;
-        self.op.read(path).await.map(|b| b.to_vec()).map_err(|e| RepoError::storage("read", path, e))
+    async fn read(&self, path: &str) -> Result<Vec<u8>, RepoError> {
+        self.op.read(path).await.map(|b| b.to_vec()).map_err(|e| storage_error("read", path, e))
     }
 
-    /// Reads `range` of an object. The range must lie within the object: a shorter object is
-    /// [`RepoError::Damaged`] (it was truncated). An empty range returns nothing without a request.
-    pub async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, RepoError> {
-        check_path(path)?;
-        if range.start > range.end {
-            return Err(RepoError::Invalid(format!("invalid byte range {range:?} for '{path}'")));
-        }
-        if range.is_empty() {
-            return Ok(Vec::new());
-        }
-        let short = || RepoError::damaged(path, format!("the object ends before byte {}", range.end));
-        let buf = match self.op.read_with(path).range(range.clone()).await {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => return Err(short()),
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(RepoError::storage("read", path, e)),
+    async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, RepoError> {
+        match self.op.read_with(path).range(range.clone()).await {
+            Ok(buf) => Ok(buf.to_vec()),
+            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Err(truncated(path, range.end)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(storage_error("read", path, e)),
             // HTTP services report a short body as an unexpected error; tell truncation from other causes.
             Err(e) => match self.size(path).await {
-                Ok(size) if size < range.end => return Err(short()),
-                _ => return Err(RepoError::storage("read", path, e)),
+                Ok(size) if size < range.end => Err(truncated(path, range.end)),
+                _ => Err(storage_error("read", path, e)),
             },
-        };
-        if buf.len() as u64 != range.end - range.start {
-            return Err(short());
         }
-        Ok(buf.to_vec())
     }
 
-    /// The size of an object in bytes; a missing one is [`RepoError::NotFound`].
-    pub async fn size(&self, path: &str) -> Result<u64, RepoError> {
-        check_path(path)?;
-        let meta = self.op.stat(path).await.map_err(|e| RepoError::storage("stat", path, e))?;
+    async fn size(&self, path: &str) -> Result<u64, RepoError> {
+        let meta = self.op.stat(path).await.map_err(|e| storage_error("stat", path, e))?;
         Ok(meta.content_length())
     }
 
-    /// Whether an object exists.
-    pub async fn exists(&self, path: &str) -> Result<bool, RepoError> {
-        check_path(path)?;
-        self.op.exists(path).await.map_err(|e| RepoError::storage("stat", path, e))
-    }
-
-    /// Every object under `dir/` (recursively; `""` is the whole repository) as (path relative to the
-    /// repository root, size), sorted by path. An absent directory is empty.
-    pub async fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, RepoError> {
-        let dir = dir.trim_end_matches('/');
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            check_path(dir)?;
-            format!("{dir}/")
-        };
-        let entries = match self.op.list_with(&prefix).recursive(true).await {
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, RepoError> {
+        let entries = match self.op.list_with(prefix).recursive(true).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(RepoError::storage("list", &prefix, e)),
+            Err(e) => return Err(storage_error("list", prefix, e)),
         };
-        let tmp_prefix = format!("{FS_TMP_DIR}/");
-        let mut objects: Vec<(String, u64)> = entries
+        Ok(entries
             .into_iter()
-            .filter(|e| !e.metadata().is_dir() && !e.path().ends_with('/') && !e.path().starts_with(&tmp_prefix))
+            .filter(|e| !e.metadata().is_dir())
             .map(|e| {
                 let (path, meta) = e.into_parts();
                 (path.trim_start_matches('/').to_owned(), meta.content_length())
             })
-            .collect();
-        objects.sort();
-        Ok(objects)
+            .collect())
     }
 
-    /// Deletes an object; an absent one is not an error.
-    pub async fn delete(&self, path: &str) -> Result<(), RepoError> {
-        check_path(path)?;
+    async fn delete(&self, path: &str) -> Result<(), RepoError> {
         match self.op.delete(path).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(RepoError::storage("delete", path, e)),
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(storage_error("delete", path, e)),
             _ => Ok(()),
         }
+    }
+}
+
+/// A `Storage` error, or `NotFound` when the backend says the object is absent.
+fn storage_error(operation: &'static str, path: &str, source: opendal::Error) -> RepoError {
+    match source.kind() {
+        ErrorKind::NotFound => RepoError::NotFound { path: path.to_owned() },
+        _ => RepoError::Storage { operation, path: path.to_owned(), source: Box::new(source) },
     }
 }
 
@@ -371,17 +305,17 @@ async fn sync_parent(root: PathBuf, path: String) -> Result<(), RepoError> {
         let dir = target.parent().unwrap_or(&root).to_owned();
         std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|source| RepoError::Io { path: dir, source })
     });
-    task.await.map_err(|e| RepoError::Io { path: PathBuf::from(FS_TMP_DIR), source: std::io::Error::other(e) })?
+    task.await.map_err(|e| RepoError::Io { path: PathBuf::from(TMP_DIR), source: std::io::Error::other(e) })?
 }
 
 /// The local `write_if_absent`: `Some(created)`, or `None` where the file system has no hard links.
-async fn link_if_absent(root: PathBuf, path: String, bytes: Buffer) -> Result<Option<bool>, RepoError> {
+async fn link_if_absent(root: PathBuf, path: String, bytes: Buffer) -> Result<Option<Created>, RepoError> {
     use std::io::{ErrorKind as Io, Write};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let task = tokio::task::spawn_blocking(move || {
         let name = path.rsplit('/').next().unwrap_or("object");
         let unique = format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let tmp = root.join(FS_TMP_DIR).join(format!("{name}.{unique}.link"));
+        let tmp = root.join(TMP_DIR).join(format!("{name}.{unique}.link"));
         let target = root.join(&path);
         let io = |p: &Path| {
             let p = p.to_owned();
@@ -399,28 +333,15 @@ async fn link_if_absent(root: PathBuf, path: String, bytes: Buffer) -> Result<Op
             Ok(()) => {
                 let dir = target.parent().unwrap_or(&root);
                 std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-                Ok(Some(true))
+                Ok(Some(Created::Yes))
             }
-            Err(e) if e.kind() == Io::AlreadyExists => Ok(Some(false)),
+            Err(e) if e.kind() == Io::AlreadyExists => Ok(Some(Created::Exists)),
             // Linux reports EPERM on file systems without hard links (FAT, some network mounts).
             Err(e) if matches!(e.kind(), Io::Unsupported | Io::PermissionDenied) => Ok(None),
             Err(e) => Err(io(&target)(e)),
         }
     });
-    task.await.map_err(|e| RepoError::Io { path: PathBuf::from(FS_TMP_DIR), source: std::io::Error::other(e) })?
-}
-
-/// Rejects keys that OpenDAL would silently normalise or that could leave a local root.
-fn check_path(path: &str) -> Result<(), RepoError> {
-    let valid = path.trim() == path
-        && !path.contains('\\')
-        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
-        && path.split('/').next() != Some(FS_TMP_DIR);
-    if valid {
-        Ok(())
-    } else {
-        Err(RepoError::Invalid(format!("invalid object path '{path}' (expected a relative key like 'data/ab/ab12')")))
-    }
+    task.await.map_err(|e| RepoError::Io { path: PathBuf::from(TMP_DIR), source: std::io::Error::other(e) })?
 }
 
 /// A non-empty environment variable.
@@ -444,19 +365,12 @@ fn parse_query(query: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, S
     Ok(params)
 }
 
+/// Decodes `%XX` escapes (a path or parameter value) to UTF-8.
 fn percent_decode(s: &str) -> Result<String, String> {
-    let (mut out, mut bytes) = (Vec::with_capacity(s.len()), s.bytes());
-    while let Some(b) = bytes.next() {
-        let hex = |d: Option<u8>| d.and_then(|d| (d as char).to_digit(16));
-        out.push(match b {
-            b'%' => match (hex(bytes.next()), hex(bytes.next())) {
-                (Some(hi), Some(lo)) => (hi * 16 + lo) as u8,
-                _ => return Err(format!("bad percent-escape in '{s}'")),
-            },
-            b => b,
-        });
-    }
-    String::from_utf8(out).map_err(|_| format!("'{s}' does not decode to UTF-8"))
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| format!("'{s}' does not decode to UTF-8"))
 }
 
 /// The URL as it may be printed: userinfo dropped, values of unknown query parameters masked.
