@@ -510,11 +510,7 @@ async fn write_segment(
         Ok::<_, BackupError>(())
     }
     .await;
-    if let Err(error) = lock.release().await {
-        // The segment is stored either way; failing here would make the next
-        // pass write it again. A lock left behind goes stale on its own.
-        tracing::warn!(%error, "could not release the repository lock after archiving");
-    }
+    lock.release().await;
     stored?;
     Ok((id, segment))
 }

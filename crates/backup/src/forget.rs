@@ -74,7 +74,7 @@ pub async fn forget_tagged(
 ) -> Result<ForgetReport, BackupError> {
     let lock = repo.lock(LockKind::Shared).await?;
     let result = forget_locked(repo, policy, tags).await;
-    lock.release().await?;
+    lock.release().await;
     result
 }
 
@@ -181,7 +181,7 @@ async fn forget_locked(repo: &Repository, policy: &ForgetPolicy, tags: &[String]
 pub async fn prune(repo: &Repository) -> Result<PruneStats, BackupError> {
     let lock = repo.lock(LockKind::Exclusive).await?;
     let result = prune_locked(repo).await;
-    lock.release().await?;
+    lock.release().await;
     result
 }
 

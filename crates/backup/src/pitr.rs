@@ -128,6 +128,6 @@ pub async fn restore_to_time<K: TableSink>(
         restore_locked(repo, &snapshot, sink, options, Some(plan), progress).await
     }
     .await;
-    lock.release().await?;
+    lock.release().await;
     result
 }

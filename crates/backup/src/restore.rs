@@ -78,7 +78,7 @@ pub async fn restore<K: TableSink>(
     // Prune must not delete chunks while they are being read.
     let lock = repo.lock(LockKind::Shared).await?;
     let result = restore_locked(repo, snapshot_id, sink, options, None, progress).await;
-    lock.release().await?;
+    lock.release().await;
     result
 }
 
@@ -140,8 +140,10 @@ pub(crate) async fn restore_locked<K: TableSink>(
     match result {
         Ok(report) => {
             progress.table_finished(&target);
+            // The table is done: a marker that cannot be removed must not turn that into a failure,
+            // which a rerun would then refuse (the target exists and holds rows).
             if let Some(id) = marker_id {
-                repo.delete_manifest(RESTORES, &id).await?;
+                remove_marker(repo, &id).await;
             }
             Ok(report)
         }
@@ -150,7 +152,7 @@ pub(crate) async fn restore_locked<K: TableSink>(
                 match sink.drop_table(&target).await {
                     Ok(()) => {
                         if let Some(id) = marker_id {
-                            repo.delete_manifest(RESTORES, &id).await?;
+                            remove_marker(repo, &id).await;
                         }
                     }
                     Err(cleanup) => {
@@ -160,6 +162,14 @@ pub(crate) async fn restore_locked<K: TableSink>(
             }
             Err(error)
         }
+    }
+}
+
+/// Removes a restore's marker once its target is finished or dropped. A marker left behind only makes a
+/// rerun of the same restore replace its own target, so a failure is logged, not returned.
+async fn remove_marker(repo: &Repository, id: &str) {
+    if let Err(error) = repo.delete_manifest(RESTORES, id).await {
+        tracing::warn!(%error, marker = id, "could not remove the restore's marker");
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn backup_for_plan<S: TableSource>(
     let lock = repo.lock(LockKind::Shared).await?;
     let result = backup_locked(repo, source, tables, plan, progress).await;
     // Released on failure too: a lock left behind would block prune until it is stale.
-    lock.release().await?;
+    lock.release().await;
     result
 }
 

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,129 +13,14 @@ use std::time::Duration;
 use tablesafe_backup::archive::{ArchiveOptions, Archiver};
 use tablesafe_backup::{backup, restore_to_time, EmbeddedTables, NoProgress, RestoreOptions};
 use tablesafe_common::SystemClock;
-use tablesafe_engine::{
-    CreateTable, Direction, Engine, EngineOptions, RangeRequest, ReturnContent, RowChange, RowWrite,
-};
+use tablesafe_engine::{Engine, EngineOptions};
 use tablesafe_proto::model::*;
 use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage};
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use support::{create, now_ms, now_us, random_writes, read_all, Rng};
 
 /// Time-to-live of the `expiring` table, seconds: cells expire while the test runs.
 const TTL_S: i32 = 4;
-
-fn now_ms() -> i64 {
-    now_us() / 1000
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
-}
-
-fn key(id: u64) -> PrimaryKey {
-    PrimaryKey::new([("id", PkValue::Integer(id as i64))])
-}
-
-fn create(engine: &Engine, name: &str, options: TableOptions) {
-    engine
-        .create_table(CreateTable {
-            schema: TableSchema {
-                name: name.into(),
-                primary_key: vec![PrimaryKeySchema {
-                    name: "id".into(),
-                    key_type: PrimaryKeyType::Integer,
-                    auto_increment: false,
-                }],
-                defined_columns: vec![],
-            },
-            options,
-            reserved: ReservedThroughput::default(),
-            stream: StreamSpec { enabled: true, expiration_hours: 1, columns_to_get: vec![] },
-        })
-        .unwrap();
-}
-
-/// One random write: puts with versions, updates that add, replace and delete
-/// versions and columns or increment, and row deletes.
-fn random_write(rng: &mut Rng, table: &str) -> RowWrite {
-    let id = rng.below(120);
-    let now = now_ms();
-    let column = |rng: &mut Rng| format!("c{}", rng.below(4));
-    let change = match rng.below(10) {
-        0..=2 => {
-            let cells = (0..=rng.below(3))
-                .map(|v| {
-                    let value = match rng.below(3) {
-                        0 => Value::Integer(rng.below(1000) as i64),
-                        1 => Value::String(format!("s{}", rng.below(1000))),
-                        _ => Value::Binary(vec![rng.below(256) as u8; rng.below(20) as usize]),
-                    };
-                    Cell::version(column(rng), value, now - 1000 * v as i64)
-                })
-                .collect();
-            RowChange::Put(Row { primary_key: key(id), cells, ..Row::default() })
-        }
-        3..=6 => {
-            let mut cells = vec![Cell::version(
-                column(rng),
-                Value::Double(rng.below(100) as f64 / 3.0),
-                now - rng.below(3) as i64 * 1000,
-            )];
-            match rng.below(4) {
-                0 => cells.push(Cell {
-                    name: column(rng),
-                    value: None,
-                    op: Some(CellOp::DeleteOneVersion),
-                    timestamp: Some(now - rng.below(3) as i64 * 1000),
-                }),
-                1 => cells.push(Cell {
-                    name: column(rng),
-                    value: None,
-                    op: Some(CellOp::DeleteAllVersions),
-                    timestamp: None,
-                }),
-                2 => cells = vec![Cell { op: Some(CellOp::Increment), ..Cell::put("counter", Value::Integer(1)) }],
-                _ => {}
-            }
-            RowChange::Update(Row { primary_key: key(id), cells, ..Row::default() })
-        }
-        _ => RowChange::Delete(key(id)),
-    };
-    RowWrite { table: table.into(), change, condition: Condition::default(), return_content: ReturnContent::None }
-}
-
-/// Every row of `table` with every visible version.
-fn read_all(engine: &Engine, table: &str) -> Vec<Row> {
-    let bound = |v: PkValue| PrimaryKey::new([("id", v)]);
-    let mut rows = Vec::new();
-    let mut start = bound(PkValue::InfMin);
-    loop {
-        let page = engine
-            .get_range(&RangeRequest {
-                table: table.into(),
-                direction: Direction::Forward,
-                start,
-                end: bound(PkValue::InfMax),
-                limit: None,
-                read: ReadOptions { max_versions: Some(i32::MAX), ..ReadOptions::default() },
-            })
-            .unwrap();
-        rows.extend(page.rows);
-        match page.next_start {
-            Some(next) => start = next,
-            None => return rows,
-        }
-    }
-}
 
 /// Rows as a reader at any time after `cutoff_ms + TTL` would see them, when
 /// `ttl`: cells older than the cutoff dropped, and rows left without cells gone.
@@ -176,12 +63,7 @@ async fn restores_to_twenty_instants_equal_the_recorded_content() {
     let write = |rng: &mut Rng, n: usize| {
         for _ in 0..n {
             let table = if rng.below(3) == 0 { "expiring" } else { "history" };
-            for result in engine.write_rows(vec![random_write(rng, table)]) {
-                // Increments of a non-integer column fail as they should; the rest succeed.
-                if let Err(e) = result {
-                    assert!(e.to_string().contains("INTEGER"), "{e}");
-                }
-            }
+            random_writes(&engine, rng, table, 1);
         }
     };
     write(&mut rng, 300);

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +14,12 @@ use tablesafe_backup::archive::{ArchiveOptions, Archiver};
 use tablesafe_backup::{backup, restore_to_time, EmbeddedTables, NoProgress, RemoteTables, RestoreOptions};
 use tablesafe_client::Client;
 use tablesafe_common::{Clock, SystemClock};
-use tablesafe_engine::{
-    CreateTable, Direction, Engine, EngineOptions, RangeRequest, ReturnContent, RowChange, RowWrite,
-};
+use tablesafe_engine::{Engine, EngineOptions};
 use tablesafe_proto::model::*;
 use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage};
 use tablesafe_server::{AccessKey, ServerState};
+
+use support::{put, read_all};
 
 /// This machine's clock moved by a fixed offset: the server's clock in this test.
 #[derive(Debug)]
@@ -33,65 +35,12 @@ impl Clock for Skewed {
     }
 }
 
-fn key(id: i64) -> PrimaryKey {
-    PrimaryKey::new([("id", PkValue::Integer(id))])
-}
-
-fn put(engine: &Engine, ids: std::ops::Range<i64>, value: &str) {
-    let writes = ids
-        .map(|id| RowWrite {
-            table: "t".into(),
-            change: RowChange::Put(Row {
-                primary_key: key(id),
-                cells: vec![Cell::put("v", Value::String(value.into()))],
-                ..Row::default()
-            }),
-            condition: Condition::default(),
-            return_content: ReturnContent::None,
-        })
-        .collect();
-    for result in engine.write_rows(writes) {
-        result.unwrap();
-    }
-}
-
-fn read_all(engine: &Engine, table: &str) -> Vec<Row> {
-    let bound = |v: PkValue| PrimaryKey::new([("id", v)]);
-    let page = engine
-        .get_range(&RangeRequest {
-            table: table.into(),
-            direction: Direction::Forward,
-            start: bound(PkValue::InfMin),
-            end: bound(PkValue::InfMax),
-            limit: None,
-            read: ReadOptions { max_versions: Some(i32::MAX), ..ReadOptions::default() },
-        })
-        .unwrap();
-    assert!(page.next_start.is_none());
-    page.rows
-}
-
 async fn restores_exactly_with_the_server_clock_off_by(offset_ms: i64) {
     let clock: Arc<dyn Clock> = Arc::new(Skewed(offset_ms));
     let data = tempfile::tempdir().unwrap();
     let options = EngineOptions { sync_writes: false, ..EngineOptions::default() };
     let engine = Arc::new(Engine::open(data.path(), options, Arc::clone(&clock)).unwrap());
-    engine
-        .create_table(CreateTable {
-            schema: TableSchema {
-                name: "t".into(),
-                primary_key: vec![PrimaryKeySchema {
-                    name: "id".into(),
-                    key_type: PrimaryKeyType::Integer,
-                    auto_increment: false,
-                }],
-                defined_columns: vec![],
-            },
-            options: TableOptions::default(),
-            reserved: ReservedThroughput::default(),
-            stream: StreamSpec { enabled: true, expiration_hours: 1, columns_to_get: vec![] },
-        })
-        .unwrap();
+    support::create(&engine, "t", TableOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let state = Arc::new(ServerState {
@@ -113,18 +62,18 @@ async fn restores_exactly_with_the_server_clock_off_by(offset_ms: i64) {
     let archive = ArchiveOptions { heartbeat: Duration::ZERO, ..ArchiveOptions::default() };
     let mut archiver = Archiver::new(remote(), archive);
 
-    put(&engine, 0..50, "first");
+    put(&engine, "t", 0..50, "first");
     backup(&repo, &remote(), &[], &NoProgress).await.unwrap();
     archiver.pass(&repo, &[]).await.unwrap();
-    put(&engine, 50..60, "between");
+    put(&engine, "t", 50..60, "between");
     // The instant, in the server's time: the writes before it are stamped
     // earlier, the ones after later.
     std::thread::sleep(Duration::from_millis(2));
     let at = clock.now_micros();
     std::thread::sleep(Duration::from_millis(2));
     let expected = read_all(&engine, "t");
-    put(&engine, 0..10, "after");
-    put(&engine, 60..70, "after");
+    put(&engine, "t", 0..10, "after");
+    put(&engine, "t", 60..70, "after");
     // A second snapshot after the instant: it holds changes from after it, so a
     // restore to the instant must not start from it.
     backup(&repo, &remote(), &[], &NoProgress).await.unwrap();

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use tablesafe_backup::archive::{all_segments, ArchiveOptions, Archiver, SegmentC
 use tablesafe_backup::manifest::digest_leaves;
 use tablesafe_backup::{backup, load_snapshot, BackupError, EmbeddedTables, NoProgress};
 use tablesafe_common::SystemClock;
-use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
+use tablesafe_engine::{Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
 use tablesafe_proto::model::*;
 use tablesafe_repo::{InitOptions, KdfParams, RepoError, Repository, Storage, Unlock};
 
@@ -42,21 +44,13 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
     let data = tempfile::tempdir().unwrap();
     let options = EngineOptions { sync_writes: false, ..EngineOptions::default() };
     let engine = Arc::new(Engine::open(data.path(), options, Arc::new(SystemClock)).unwrap());
-    let key_schema = PrimaryKeySchema { name: "id".into(), key_type: PrimaryKeyType::Integer, auto_increment: false };
-    engine
-        .create_table(CreateTable {
-            schema: TableSchema { name: "t".into(), primary_key: vec![key_schema], defined_columns: vec![] },
-            options: TableOptions::default(),
-            reserved: ReservedThroughput::default(),
-            stream: StreamSpec { enabled: true, expiration_hours: 1, columns_to_get: vec![] },
-        })
-        .unwrap();
+    support::create(&engine, "t", TableOptions::default());
     let write = |round: i64| {
         let writes = (0..20)
             .map(|i| RowWrite {
                 table: "t".into(),
                 change: RowChange::Put(Row {
-                    primary_key: PrimaryKey::new([("id", PkValue::Integer(KEY_BASE + round * 100 + i))]),
+                    primary_key: support::key(KEY_BASE + round * 100 + i),
                     cells: vec![Cell::put("v", Value::String(format!("{NEEDLE} {round} {i}")))],
                     ..Row::default()
                 }),

@@ -8,10 +8,16 @@
 //! takers may both back off but never both proceed. A holder refreshes its lock
 //! every few minutes; a lock not refreshed for [`STALE_AFTER_MS`], or whose process
 //! is known to be gone from this host, belongs to a process that died and is
-//! ignored (and removed by the next exclusive taker).
+//! ignored (and removed by the next exclusive taker). So is a lock of this very
+//! process that it no longer holds: its removal failed (a lost reply, a lost
+//! delete), and a long-running server must not lock itself out of prune for half
+//! an hour over it.
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::storage::Storage;
@@ -45,6 +51,9 @@ impl LockFile {
         format!("{:?} lock of process {} on {}", self.kind, self.pid, self.host).to_lowercase()
     }
 }
+
+/// The lock paths this process holds (or is taking) right now.
+static HELD: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -81,13 +90,22 @@ impl RepoLock {
             return Err(RepoError::Locked { path: p, holder: other.holder() });
         }
         let bytes = serde_json::to_vec(&mine).map_err(|e| RepoError::Invalid(e.to_string()))?;
-        storage.write(&path, bytes).await?;
-        if let Some((p, other)) = conflict(&live_locks(&storage).await?) {
-            storage.delete(&path).await?;
-            return Err(RepoError::Locked { path: p, holder: other.holder() });
-        }
-        if kind == LockKind::Exclusive {
-            remove_stale(&storage).await?;
+        // Held before it is written, so that no taker in this process counts it as left over.
+        HELD.lock().insert(path.clone());
+        let taken = async {
+            storage.write(&path, bytes).await?;
+            if let Some((p, other)) = conflict(&live_locks(&storage).await?) {
+                storage.delete(&path).await?;
+                return Err(RepoError::Locked { path: p, holder: other.holder() });
+            }
+            if kind == LockKind::Exclusive {
+                remove_stale(&storage).await?;
+            }
+            Ok(())
+        };
+        if let Err(e) = taken.await {
+            HELD.lock().remove(&path);
+            return Err(e);
         }
         let refresher = {
             let (storage, path) = (storage.clone(), path.clone());
@@ -107,12 +125,17 @@ impl RepoLock {
         Ok(RepoLock { storage, path, refresher: Some(refresher) })
     }
 
-    /// Removes the lock.
-    pub async fn release(mut self) -> Result<(), RepoError> {
+    /// Removes the lock. A removal that fails does not fail the work the lock
+    /// guarded (that is done): the lock is left to go stale, at once for this
+    /// process, which no longer holds it, and after [`STALE_AFTER_MS`] for others.
+    pub async fn release(mut self) {
         if let Some(refresher) = self.refresher.take() {
             refresher.abort();
         }
-        self.storage.delete(&self.path).await
+        HELD.lock().remove(&self.path);
+        if let Err(error) = self.storage.delete(&self.path).await {
+            tracing::warn!(%error, lock = %self.path, "could not remove the repository lock; it goes stale on its own");
+        }
     }
 }
 
@@ -126,6 +149,7 @@ impl Drop for RepoLock {
     fn drop(&mut self) {
         if let Some(refresher) = self.refresher.take() {
             refresher.abort();
+            HELD.lock().remove(&self.path);
             let (storage, path) = (self.storage.clone(), self.path.clone());
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move { storage.delete(&path).await });
@@ -144,7 +168,8 @@ async fn live_locks(storage: &Storage) -> Result<Vec<(String, LockFile)>, RepoEr
             Err(RepoError::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
-        if let Some(lock) = lock.filter(|l| now - l.refreshed_ms < STALE_AFTER_MS && !died_here(l)) {
+        let live = |l: &LockFile| now - l.refreshed_ms < STALE_AFTER_MS && !died_here(l) && !left_here(l, &path);
+        if let Some(lock) = lock.filter(live) {
             out.push((path, lock));
         }
     }
@@ -157,6 +182,11 @@ fn died_here(lock: &LockFile) -> bool {
     lock.host == host_name()
         && lock.pid != std::process::id()
         && !std::path::Path::new(&format!("/proc/{}", lock.pid)).exists()
+}
+
+/// Whether the lock is this process's and no longer held: its removal failed.
+fn left_here(lock: &LockFile, path: &str) -> bool {
+    lock.host == host_name() && lock.pid == std::process::id() && !HELD.lock().contains(path)
 }
 
 async fn remove_stale(storage: &Storage) -> Result<(), RepoError> {

@@ -1,8 +1,9 @@
 //! Prune: removing the chunks no manifest needs (docs/REPOSITORY-FORMAT.md, "Prune").
 //!
 //! Invariant: new packs and the new index are written before any old index file
-//! is deleted, and old packs only after that, so every kept chunk is reachable
-//! through some index file at every moment; callers hold the exclusive lock.
+//! is deleted, and old packs only after the old index files are gone (listed no
+//! more), so every kept chunk is reachable through some index file at every
+//! moment and no index names a deleted pack; callers hold the exclusive lock.
 
 use std::collections::{HashMap, HashSet};
 
@@ -109,13 +110,37 @@ impl Repository {
             }
         }
         let new_index = self.write_index_file(IndexFile { packs: kept }).await?;
-        for path in old_indexes.iter().filter(|p| **p != new_index) {
-            self.storage.delete(path).await?;
-        }
+        let replaced: Vec<&String> = old_indexes.iter().filter(|p| **p != new_index).collect();
+        self.delete_index_files(&replaced).await?;
         for path in &doomed {
             self.storage.delete(path).await?;
         }
         self.reload_index().await?;
         Ok(stats)
     }
+
+    /// Deletes index files and makes sure they are gone before any pack they name is: a delete a store
+    /// reported done but did not do would leave an index naming deleted packs. Each is deleted up to
+    /// [`DELETE_ATTEMPTS`] times; one still listed then fails the prune, with every pack kept.
+    async fn delete_index_files(&self, paths: &[&String]) -> Result<(), RepoError> {
+        let mut left: Vec<&String> = paths.to_vec();
+        for _ in 0..DELETE_ATTEMPTS {
+            for path in &left {
+                self.storage.delete(path).await?;
+            }
+            let listed: HashSet<String> = self.storage.list("index").await?.into_iter().map(|(p, _)| p).collect();
+            left.retain(|path| listed.contains(*path));
+            if left.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(RepoError::Invalid(format!(
+            "prune stopped before deleting packs: the storage reported index file '{}' deleted, but it is still \
+             there",
+            left[0]
+        )))
+    }
 }
+
+/// How often prune deletes an index file that the storage says it deleted but still lists.
+const DELETE_ATTEMPTS: usize = 3;

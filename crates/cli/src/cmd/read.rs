@@ -204,7 +204,7 @@ async fn open_table(from: &SnapshotTableArgs) -> anyhow::Result<(Repository, Str
 async fn locked<T>(repo: &Repository, work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let lock = repo.lock(LockKind::Shared).await?;
     let result = work.await;
-    lock.release().await?;
+    lock.release().await;
     result
 }
 
