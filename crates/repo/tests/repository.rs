@@ -206,6 +206,28 @@ async fn shared_and_exclusive_locks_exclude_each_other_and_stale_locks_do_not_bl
     assert!(storage(&dir).list("locks").await.unwrap().is_empty());
 }
 
+/// A lock whose removal was lost stays in `locks/`; its own process no longer holds it, so it must not
+/// keep that process (a server running for days) from prune, while a lock it holds still does.
+#[tokio::test]
+async fn a_lock_this_process_failed_to_remove_does_not_block_it() {
+    use tablesafe_repo::storage::faults::{FaultPlan, FaultyStore};
+    use tablesafe_repo::LockKind::{Exclusive, Shared};
+    let dir = tempfile::tempdir().unwrap();
+    Repository::init(storage(&dir), with_password()).await.unwrap();
+    let plan = FaultPlan { lost_delete: 1.0, paths: vec!["locks/".into()], ..FaultPlan::default() };
+    let layer = std::sync::Arc::new(FaultyStore::new(storage(&dir).store(), plan));
+    let repo = Repository::open(Storage::new(layer.clone()), &password()).await.unwrap();
+    let held = repo.lock(Shared).await.unwrap();
+    assert!(matches!(repo.lock(Exclusive).await, Err(RepoError::Locked { .. })), "a held lock blocks");
+    held.release().await;
+    assert_eq!(storage(&dir).list("locks").await.unwrap().len(), 1, "the lost delete left the lock");
+    assert_eq!(layer.counts().lost_deletes, 1);
+    layer.set_enabled(false);
+    let x = repo.lock(Exclusive).await.unwrap();
+    x.release().await;
+    assert!(storage(&dir).list("locks").await.unwrap().is_empty(), "the exclusive taker removed the leftover");
+}
+
 #[tokio::test]
 async fn a_refresh_sees_what_other_handles_wrote_and_pruned() {
     let dir = tempfile::tempdir().unwrap();
