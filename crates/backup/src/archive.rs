@@ -145,6 +145,16 @@ pub async fn list_segments(repo: &Repository, stream_id: &str) -> Result<Vec<Seg
     Ok(names)
 }
 
+/// The segments of a stream that the repository's catalog records but that are
+/// missing, by position: the cause of a break in its archive.
+pub async fn missing_segments(repo: &Repository, stream_id: &str) -> Result<Vec<SegmentName>, BackupError> {
+    let tag = stream_tag(repo, stream_id);
+    let mut names: Vec<SegmentName> =
+        repo.recorded_missing(CHANGES).await?.iter().filter_map(|id| parse_segment_id(id, &tag)).collect();
+    names.sort_by_key(|n| (n.from, n.to));
+    Ok(names)
+}
+
 /// Every segment of the repository, opened, with its id.
 pub async fn all_segments(repo: &Repository) -> Result<Vec<(String, ChangeSegment)>, BackupError> {
     let mut out = Vec::new();
@@ -175,18 +185,18 @@ pub(crate) async fn drop_unneeded_segments(
             }
         }
     }
-    let mut dropped = 0;
+    let mut unneeded = Vec::new();
     for (id, segment) in all_segments(repo).await? {
-        let unneeded = match first_position.get(&segment.stream_id) {
+        let drop = match first_position.get(&segment.stream_id) {
             Some(&position) => segment.to <= position && segment.from < position,
             None => segment.complete_until_us < oldest_us,
         };
-        if unneeded {
-            repo.delete_manifest(CHANGES, &id).await?;
-            dropped += 1;
+        if drop {
+            unneeded.push(id);
         }
     }
-    Ok(dropped)
+    repo.delete_manifests(CHANGES, &unneeded).await?;
+    Ok(unneeded.len())
 }
 
 /// Opens a segment manifest.
@@ -538,10 +548,7 @@ async fn compact(repo: &Repository, small: Vec<(String, ChangeSegment, Vec<u8>)>
         ..first.clone()
     };
     let (merged_id, _) = write_segment(repo, (merged, data), false).await?;
-    for (id, _, _) in &small {
-        if *id != merged_id {
-            repo.delete_manifest(CHANGES, id).await?;
-        }
-    }
+    let merged_away: Vec<String> = small.into_iter().map(|(id, _, _)| id).filter(|id| *id != merged_id).collect();
+    repo.delete_manifests(CHANGES, &merged_away).await?;
     Ok(())
 }

@@ -15,7 +15,8 @@
 //!    `layer` (a backup's encode stage), `consistent` (fuzzy exports made exact),
 //!    `snapshot` ([`backup`]);
 //! 5. `archive` (continuous archiving of change streams), `recovery`
-//!    ([`recovery_points`]: restorable windows), `stats` ([`repository_stats`]);
+//!    ([`recovery_points`]: restorable windows), `stats` ([`repository_stats`]),
+//!    `verify` ([`verify_repository`]: the repository and what its snapshots reference);
 //! 6. `replay` (archived changes applied to a restored table), `restore`
 //!    ([`restore`] and [`verify_table`]), `pitr` ([`restore_to_time`]);
 //! 7. `forget` ([`forget`] snapshots, [`prune`] data), `service` (plans, the
@@ -45,6 +46,7 @@ pub mod service;
 pub mod snapshot;
 pub mod stats;
 pub mod source;
+pub mod verify;
 
 pub use error::BackupError;
 
@@ -57,7 +59,8 @@ pub fn format_time_us(us: i64) -> String {
 }
 pub use changes::{Change, ChangeKind};
 pub use diff::{diff_snapshots, KeysOfKind, TableDiff};
-pub use forget::{check_snapshots, forget, forget_tagged, prune, ForgetPolicy, ForgetReport};
+pub use forget::{forget, forget_tagged, prune, ForgetPolicy, ForgetReport};
+pub use verify::{check_snapshots, verify_repository, Finding, Verification};
 pub use notes::{NotesChange, SnapshotNotes};
 pub use jobs::{list_jobs, record_job, JobKind, JobRecord};
 pub use pitr::{plan_point_in_time, restore_to_time};

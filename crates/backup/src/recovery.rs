@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tablesafe_repo::Repository;
 
-use crate::archive::{list_segments, load_segment, ChangeSegment};
+use crate::archive::{list_segments, load_segment, missing_segments, ChangeSegment, SegmentName};
 use crate::manifest::list_snapshots;
 use crate::source::Consistency;
 use crate::BackupError;
@@ -92,19 +92,43 @@ pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<V
             }
         }
     }
-    let mut segments_of: BTreeMap<String, Vec<ChangeSegment>> = BTreeMap::new();
+    // Snapshots the catalog records but the repository lacks: their tables are unknown.
+    let lost_snapshots = repo.recorded_missing(crate::manifest::SNAPSHOTS).await?;
+    for window in windows.values_mut() {
+        for id in &lost_snapshots {
+            window.notes.push(format!(
+                "snapshot {id} is missing from the repository (its catalog records it): if it held this table, the \
+                 times it made restorable are gone"
+            ));
+        }
+    }
+    let mut segments_of: BTreeMap<String, (Vec<ChangeSegment>, Vec<SegmentName>)> = BTreeMap::new();
     for (key, points) in starts {
         let mut spans = Vec::new();
+        // Where a span ends because a recorded segment is missing: its end time → the cause.
+        let mut broken: BTreeMap<i64, String> = BTreeMap::new();
         for (stream, position, time) in points {
             if !segments_of.contains_key(&stream) {
                 let mut loaded = Vec::new();
                 for name in list_segments(repo, &stream).await? {
                     loaded.push(load_segment(repo, &name.id).await?);
                 }
-                segments_of.insert(stream.clone(), loaded);
+                segments_of.insert(stream.clone(), (loaded, missing_segments(repo, &stream).await?));
             }
-            let covered = covered_until(&segments_of[&stream], position);
-            spans.push(RestorableSpan { from_us: time, to_us: covered.unwrap_or(time).max(time) });
+            let (segments, missing) = &segments_of[&stream];
+            let (covered, reached) = covered_until(segments, position);
+            let to_us = covered.unwrap_or(time).max(time);
+            if let Some(lost) = missing.iter().find(|m| m.from <= reached && reached < m.to) {
+                broken.insert(
+                    to_us,
+                    format!(
+                        "change segment changes/{} (stream positions {} to {}) is missing from the repository (its \
+                         catalog records it)",
+                        lost.id, lost.from, lost.to
+                    ),
+                );
+            }
+            spans.push(RestorableSpan { from_us: time, to_us });
         }
         let window = windows.get_mut(&key).ok_or_else(|| BackupError::Internal("recovery window lost".into()))?;
         spans.sort_by_key(|s| (s.from_us, s.to_us));
@@ -120,11 +144,16 @@ pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<V
             .map(|pair| RecoveryGap {
                 after_us: pair[0].to_us,
                 before_us: pair[1].from_us,
-                cause: "no archived changes reach from the earlier point to the next snapshot (the archiver was not \
-                        running, or the stream dropped changes before they were archived)"
-                    .into(),
+                cause: broken.get(&pair[0].to_us).cloned().unwrap_or_else(|| {
+                    "no archived changes reach from the earlier point to the next snapshot (the archiver was not \
+                     running, or the stream dropped changes before they were archived)"
+                        .into()
+                }),
             })
             .collect();
+        if let Some(cause) = window.spans.last().and_then(|last| broken.get(&last.to_us)) {
+            window.notes.push(format!("the window ends early: {cause}"));
+        }
         window.earliest_us = window.spans.first().map(|s| s.from_us);
         window.latest_us = window.spans.last().map(|s| s.to_us);
     }
@@ -132,8 +161,9 @@ pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<V
 }
 
 /// How far the archive covers the stream from `position` without a gap: the last
-/// `complete_until_us` of the chain of segments that starts there.
-fn covered_until(segments: &[ChangeSegment], position: u64) -> Option<i64> {
+/// `complete_until_us` of the chain of segments that starts there, and the stream
+/// position the chain reaches.
+fn covered_until(segments: &[ChangeSegment], position: u64) -> (Option<i64>, u64) {
     let mut at = position;
     let mut covered = None;
     for segment in segments {
@@ -146,5 +176,5 @@ fn covered_until(segments: &[ChangeSegment], position: u64) -> Option<i64> {
         at = at.max(segment.to);
         covered = covered.max(Some(segment.complete_until_us));
     }
-    covered
+    (covered, at)
 }

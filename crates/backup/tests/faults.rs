@@ -40,7 +40,7 @@ fn unlock() -> Unlock {
 /// acknowledged snapshot.
 async fn assert_sound(clean: &Storage, acknowledged: &BTreeSet<String>, context: &str) {
     let repo = Repository::open(clean.clone(), &unlock()).await.unwrap();
-    let problems = repo.check(true).await.unwrap();
+    let problems = repo.check(true).await.unwrap().problems;
     assert!(problems.is_empty(), "{context}: the repository check reports {problems:?}");
     let problems = check_snapshots(&repo).await.unwrap();
     assert!(problems.is_empty(), "{context}: the snapshot check reports {problems:?}");

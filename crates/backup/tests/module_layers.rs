@@ -25,6 +25,7 @@ const ORDER: &[&str] = &[
     "archive",
     "recovery",
     "stats",
+    "verify",
     "replay",
     "restore",
     "pitr",

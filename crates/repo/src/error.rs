@@ -61,6 +61,14 @@ pub enum RepoError {
         /// What failed.
         detail: String,
     },
+    /// An object the repository's catalog records is gone: deleted or lost.
+    #[error("object '{path}' is missing from the repository: {detail}")]
+    Missing {
+        /// Object path inside the repository.
+        path: String,
+        /// What recorded it.
+        detail: String,
+    },
     /// Another process holds a conflicting lock.
     #[error("the repository is locked by {holder} (lock '{path}'); wait for it to finish (a lock not refreshed for 30 minutes is ignored)")]
     Locked {

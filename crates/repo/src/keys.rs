@@ -81,7 +81,7 @@ impl Repository {
                 key.id
             )));
         }
-        self.storage.delete(&format!("keys/{}", key.id)).await?;
+        self.remove_key_file(&key.id).await?;
         Ok(key.id.clone())
     }
 
@@ -100,7 +100,7 @@ impl Repository {
             )));
         }
         let new = self.add_password_key(password, kdf).await?;
-        self.storage.delete(&format!("keys/{old}")).await?;
+        self.remove_key_file(&old).await?;
         Ok(new)
     }
 
@@ -111,7 +111,16 @@ impl Repository {
     async fn add_key(&self, file: KeyFile) -> Result<String, RepoError> {
         let id = crypto::hex(&crypto::random_key()[..16]);
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| RepoError::Invalid(e.to_string()))?;
-        self.storage.write(&format!("keys/{id}"), bytes).await?;
+        let path = format!("keys/{id}");
+        self.storage.write(&path, bytes.clone()).await?;
+        self.record_saved(&[(&path, &bytes)]).await?;
         Ok(id)
+    }
+
+    /// Deletes a key file, its removal recorded in the catalog first.
+    async fn remove_key_file(&self, id: &str) -> Result<(), RepoError> {
+        let path = format!("keys/{id}");
+        self.record_removed(std::slice::from_ref(&path)).await?;
+        self.storage.delete(&path).await
     }
 }

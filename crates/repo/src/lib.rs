@@ -5,9 +5,11 @@
 //! stores, behind the path-checking [`Storage`] handle),
 //! `crypto` (keys, key files, sealing), `chunker` (content-defined chunks),
 //! `pack` (chunks packed into encrypted objects), `repo` ([`Repository`]: config,
-//! keys, index, reader, manifests, checks), `writer` (the staged [`ChunkWriter`]), `prune`, `lock` (shared and
+//! keys, index, reader, manifests), `catalog` (the authenticated record of named objects), `check`, `writer` (the staged [`ChunkWriter`]), `prune`, `lock` (shared and
 //! exclusive repository locks).
 
+mod catalog;
+mod check;
 pub mod chunker;
 pub mod crypto;
 mod error;
@@ -19,6 +21,8 @@ mod repo;
 pub mod storage;
 mod writer;
 
+pub use catalog::CatalogCheck;
+pub use check::Check;
 pub use chunker::{Chunker, ChunkerParams};
 pub use crypto::{parse_identities, Access, KdfParams};
 pub use error::RepoError;

@@ -52,6 +52,11 @@ impl LockFile {
     }
 }
 
+/// Whether these bytes are a lock file (a check warns of those that are not; takers ignore them).
+pub(crate) fn parses(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<LockFile>(bytes).is_ok()
+}
+
 /// The lock paths this process holds (or is taking) right now.
 static HELD: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 

@@ -65,7 +65,8 @@ impl<'a> RepackWriter<'a> {
 impl Repository {
     /// Deletes every chunk not in `keep`: packs with no kept chunk are deleted,
     /// packs with some are rewritten with only those, and packs no index names
-    /// (left by interrupted writers) are deleted. Hold the exclusive lock.
+    /// (left by interrupted writers) are deleted; then the catalog is compacted.
+    /// Hold the exclusive lock.
     ///
     /// Crash safety: new packs and the new index are written before any old index
     /// file is deleted, and old packs only after that, so at every moment each
@@ -115,6 +116,7 @@ impl Repository {
         for path in &doomed {
             self.storage.delete(path).await?;
         }
+        self.compact_catalog().await?;
         self.reload_index().await?;
         Ok(stats)
     }

@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use tablesafe_common::{Clock, SystemClock};
 
+use crate::catalog::CatalogState;
 use crate::chunker::{Chunker, ChunkerParams};
 use crate::crypto::{self, KdfParams, KeyFile, Secrets, KEY_LEN};
 use crate::lock::{LockKind, RepoLock};
@@ -24,8 +26,11 @@ use crate::storage::Storage;
 use crate::writer::{ChunkWriter, WriterOptions};
 use crate::RepoError;
 
-/// Version of the repository format this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the repository format this code writes; it reads this one and every
+/// older one (docs/REPOSITORY-FORMAT.md: version 2 added the catalog).
+pub const FORMAT_VERSION: u32 = 2;
+/// The first version with a catalog.
+pub(crate) const CATALOG_SINCE: u32 = 2;
 /// A pack is written once it holds this many bytes.
 pub const PACK_TARGET_BYTES: usize = 16 * 1024 * 1024;
 const INDEX_AAD: &[u8] = b"tablesafe index v1";
@@ -110,6 +115,10 @@ pub struct Repository {
     pack_keys: Arc<Mutex<HashMap<PackId, [u8; KEY_LEN]>>>,
     /// The id of the key file this handle was opened with (none after `init`).
     pub(crate) opened_key: Option<String>,
+    /// BLAKE3 of the `config` bytes this handle read or wrote (the catalog records it).
+    pub(crate) config_hash: [u8; 32],
+    pub(crate) catalog: Arc<CatalogState>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -152,10 +161,13 @@ impl Repository {
             chunker: options.chunker,
             compression_level: 3,
         };
-        // The config goes last: a location with a config is a complete repository.
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Invalid(e.to_string()))?;
-        storage.write(CONFIG_PATH, bytes).await?;
-        Ok(Repository::new(storage, config, secrets))
+        let repo = Repository::new(storage, config, secrets, &bytes);
+        // The catalog's first file records the key files and the config's hash.
+        repo.start_catalog().await?;
+        // The config goes last: a location with a config is a complete repository.
+        repo.storage.write(CONFIG_PATH, bytes).await?;
+        Ok(repo)
     }
 
     /// Opens an existing repository with a password or age identities.
@@ -171,7 +183,7 @@ impl Repository {
         };
         let config: Config =
             serde_json::from_slice(&bytes).map_err(|_| not_a_repo("'config' is not a repository config".into()))?;
-        if config.format != "tablesafe-repository" || config.version != FORMAT_VERSION {
+        if config.format != "tablesafe-repository" || !(1..=FORMAT_VERSION).contains(&config.version) {
             return Err(not_a_repo(format!("format {} version {} is not supported", config.format, config.version)));
         }
         config.chunker.check().map_err(not_a_repo)?;
@@ -197,7 +209,7 @@ impl Repository {
             }
         }
         let (secrets, opened_key) = secrets.ok_or(RepoError::WrongKey)?;
-        let mut repo = Repository::new(storage, config, secrets);
+        let mut repo = Repository::new(storage, config, secrets, &bytes);
         repo.opened_key = Some(opened_key);
         repo.load_index().await?;
         Ok(repo)
@@ -208,13 +220,18 @@ impl Repository {
     /// processes since this one was opened are seen. Long-lived holders (the
     /// server's backup service) take one per job.
     pub async fn reopen(&self) -> Result<Repository, RepoError> {
-        let mut repo = Repository::new(self.storage.clone(), self.config.clone(), self.secrets.clone());
+        let mut repo = Repository {
+            index: Arc::default(),
+            index_files: Arc::default(),
+            pack_keys: Arc::default(),
+            ..self.clone()
+        };
         repo.opened_key.clone_from(&self.opened_key);
         repo.load_index().await?;
         Ok(repo)
     }
 
-    fn new(storage: Storage, config: Config, secrets: Secrets) -> Repository {
+    fn new(storage: Storage, config: Config, secrets: Secrets, config_bytes: &[u8]) -> Repository {
         Repository {
             storage,
             config,
@@ -223,7 +240,17 @@ impl Repository {
             index_files: Arc::default(),
             pack_keys: Arc::default(),
             opened_key: None,
+            config_hash: *blake3::hash(config_bytes).as_bytes(),
+            catalog: Arc::default(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same handle reading time from `clock` (catalog events, tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Repository {
+        self.clock = clock;
+        self
     }
 
     /// The repository's config.
@@ -378,8 +405,7 @@ impl Repository {
     /// Stores a sealed manifest under `kind/` (e.g. `snapshots`); returns its id.
     pub async fn save_manifest(&self, kind: &str, body: &[u8]) -> Result<String, RepoError> {
         let id = crypto::hex(&crypto::random_key()[..16]);
-        let sealed = crypto::seal(&self.secrets.meta_key, body, manifest_aad(kind).as_bytes());
-        self.storage.write(&format!("{kind}/{id}"), sealed).await?;
+        self.save_manifest_as(kind, &id, body).await?;
         Ok(id)
     }
 
@@ -392,7 +418,10 @@ impl Repository {
             return Err(RepoError::Invalid(format!("manifest id {id:?} is not hex digits and '-'")));
         }
         let sealed = crypto::seal(&self.secrets.meta_key, body, manifest_aad(kind).as_bytes());
-        self.storage.write(&format!("{kind}/{id}"), sealed).await
+        let path = format!("{kind}/{id}");
+        // The object, then its record: an interruption leaves an unrecorded object, never a recorded absent one.
+        self.storage.write(&path, sealed.clone()).await?;
+        self.record_saved(&[(&path, &sealed)]).await
     }
 
     /// A short tag standing for `name` in object names: the same in every session
@@ -437,7 +466,20 @@ impl Repository {
 
     /// Deletes a manifest (its chunks stay until prune).
     pub async fn delete_manifest(&self, kind: &str, id: &str) -> Result<(), RepoError> {
-        self.storage.delete(&format!("{kind}/{id}")).await
+        self.delete_manifests(kind, &[id.to_owned()]).await
+    }
+
+    /// Deletes manifests of one kind, their removal recorded in one catalog file first.
+    pub async fn delete_manifests(&self, kind: &str, ids: &[String]) -> Result<(), RepoError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<String> = ids.iter().map(|id| format!("{kind}/{id}")).collect();
+        self.record_removed(&paths).await?;
+        for path in &paths {
+            self.storage.delete(path).await?;
+        }
+        Ok(())
     }
 
     /// Forgets every cached index entry and pack key, then reloads the index.
@@ -462,66 +504,8 @@ impl Repository {
         self.index_files.lock().insert(path.clone());
         Ok(path)
     }
-
-    /// Checks the repository: every key file parses, every manifest and index file
-    /// opens, every indexed pack exists,
-    /// and with `read_data` every pack is read whole and every chunk in it
-    /// authenticated. Returns the problems found, each naming its object.
-    pub async fn check(&self, read_data: bool) -> Result<Vec<RepoError>, RepoError> {
-        let mut problems = Vec::new();
-        // Every key file parses and every manifest (any other sealed object) opens.
-        for (path, _) in self.storage.list("").await? {
-            let kind = path.split('/').next().unwrap_or_default();
-            match kind {
-                "config" | "data" | "index" | "locks" => {}
-                "keys" => {
-                    let parsed = self.storage.read(&path).await.map(|b| serde_json::from_slice::<KeyFile>(&b).is_ok());
-                    match parsed {
-                        Ok(true) => {}
-                        Ok(false) => problems.push(RepoError::damaged(&path, "not a key file")),
-                        Err(e) => problems.push(e),
-                    }
-                }
-                _ => {
-                    let id = path.get(kind.len() + 1..).unwrap_or_default();
-                    if let Err(e) = self.load_manifest(kind, id).await {
-                        problems.push(e);
-                    }
-                }
-            }
-        }
-        let mut indexed: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
-        for (path, _) in self.storage.list("index").await? {
-            match self.read_index_file(&path).await {
-                Ok(file) => indexed.extend(file.packs),
-                Err(e) => problems.push(e),
-            }
-        }
-        let stored: HashMap<String, u64> = self.storage.list("data").await?.into_iter().collect();
-        let mut packs: Vec<_> = indexed.into_iter().collect();
-        packs.sort_by_key(|(id, _)| *id);
-        for (id, entries) in packs {
-            let path = pack::pack_path(&id);
-            if !stored.contains_key(&path) {
-                problems.push(RepoError::damaged(&path, "the index names a pack that does not exist"));
-                continue;
-            }
-            if !read_data {
-                continue;
-            }
-            match self.storage.read(&path).await {
-                Ok(bytes) => match pack::check_pack(&self.secrets, &id, &bytes, &path) {
-                    Ok(found) if found == entries => {}
-                    Ok(_) => problems.push(RepoError::damaged(&path, "pack header differs from the index")),
-                    Err(e) => problems.push(e),
-                },
-                Err(e) => problems.push(e),
-            }
-        }
-        Ok(problems)
-    }
 }
 
-fn manifest_aad(kind: &str) -> String {
+pub(crate) fn manifest_aad(kind: &str) -> String {
     format!("tablesafe manifest v1 {kind}")
 }

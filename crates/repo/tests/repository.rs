@@ -86,7 +86,8 @@ async fn data_round_trips_dedups_and_survives_reopening() {
     assert_eq!(load(&repo, &changed_ids).await, changed);
     assert_eq!(repo.load_manifest("snapshots", &manifest).await.unwrap(), b"{\"tables\":1}");
     assert_eq!(repo.list_manifests("snapshots").await.unwrap(), vec![manifest]);
-    assert!(repo.check(true).await.unwrap().is_empty());
+    let check = repo.check(true).await.unwrap();
+    assert!(check.problems.is_empty() && check.warnings.is_empty(), "{check:?}");
 
     // Nothing of the row data is visible in any object.
     let st = storage(&dir);
@@ -161,10 +162,10 @@ async fn a_flipped_byte_in_any_object_is_named_and_never_read_as_data() {
                         let id = path.trim_start_matches("snapshots/");
                         assert!(fresh.load_manifest("snapshots", id).await.is_err());
                         // The check opens every manifest, even without reading data.
-                        let problems = fresh.check(false).await.unwrap();
+                        let problems = fresh.check(false).await.unwrap().problems;
                         problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
                     } else {
-                        let problems = fresh.check(true).await.unwrap();
+                        let problems = fresh.check(true).await.unwrap().problems;
                         assert!(!problems.is_empty(), "flip at {at} of {path} not found");
                         // Reading the data gives an error, never wrong bytes.
                         for id in &ids {
@@ -180,7 +181,8 @@ async fn a_flipped_byte_in_any_object_is_named_and_never_read_as_data() {
             st.write(path, original.clone()).await.unwrap();
         }
     }
-    assert!(Repository::open(storage(&dir), &password()).await.unwrap().check(true).await.unwrap().is_empty());
+    let check = Repository::open(storage(&dir), &password()).await.unwrap().check(true).await.unwrap();
+    assert!(check.problems.is_empty(), "{check:?}");
 }
 
 #[tokio::test]
@@ -281,4 +283,62 @@ async fn a_writer_without_index_dedup_stores_what_a_stale_index_still_names() {
     assert_eq!(stats.new_chunks, ids.len() as u64, "every chunk stored again");
     let fresh = Repository::open(storage(&dir), &password()).await.unwrap();
     assert_eq!(load(&fresh, &ids).await, data, "readable by a handle opened after the prune");
+}
+
+/// The catalog names what is gone or out of place; it survives prune's compaction, and a version 1
+/// repository (no catalog) still opens, writes and checks, while a newer version is refused.
+#[tokio::test]
+async fn the_catalog_reports_lost_and_swapped_manifests_and_old_repositories_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(storage(&dir), with_password()).await.unwrap();
+    let a = repo.save_manifest("snapshots", b"{\"a\":1}").await.unwrap();
+    let b = repo.save_manifest("snapshots", b"{\"b\":2}").await.unwrap();
+    let gone = repo.save_manifest("snapshots", b"{\"c\":3}").await.unwrap();
+    repo.save_manifest_as("snapshot-notes", &a, b"{\"v\":1}").await.unwrap();
+    let old_notes = storage(&dir).read(&format!("snapshot-notes/{a}")).await.unwrap();
+    repo.save_manifest_as("snapshot-notes", &a, b"{\"v\":2}").await.unwrap();
+    repo.delete_manifest("snapshots", &gone).await.unwrap();
+    // Prune folds the catalog; a removal of an object that is gone is not needed any more.
+    let before = storage(&dir).list("catalog").await.unwrap().len();
+    repo.prune(&std::collections::HashSet::new()).await.unwrap();
+    assert_eq!(storage(&dir).list("catalog").await.unwrap().len(), 1, "{before} catalog files folded into one");
+    let fresh = Repository::open(storage(&dir), &password()).await.unwrap();
+    let check = fresh.check(false).await.unwrap();
+    assert!(check.problems.is_empty() && check.warnings.is_empty(), "{check:?}");
+
+    let st = storage(&dir);
+    st.write(&format!("snapshots/{a}"), st.read(&format!("snapshots/{b}")).await.unwrap()).await.unwrap();
+    st.write(&format!("snapshot-notes/{a}"), old_notes).await.unwrap();
+    st.delete(&format!("snapshots/{b}")).await.unwrap();
+    let check = fresh.check(false).await.unwrap();
+    let found: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found.iter().any(|p| p.contains(&format!("'snapshots/{a}'")) && p.contains("swapped")), "{found:#?}");
+    assert!(found.iter().any(|p| p.contains(&format!("'snapshot-notes/{a}'")) && p.contains("rolled back")), "{found:#?}");
+    assert!(found.iter().any(|p| p.contains(&format!("'snapshots/{b}' is missing"))), "{found:#?}");
+    assert_eq!(check.missing, vec![("snapshots".to_owned(), b.clone())]);
+    assert_eq!(fresh.recorded_missing("snapshots").await.unwrap(), vec![b]);
+
+    // Version 1: the same config without the catalog, as older binaries wrote it.
+    let old = tempfile::tempdir().unwrap();
+    let v1 = Repository::init(storage(&old), with_password()).await.unwrap();
+    let st = storage(&old);
+    for (path, _) in st.list("catalog").await.unwrap() {
+        st.delete(&path).await.unwrap();
+    }
+    let config = String::from_utf8(st.read("config").await.unwrap()).unwrap();
+    st.write("config", config.replace("\"version\": 2", "\"version\": 1").into_bytes()).await.unwrap();
+    drop(v1);
+    let v1 = Repository::open(storage(&old), &password()).await.unwrap();
+    assert!(!v1.has_catalog());
+    let id = v1.save_manifest("snapshots", b"{}").await.unwrap();
+    assert_eq!(v1.load_manifest("snapshots", &id).await.unwrap(), b"{}");
+    v1.delete_manifest("snapshots", &id).await.unwrap();
+    assert!(st.list("catalog").await.unwrap().is_empty(), "no catalog is started in a version 1 repository");
+    let check = v1.check(true).await.unwrap();
+    assert!(check.problems.is_empty() && check.warnings.is_empty(), "{check:?}");
+
+    st.write("config", config.replace("\"version\": 2", "\"version\": 3").into_bytes()).await.unwrap();
+    let err = Repository::open(storage(&old), &password()).await.unwrap_err();
+    assert!(err.to_string().contains("version 3 is not supported"), "{err}");
 }

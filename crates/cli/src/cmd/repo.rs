@@ -1,14 +1,15 @@
 //! `tablesafe repo init` (create a repository), `tablesafe repo stats` (what it
 //! holds, in figures), `tablesafe repo key` (the keys that open it) and
 //! `tablesafe verify` (check one:
-//! every index file opens and every indexed pack exists; with `--read-data`, every
-//! pack is read and every chunk authenticated; then every chunk and base snapshot
-//! a snapshot references is there). Verify prints each problem on one line naming
-//! its object and fails when there is any.
+//! every index file opens, every indexed pack exists and every object is the one
+//! the catalog records; with `--read-data`, every pack is read and every chunk
+//! authenticated; then every chunk and base snapshot a snapshot references is
+//! there). Verify prints each problem and warning on one line naming its object
+//! and fails when there is any problem.
 
 use serde::Serialize;
 use indicatif::HumanBytes;
-use tablesafe_backup::{check_snapshots, repository_stats, JobKind};
+use tablesafe_backup::{repository_stats, verify_repository, Finding, JobKind};
 use tablesafe_repo::{InitOptions, KdfParams, KeyInfo, RepoError, Repository};
 
 use super::jobs::Job;
@@ -71,53 +72,31 @@ pub fn init(args: RepoInitArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Serialize)]
-struct Problem {
-    /// The object the problem was found in, when it names one.
-    object: Option<String>,
-    /// The problem, one line.
-    problem: String,
-}
-
-#[derive(Serialize)]
 struct VerifyOutput<'a> {
     repository: &'a str,
     read_data: bool,
     ok: bool,
-    problems: Vec<Problem>,
+    problems: Vec<Finding>,
+    /// What needs no repair to restore exactly: left by interruptions, locks, job records.
+    warnings: Vec<Finding>,
 }
 
-fn object_of(problem: &RepoError) -> Option<String> {
-    match problem {
-        RepoError::Damaged { path, .. } | RepoError::NotFound { path } | RepoError::Storage { path, .. } => {
-            Some(path.clone())
-        }
-        _ => None,
-    }
-}
-
-/// The problems of the repository's objects, then those of what its snapshots
-/// reference (a missing chunk, a missing base snapshot).
-async fn check(repo: &Repository, read_data: bool) -> anyhow::Result<Vec<Problem>> {
+/// The repository's problems and warnings ([`verify_repository`]).
+async fn check(repo: &Repository, read_data: bool) -> anyhow::Result<(Vec<Finding>, Vec<Finding>)> {
     if read_data && !repo.can_read_data() {
         return Err(RepoError::WriteOnly.into());
     }
-    let mut problems: Vec<Problem> =
-        repo.check(read_data).await?.iter().map(|p| Problem { object: object_of(p), problem: p.to_string() }).collect();
-    match check_snapshots(repo).await {
-        Ok(found) => problems.extend(found.into_iter().map(|problem| Problem { object: None, problem })),
-        // E.g. a damaged snapshot manifest, which the check above names.
-        Err(error) => problems.push(Problem { object: None, problem: format!("cannot check the snapshots: {error}") }),
-    }
-    Ok(problems)
+    let found = verify_repository(repo, read_data).await?;
+    Ok((found.problems, found.warnings))
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let (url, problems) = block_on(async {
+    let (url, (problems, warnings)) = block_on(async {
         let repo = open::repository(&args.repo).await?;
         let url = repo.storage().url().to_owned();
         let job = Job::start(JobKind::Verify);
         let result = check(&repo, args.read_data).await;
-        job.finish(&repo, result, |problems, job| {
+        job.finish(&repo, result, |(problems, _), job| {
             if let Some(first) = problems.first() {
                 job.succeeded = false;
                 let more = problems.len() - 1;
@@ -132,20 +111,24 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         .await
         .map(|problems| (url, problems))
     })?;
-    let output = VerifyOutput { repository: &url, read_data: args.read_data, ok: problems.is_empty(), problems };
+    let output =
+        VerifyOutput { repository: &url, read_data: args.read_data, ok: problems.is_empty(), problems, warnings };
     if args.output.json {
         print_json(&output)?;
     } else {
         for problem in &output.problems {
             outln!("problem: {}", problem.problem)?;
         }
+        for warning in &output.warnings {
+            outln!("warning: {}", warning.problem)?;
+        }
         if output.ok {
             let what = if args.read_data {
-                "every index file opens, every pack was read and every chunk authenticated, and every snapshot's \
-                 data is there"
+                "every index file opens, every pack was read and every chunk authenticated, every object is the \
+                 one the catalog records, and every snapshot's data is there"
             } else {
-                "every index file opens, every indexed pack exists and every snapshot's data is indexed \
-                 (--read-data also reads the data)"
+                "every index file opens, every indexed pack exists, every object is the one the catalog records, \
+                 and every snapshot's data is indexed (--read-data also reads the data)"
             };
             outln!("repository {url}: no problems; {what}")?;
         }
