@@ -138,21 +138,16 @@ fn parse_segment_id(id: &str, tag: &str) -> Option<SegmentName> {
 
 /// The segments of a stream, by position.
 pub async fn list_segments(repo: &Repository, stream_id: &str) -> Result<Vec<SegmentName>, BackupError> {
-    Ok(segments_of(repo, stream_id, &repo.list_manifests(CHANGES).await?))
+    Ok(segments_named(repo, stream_id, &repo.list_manifests(CHANGES).await?))
 }
 
-/// The segment names among `ids` that belong to a stream, by position.
-fn segments_of(repo: &Repository, stream_id: &str, ids: &[String]) -> Vec<SegmentName> {
+/// The segment names among manifest `ids` that belong to a stream, by position
+/// (e.g. those the catalog records as missing: the cause of a break in its archive).
+pub(crate) fn segments_named(repo: &Repository, stream_id: &str, ids: &[String]) -> Vec<SegmentName> {
     let tag = stream_tag(repo, stream_id);
     let mut names: Vec<SegmentName> = ids.iter().filter_map(|id| parse_segment_id(id, &tag)).collect();
     names.sort_by_key(|n| (n.from, n.to));
     names
-}
-
-/// The segments of a stream that the repository's catalog records but that are
-/// missing, by position: the cause of a break in its archive.
-pub async fn missing_segments(repo: &Repository, stream_id: &str) -> Result<Vec<SegmentName>, BackupError> {
-    Ok(segments_of(repo, stream_id, &repo.recorded_missing(CHANGES).await?))
 }
 
 /// Every segment of the repository, opened, with its id.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tablesafe_repo::Repository;
 
-use crate::archive::{list_segments, load_segment, missing_segments, ChangeSegment, SegmentName};
+use crate::archive::{list_segments, load_segment, segments_named, ChangeSegment, SegmentName, CHANGES};
 use crate::manifest::list_snapshots;
 use crate::source::Consistency;
 use crate::BackupError;
@@ -102,6 +102,8 @@ pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<V
             ));
         }
     }
+    // Segments the catalog records but the repository lacks, read once for every stream.
+    let lost_segments = repo.recorded_missing(CHANGES).await?;
     let mut segments_of: BTreeMap<String, (Vec<ChangeSegment>, Vec<SegmentName>)> = BTreeMap::new();
     for (key, points) in starts {
         let mut spans = Vec::new();
@@ -113,7 +115,7 @@ pub async fn recovery_points(repo: &Repository, table: Option<&str>) -> Result<V
                 for name in list_segments(repo, &stream).await? {
                     loaded.push(load_segment(repo, &name.id).await?);
                 }
-                segments_of.insert(stream.clone(), (loaded, missing_segments(repo, &stream).await?));
+                segments_of.insert(stream.clone(), (loaded, segments_named(repo, &stream, &lost_segments)));
             }
             let (segments, missing) = &segments_of[&stream];
             let (covered, reached) = covered_until(segments, position);

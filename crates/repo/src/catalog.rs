@@ -41,7 +41,7 @@ const CATALOG_VERSION: u32 = 1;
 const UNRECORDED: [&str; 5] = ["config", "data", "index", "locks", CATALOG];
 
 /// Kinds whose loss costs no restore point: a damaged or missing one is a warning.
-const LOSSLESS_KINDS: [&str; 2] = ["jobs", "restores"];
+pub(crate) const LOSSLESS_KINDS: [&str; 2] = ["jobs", "restores"];
 
 /// One catalog file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ pub(crate) struct CatalogState {
 
 /// The findings of [`Repository::check_catalog`].
 #[derive(Debug, Default)]
-pub struct CatalogCheck {
+pub(crate) struct CatalogCheck {
     /// What makes a restore point or the repository untrustworthy.
     pub problems: Vec<RepoError>,
     /// What an interruption leaves, or what costs no restore point.
@@ -88,21 +88,32 @@ pub struct CatalogCheck {
     pub missing: Vec<(String, String)>,
 }
 
-fn hash_hex(bytes: &[u8]) -> String {
+pub(crate) fn hash_hex(bytes: &[u8]) -> String {
     crypto::hex(blake3::hash(bytes).as_bytes())
 }
 
-fn damaged(path: &str, detail: impl Into<String>) -> RepoError {
-    RepoError::damaged(path, detail)
-}
-
-fn kind_of(path: &str) -> &str {
+pub(crate) fn kind_of(path: &str) -> &str {
     path.split('/').next().unwrap_or_default()
 }
 
 /// Whether the catalog records objects at this path.
 pub(crate) fn recorded(path: &str) -> bool {
     !UNRECORDED.contains(&kind_of(path))
+}
+
+/// Every recorded event of each object, in order (time, then catalog file name),
+/// each with the catalog file that recorded it.
+fn histories(files: Vec<(String, CatalogFile)>) -> BTreeMap<String, Vec<(Event, String)>> {
+    let mut history: BTreeMap<String, Vec<(Event, String)>> = BTreeMap::new();
+    for (file_path, file) in files {
+        for event in file.events {
+            history.entry(event.path.clone()).or_default().push((event, file_path.clone()));
+        }
+    }
+    for events in history.values_mut() {
+        events.sort_by(|(a, fa), (b, fb)| (a.at_us, fa).cmp(&(b.at_us, fb)));
+    }
+    history
 }
 
 impl Repository {
@@ -142,17 +153,17 @@ impl Repository {
                 hash: Some(hash_hex(bytes)),
             })
             .collect();
-        self.append(events, false).await
+        self.append(events).await
     }
 
     /// Records the removal of the objects at `paths`: call before deleting them.
     pub(crate) async fn record_removed(&self, paths: &[String]) -> Result<(), RepoError> {
         let events =
             paths.iter().map(|path| Event { path: path.clone(), at_us: self.event_time_us(), hash: None }).collect();
-        self.append(events, false).await
+        self.append(events).await
     }
 
-    async fn append(&self, events: Vec<Event>, compacted: bool) -> Result<(), RepoError> {
+    async fn append(&self, events: Vec<Event>) -> Result<(), RepoError> {
         if !self.has_catalog() {
             return Ok(());
         }
@@ -161,7 +172,7 @@ impl Repository {
             version: CATALOG_VERSION,
             config: crypto::hex(&self.config_hash),
             previous,
-            compacted,
+            compacted: false,
             events,
         };
         let name = self.write_catalog_file(&file).await?;
@@ -235,27 +246,22 @@ impl Repository {
         }
         let present: HashSet<String> = self.storage.list("").await?.into_iter().map(|(p, _)| p).collect();
         let config = crypto::hex(&self.config_hash);
-        let mut folded = Vec::new();
-        let mut history: BTreeMap<String, Vec<(Event, String)>> = BTreeMap::new();
+        let mut files = Vec::new();
         for path in &listed {
             // A damaged file, or one that recorded another config, stays to be reported.
             let Ok(file) = self.read_catalog_file(path).await else { continue };
-            if file.config != config {
-                continue;
+            if file.config == config {
+                files.push((path.clone(), file));
             }
-            for event in file.events {
-                history.entry(event.path.clone()).or_default().push((event, path.clone()));
-            }
-            folded.push(path.clone());
         }
-        if folded.len() < 2 {
+        if files.len() < 2 {
             return Ok(());
         }
+        let folded: Vec<String> = files.iter().map(|(path, _)| path.clone()).collect();
         // Per object: the versions since its last removal (so a rollback to one stays visible), or
         // that removal alone while the object is still there.
         let mut events = Vec::new();
-        for (path, mut list) in history {
-            list.sort_by(|(a, fa), (b, fb)| (a.at_us, fa).cmp(&(b.at_us, fb)));
+        for (path, mut list) in histories(files) {
             let last_removal = list.iter().rposition(|(e, _)| e.hash.is_none());
             let keep_from = match last_removal {
                 Some(at) if at + 1 == list.len() && !present.contains(&path) => continue,
@@ -283,20 +289,18 @@ impl Repository {
             return Ok(Vec::new());
         }
         let prefix = format!("{kind}/");
-        let mut latest: BTreeMap<String, Event> = BTreeMap::new();
+        let mut files = Vec::new();
         for (path, _) in self.storage.list(CATALOG).await? {
-            let Ok(file) = self.read_catalog_file(&path).await else { continue };
-            for event in file.events.into_iter().filter(|e| e.path.starts_with(&prefix)) {
-                if latest.get(&event.path).is_none_or(|known| known.at_us <= event.at_us) {
-                    latest.insert(event.path.clone(), event);
-                }
+            if let Ok(mut file) = self.read_catalog_file(&path).await {
+                file.events.retain(|e| e.path.starts_with(&prefix));
+                files.push((path, file));
             }
         }
         let present: HashSet<String> = self.list_manifests(kind).await?.into_iter().collect();
-        Ok(latest
-            .into_values()
-            .filter(|e| e.hash.is_some())
-            .filter_map(|e| e.path.strip_prefix(&prefix).map(str::to_owned))
+        Ok(histories(files)
+            .into_iter()
+            .filter(|(_, events)| events.last().is_some_and(|(last, _)| last.hash.is_some()))
+            .filter_map(|(path, _)| path.strip_prefix(&prefix).map(str::to_owned))
             .filter(|id| !present.contains(id))
             .collect())
     }
@@ -306,25 +310,15 @@ impl Repository {
     /// recorded object that is missing, or holds an earlier version or another
     /// object's bytes. Warnings: what interruptions leave (an object the catalog
     /// does not know, or one recorded as removed), and any finding about job
-    /// records and restore markers. A version 1 repository has no catalog and no findings.
-    pub async fn check_catalog(&self) -> Result<CatalogCheck, RepoError> {
+    /// records and restore markers. `present` holds the hash of every recorded
+    /// object, read before this call: the objects first, then the catalog, since a
+    /// removal is recorded before its delete (one that runs meanwhile is in the
+    /// catalog read after) and a save meanwhile is looked at again. A version 1
+    /// repository has no catalog and no findings.
+    pub(crate) async fn check_catalog(&self, present: &BTreeMap<String, String>) -> Result<CatalogCheck, RepoError> {
         let mut check = CatalogCheck::default();
         if !self.has_catalog() {
             return Ok(check);
-        }
-        // The objects first, then the catalog: a removal is recorded before its delete, so one
-        // that runs meanwhile is in the catalog read after; a save meanwhile is looked at again.
-        let mut present: BTreeMap<String, String> = BTreeMap::new();
-        for (path, _) in self.storage.list("").await? {
-            if recorded(&path) {
-                match self.storage.read(&path).await {
-                    Ok(bytes) => {
-                        present.insert(path, hash_hex(&bytes));
-                    }
-                    Err(RepoError::NotFound { .. }) => {} // Removed meanwhile.
-                    Err(error) => check.problems.push(error),
-                }
-            }
         }
         let listed: Vec<String> = self.storage.list(CATALOG).await?.into_iter().map(|(p, _)| p).collect();
         if listed.is_empty() {
@@ -365,18 +359,12 @@ impl Repository {
             }
         }
         // Every recorded event of each object, in time order; and who recorded each hash.
-        let mut history: BTreeMap<String, Vec<(Event, String)>> = BTreeMap::new();
-        let mut owners: HashMap<String, HashSet<String>> = HashMap::new();
-        for (file_path, file) in files {
-            for event in file.events {
-                if let Some(hash) = &event.hash {
-                    owners.entry(hash.clone()).or_default().insert(event.path.clone());
-                }
-                history.entry(event.path.clone()).or_default().push((event, file_path.clone()));
+        let history = histories(files);
+        let mut owners: HashMap<&str, HashSet<&String>> = HashMap::new();
+        for (path, events) in &history {
+            for hash in events.iter().filter_map(|(e, _)| e.hash.as_deref()) {
+                owners.entry(hash).or_default().insert(path);
             }
-        }
-        for events in history.values_mut() {
-            events.sort_by(|(a, fa), (b, fb)| (a.at_us, fa).cmp(&(b.at_us, fb)));
         }
         let mut missing = Vec::new();
         let mut report = |path: &str, problem: bool, finding: RepoError| {
@@ -400,41 +388,44 @@ impl Repository {
                 }
                 (Some(_), Some(have)) => {
                     let earlier = events.iter().any(|(e, _)| e.hash.as_ref() == Some(have));
-                    let other = owners.get(have).and_then(|paths| paths.iter().find(|p| *p != path));
+                    let other = owners.get(have.as_str()).and_then(|paths| paths.iter().find(|p| **p != path));
                     if earlier {
-                        report(path, true, damaged(path, format!("it holds an earlier version than the one recorded in {recorded_in} (rolled back)")));
+                        report(path, true, RepoError::damaged(path, format!("it holds an earlier version than the one recorded in {recorded_in} (rolled back)")));
                     } else if let Some(other) = other {
-                        report(path, true, damaged(path, format!("it holds the bytes of {other}, not its own (swapped)")));
+                        report(path, true, RepoError::damaged(path, format!("it holds the bytes of {other}, not its own (swapped)")));
                     } else {
                         // Only a key holder writes bytes that open; a save whose record was
                         // interrupted leaves this. Bytes that do not open are reported as damaged.
                         let problem = kind_of(path) == "keys";
-                        report(path, problem, damaged(path, format!("it differs from the version recorded in {recorded_in}")));
+                        report(path, problem, RepoError::damaged(path, format!("it differs from the version recorded in {recorded_in}")));
                     }
                 }
                 (None, Some(_)) => report(
                     path,
                     false,
-                    damaged(path, format!("the catalog records its removal ({recorded_in}) but it is still there (a delete that did not finish, or put back)")),
+                    RepoError::damaged(path, format!("the catalog records its removal ({recorded_in}) but it is still there (a delete that did not finish, or put back)")),
                 ),
                 (None, None) => {}
             }
         }
-        for (path, hash) in &present {
+        for (path, hash) in present {
             if history.contains_key(path) {
                 continue;
             }
-            let other = owners.get(hash).and_then(|paths| paths.iter().next());
+            let other = owners.get(hash.as_str()).and_then(|paths| paths.iter().next());
             match other {
                 Some(other) => report(
                     path,
                     true,
-                    damaged(path, format!("it holds the bytes of {other} and the catalog does not know it (a copy)")),
+                    RepoError::damaged(
+                        path,
+                        format!("it holds the bytes of {other} and the catalog does not know it (a copy)"),
+                    ),
                 ),
                 None => report(
                     path,
                     false,
-                    damaged(path, "the catalog does not record it (a save whose record was interrupted)"),
+                    RepoError::damaged(path, "the catalog does not record it (a save whose record was interrupted)"),
                 ),
             }
         }

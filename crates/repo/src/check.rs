@@ -4,11 +4,11 @@
 //! untrustworthy, warnings what an interruption leaves or what costs no restore
 //! point (locks, job records).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::crypto::KeyFile;
 use crate::pack::{self, PackEntry, PackId};
-use crate::{lock, RepoError, Repository};
+use crate::{catalog, lock, RepoError, Repository};
 
 /// The findings of [`Repository::check`].
 #[derive(Debug, Default)]
@@ -28,36 +28,49 @@ impl Repository {
     /// every pack is read whole and every chunk in it authenticated.
     pub async fn check(&self, read_data: bool) -> Result<Check, RepoError> {
         let mut check = Check::default();
+        // Each recorded object is read once: parsed or opened here, its hash compared with the catalog after.
+        let mut present = BTreeMap::new();
         for (path, _) in self.storage.list("").await? {
-            let kind = path.split('/').next().unwrap_or_default();
-            match kind {
-                "config" | "data" | "index" | "catalog" => {}
-                "locks" => match self.storage.read(&path).await {
-                    Ok(bytes) if lock::parses(&bytes) => {}
-                    Ok(_) => check.warnings.push(RepoError::damaged(&path, "not a lock file (it is ignored)")),
-                    Err(RepoError::NotFound { .. }) => {} // Released meanwhile.
-                    Err(e) => check.warnings.push(e),
-                },
-                "keys" => {
-                    let parsed = self.storage.read(&path).await.map(|b| serde_json::from_slice::<KeyFile>(&b).is_ok());
-                    match parsed {
-                        Ok(true) => {}
-                        Ok(false) => check.problems.push(RepoError::damaged(&path, "not a key file")),
-                        Err(e) => check.problems.push(e),
-                    }
+            let kind = catalog::kind_of(&path);
+            if matches!(kind, "config" | "data" | "index" | "catalog") {
+                continue; // Checked below, or by the catalog check.
+            }
+            let bytes = match self.storage.read(&path).await {
+                Ok(bytes) => bytes,
+                Err(RepoError::NotFound { .. }) => continue, // Released or removed meanwhile.
+                Err(e) if kind == "locks" || catalog::LOSSLESS_KINDS.contains(&kind) => {
+                    check.warnings.push(e);
+                    continue;
                 }
+                Err(e) => {
+                    check.problems.push(e);
+                    continue;
+                }
+            };
+            match kind {
+                "locks" if !lock::parses(&bytes) => {
+                    check.warnings.push(RepoError::damaged(&path, "not a lock file (it is ignored)"));
+                }
+                "locks" => {}
+                "keys" if serde_json::from_slice::<KeyFile>(&bytes).is_err() => {
+                    check.problems.push(RepoError::damaged(&path, "not a key file"));
+                }
+                "keys" => {}
                 _ => {
-                    let id = path.get(kind.len() + 1..).unwrap_or_default();
-                    if let Err(e) = self.load_manifest(kind, id).await {
-                        match kind {
-                            "jobs" | "restores" => check.warnings.push(e),
-                            _ => check.problems.push(e),
+                    if let Err(e) = self.open_manifest(kind, &path, &bytes) {
+                        if catalog::LOSSLESS_KINDS.contains(&kind) {
+                            check.warnings.push(e);
+                        } else {
+                            check.problems.push(e);
                         }
                     }
                 }
             }
+            if catalog::recorded(&path) {
+                present.insert(path, catalog::hash_hex(&bytes));
+            }
         }
-        let catalog = self.check_catalog().await?;
+        let catalog = self.check_catalog(&present).await?;
         check.problems.extend(catalog.problems);
         check.warnings.extend(catalog.warnings);
         check.missing = catalog.missing;

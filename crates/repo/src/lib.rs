@@ -21,7 +21,6 @@ mod repo;
 pub mod storage;
 mod writer;
 
-pub use catalog::CatalogCheck;
 pub use check::Check;
 pub use chunker::{Chunker, ChunkerParams};
 pub use crypto::{parse_identities, Access, KdfParams};

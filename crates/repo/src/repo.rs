@@ -435,8 +435,13 @@ impl Repository {
     pub async fn load_manifest(&self, kind: &str, id: &str) -> Result<Vec<u8>, RepoError> {
         let path = format!("{kind}/{id}");
         let sealed = self.storage.read(&path).await?;
-        crypto::open(&self.secrets.meta_key, &sealed, manifest_aad(kind).as_bytes())
-            .ok_or_else(|| RepoError::damaged(&path, "manifest fails authentication"))
+        self.open_manifest(kind, &path, &sealed)
+    }
+
+    /// Opens the stored bytes of the manifest at `path`, of `kind`.
+    pub(crate) fn open_manifest(&self, kind: &str, path: &str, sealed: &[u8]) -> Result<Vec<u8>, RepoError> {
+        crypto::open(&self.secrets.meta_key, sealed, manifest_aad(kind).as_bytes())
+            .ok_or_else(|| RepoError::damaged(path, "manifest fails authentication"))
     }
 
     /// Seals bytes that carry row data or key values for keys that can read data
