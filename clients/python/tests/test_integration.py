@@ -83,12 +83,14 @@ def history(connect):
     backup = client.backup(table, policy(), wait=True)
     assert backup.status_code == 200, backup
     at_backup = scan(client, table)
-    # Writes after the backup, before the point: a put, an update, a delete.
+    # Writes after the backup, up to the point: a put, a delete, an update. The
+    # point is the millisecond the update is stamped with: a recovery to it holds
+    # every change of that millisecond, so the update too.
     client.put_row(table, Row([("id", 6)], [("name", "user-6")]), IGNORE)
-    client.update_row(table, Row([("id", 2)], {"put": [("name", "renamed")]}), IGNORE)
     client.delete_row(table, Row([("id", 3)]), IGNORE)
+    client.update_row(table, Row([("id", 2)], {"put": [("name", "renamed")]}), IGNORE)
     before = scan(client, table)
-    point_ms = now_ms()
+    point_ms = dict(before)[2][0][2]
     after(point_ms + 1)
     # ... and after it.
     client.put_row(table, Row([("id", 7)], [("name", "user-7")]), IGNORE)

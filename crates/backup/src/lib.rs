@@ -57,6 +57,15 @@ pub fn format_time_us(us: i64) -> String {
         Err(_) => format!("{us} µs since the epoch"),
     }
 }
+
+/// The last microsecond of millisecond `ms`: what a restore to a time given in
+/// milliseconds restores to. Cell timestamps and the API's times are milliseconds,
+/// so a restore to `ms` holds every change committed within it (a row stamped `ms`
+/// and read back at `ms` is in), not only those committed at its first microsecond.
+pub fn end_of_millisecond_us(ms: i64) -> i64 {
+    ms.saturating_mul(1000).saturating_add(999)
+}
+
 pub use changes::{Change, ChangeKind};
 pub use diff::{diff_snapshots, KeysOfKind, TableDiff};
 pub use forget::{forget, forget_tagged, prune, ForgetPolicy, ForgetReport};

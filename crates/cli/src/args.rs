@@ -1031,23 +1031,29 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 /// A time as RFC 3339 (with an offset, e.g. `2026-11-24T20:00:44.123Z`) or as
-/// milliseconds since the epoch (a bare integer); returns µs since the epoch.
+/// milliseconds since the epoch (a bare integer); returns µs since the epoch. A
+/// time given to the millisecond (a bare integer, or at most three fraction
+/// digits) stands for all of that millisecond, its last µs, as the API's
+/// `time_ms` does: cell timestamps are milliseconds, so a row stamped then is in.
+/// A time with more digits is taken as given.
 pub fn parse_time(text: &str) -> Result<i64, String> {
     let text = text.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        let timestamp = text
-            .parse::<i64>()
+    let timestamp = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<i64>()
             .ok()
             .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-            .ok_or_else(|| format!("{text} milliseconds since the epoch is out of range"))?;
-        return Ok(timestamp.as_microsecond());
-    }
-    let timestamp: jiff::Timestamp = text.parse().map_err(|e| {
-        format!(
-            "not an RFC 3339 time with an offset (e.g. 2026-11-24T20:00:44.123Z) or milliseconds since the epoch: {e}"
-        )
-    })?;
-    Ok(timestamp.as_microsecond())
+            .ok_or_else(|| format!("{text} milliseconds since the epoch is out of range"))?
+    } else {
+        text.parse::<jiff::Timestamp>().map_err(|e| {
+            format!(
+                "not an RFC 3339 time with an offset (e.g. 2026-11-24T20:00:44.123Z) or milliseconds since the epoch: \
+                 {e}"
+            )
+        })?
+    };
+    let fraction_digits = text.split_once('.').map_or(0, |(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count());
+    let us = timestamp.as_microsecond();
+    Ok(if fraction_digits <= 3 { tablesafe_backup::end_of_millisecond_us(us.div_euclid(1000)) } else { us })
 }
 
 pub fn init_logging(args: &LogArgs) {
@@ -1080,10 +1086,12 @@ mod tests {
 
     #[test]
     fn times_parse_as_rfc3339_or_epoch_milliseconds() {
-        assert_eq!(super::parse_time("1795550444123"), Ok(1_795_550_444_123_000));
-        assert_eq!(super::parse_time("2026-11-24T20:00:44.123Z"), Ok(1_795_550_444_123_000));
+        assert_eq!(super::parse_time("1795550444123"), Ok(1_795_550_444_123_999));
+        assert_eq!(super::parse_time("2026-11-24T20:00:44.123Z"), Ok(1_795_550_444_123_999));
+        assert_eq!(super::parse_time("2026-11-24T20:00:44Z"), Ok(1_795_550_444_000_999));
         assert_eq!(super::parse_time("2026-11-24T21:00:44.123456+01:00"), Ok(1_795_550_444_123_456));
-        assert_eq!(super::parse_time("0"), Ok(0));
+        assert_eq!(super::parse_time("2026-11-24T20:00:44.123000Z"), Ok(1_795_550_444_123_000));
+        assert_eq!(super::parse_time("0"), Ok(999));
         assert!(super::parse_time("2026-11-24T20:00:44").is_err(), "no offset");
         assert!(super::parse_time("99999999999999999999").is_err());
         assert!(super::parse_time("yesterday").is_err());

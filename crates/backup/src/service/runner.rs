@@ -154,7 +154,7 @@ pub(crate) async fn restore_table(
 ) -> Result<(), BackupError> {
     let report: RestoreReport = match (snapshot, time_ms) {
         (_, Some(time_ms)) => {
-            let mut report = restore_to_time(repo, sink, options, time_ms.saturating_mul(1000), None, progress).await?;
+            let mut report = restore_to_time(repo, sink, options, crate::end_of_millisecond_us(time_ms), None, progress).await?;
             if report.changes_replayed > 0 {
                 // The snapshot's digest (checked while its rows were read) is not the
                 // table's once changes are replayed over it: VerifyRestore compares

@@ -234,12 +234,13 @@ pub fn rfc3339(ms: i64, millis: bool) -> String {
     }
 }
 
-/// Microseconds since the epoch as RFC 3339 UTC: with milliseconds, or with
-/// microseconds when the time has a fraction of a millisecond (so that it can be
-/// given back to `--to-time` unchanged).
+/// Microseconds since the epoch as RFC 3339 UTC, so that it can be given back to
+/// `--to-time` unchanged: the last microsecond of a millisecond as milliseconds
+/// (which `--to-time` reads as all of that millisecond), any other with
+/// microseconds.
 pub fn rfc3339_us(us: i64) -> String {
     match jiff::Timestamp::from_microsecond(us) {
-        Ok(time) if us % 1000 == 0 => format!("{time:.3}"),
+        Ok(_) if us.rem_euclid(1000) == 999 => rfc3339(us.div_euclid(1000), true),
         Ok(time) => format!("{time:.6}"),
         Err(_) => format!("{us} µs since the epoch"),
     }
@@ -292,9 +293,15 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_us_keeps_microseconds_only_when_there_are_some() {
-        assert_eq!(super::rfc3339_us(1_795_550_444_123_000), "2026-11-24T20:00:44.123Z");
-        assert_eq!(super::rfc3339_us(1_795_550_444_123_456), "2026-11-24T20:00:44.123456Z");
-        assert_eq!(super::rfc3339_us(1_795_550_444_000_000), "2026-11-24T20:00:44.000Z");
+    fn rfc3339_us_gives_what_to_time_reads_back() {
+        for (us, text) in [
+            (1_795_550_444_123_999, "2026-11-24T20:00:44.123Z"),
+            (1_795_550_444_123_000, "2026-11-24T20:00:44.123000Z"),
+            (1_795_550_444_123_456, "2026-11-24T20:00:44.123456Z"),
+            (1_795_550_444_000_999, "2026-11-24T20:00:44.000Z"),
+        ] {
+            assert_eq!(super::rfc3339_us(us), text);
+            assert_eq!(crate::args::parse_time(text), Ok(us), "{text} reads back");
+        }
     }
 }
