@@ -172,6 +172,7 @@ mod retry;
 mod row;
 mod stream;
 mod table;
+mod transaction;
 mod transport;
 mod wire;
 

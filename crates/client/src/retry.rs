@@ -65,6 +65,9 @@ pub(crate) const LIST_STREAM: Action = read("ListStream");
 pub(crate) const DESCRIBE_STREAM: Action = read("DescribeStream");
 pub(crate) const GET_SHARD_ITERATOR: Action = read("GetShardIterator");
 pub(crate) const GET_STREAM_RECORD: Action = read("GetStreamRecord");
+pub(crate) const START_LOCAL_TRANSACTION: Action = write("StartLocalTransaction");
+pub(crate) const COMMIT_TRANSACTION: Action = write("CommitTransaction");
+pub(crate) const ABORT_TRANSACTION: Action = write("AbortTransaction");
 
 /// Message of the one `OTSQuotaExhausted` that is transient (the other, "Number of
 /// tables exceeded the quota.", does not go away by waiting).

@@ -85,6 +85,8 @@ pub struct Engine {
     pub(crate) write_options: WriteOptions,
     /// Sequence numbers of change records.
     pub(crate) sequencer: Sequencer,
+    /// Open local transactions.
+    pub(crate) transactions: crate::transaction::Transactions,
     options: EngineOptions,
 }
 
@@ -135,6 +137,7 @@ impl Engine {
             clock,
             write_options,
             sequencer: Sequencer::new(0, (i64::MIN, -1)),
+            transactions: Default::default(),
             options,
         };
         engine.load_catalog()?;

@@ -47,6 +47,30 @@ pub enum EngineError {
         /// The stream id asked for.
         stream_id: String,
     },
+    /// A write met a row another request holds: a local transaction's partition,
+    /// or a second transaction on it.
+    #[error("{0}")]
+    RowConflict(String),
+    /// The local transaction named ended, timed out, or is not the caller's.
+    #[error("Session not exist or may be timeout.")]
+    TransactionGone,
+    /// The local transaction named is serving another request.
+    #[error("The last request on the transaction is not finished yet.")]
+    TransactionBusy,
+    /// A local transaction's writes over [`crate::MAX_TRANSACTION_BYTES`].
+    #[error("The data written in the transaction exceeds the limit of {limit} bytes.")]
+    TransactionTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A row outside the partition of the local transaction used.
+    #[error("Data out of scope of transaction. Transaction PartKey:{transaction}. Data PartKey:{data}")]
+    OutOfTransaction {
+        /// The transaction's partition-key value, as text.
+        transaction: String,
+        /// The row's partition-key value, as text.
+        data: String,
+    },
     /// RocksDB failed.
     #[error("storage error during {context}: {source}")]
     Storage {
@@ -83,6 +107,11 @@ impl EngineError {
             EngineError::Quota(_) => ErrorCode::QuotaExhausted,
             EngineError::StreamTrimmed => ErrorCode::TrimmedDataAccess,
             EngineError::StreamNotFound { .. } => ErrorCode::ObjectNotExist,
+            EngineError::RowConflict(_) => ErrorCode::RowOperationConflict,
+            EngineError::TransactionGone => ErrorCode::SessionNotExist,
+            EngineError::TransactionBusy => ErrorCode::SessionBusy,
+            EngineError::TransactionTooLarge { .. } => ErrorCode::OutOfTransactionDataSizeLimit,
+            EngineError::OutOfTransaction { .. } => ErrorCode::DataOutOfRange,
             EngineError::Storage { .. } | EngineError::Corrupt { .. } => ErrorCode::InternalServerError,
         }
     }

@@ -12,6 +12,7 @@
 //!   `mutate.rs`: write rules; `validate.rs`: names and limits; `locks.rs`: row locks;
 //!   `compaction.rs`: TTL reclamation during compaction.
 //! - `stream.rs`: the change stream, written with the rows it describes.
+//! - `transaction.rs`: local transactions, held in memory and committed in one write.
 //! - `export.rs`: consistent whole-table export and import, for backup and restore;
 //!   `load.rs`: bulk loads by SST ingestion, for restores into a table.
 //!
@@ -64,6 +65,7 @@ mod read;
 mod rows;
 mod stored;
 mod stream;
+mod transaction;
 mod validate;
 
 pub use catalog::TableInfo;
@@ -74,6 +76,7 @@ pub use load::{LoadBatch, LoadEncoder, TableLoad};
 pub use range::{Direction, RangePage, RangeRequest, MAX_PAGE_BYTES, MAX_PAGE_ROWS};
 pub use rows::{Consumed, ReadOutcome, ReturnContent, RowChange, RowWrite, WriteOutcome};
 pub use stream::{ChangeAction, ChangeRecord, StreamPage, MAX_STREAM_PAGE_BYTES};
+pub use transaction::{MAX_TRANSACTION_BYTES, TRANSACTION_TIMEOUT_MS};
 pub use validate::{
     check_column_name, check_table_name, MAX_COLUMNS_PER_WRITE, MAX_NAME_BYTES, MAX_PK_VALUE_BYTES, MAX_VALUE_BYTES,
 };

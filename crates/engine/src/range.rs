@@ -4,12 +4,15 @@
 //! Invariant: when a page stops early, `next_start` is the key of the first row not
 //! yet examined, so paging never skips or repeats a row.
 
+use std::collections::HashMap;
+
 use rocksdb::ReadOptions as RocksReadOptions;
 use tablesafe_proto::model::{PrimaryKey, ReadOptions, Row};
 
+use crate::catalog::TableInfo;
 use crate::error::{EngineError, StorageContext};
 use crate::keys::{self, decode_row_key, key_point};
-use crate::read::Projection;
+use crate::read::{Projection, Visibility};
 use crate::rows::{capacity_units, pk_bytes, row_bytes, Consumed};
 use crate::stored::StoredRow;
 use crate::validate::{check_primary_key, KeyUse};
@@ -63,6 +66,64 @@ pub struct RangePage {
     pub consumed: Consumed,
 }
 
+/// The rows a page holds at most: the request's limit, within [`MAX_PAGE_ROWS`].
+fn page_limit(limit: Option<i32>) -> Result<usize, EngineError> {
+    match limit {
+        Some(l) if l <= 0 => Err(EngineError::invalid("The limit must be greater than 0.")),
+        Some(l) => Ok(usize::try_from(l).unwrap_or(MAX_PAGE_ROWS).min(MAX_PAGE_ROWS)),
+        None => Ok(MAX_PAGE_ROWS),
+    }
+}
+
+/// `page` of the table as a local transaction sees it: the transaction's row
+/// states (`overlay`, by encoded key; `None` deleted) in place of the table's, over
+/// the keys the page covered (from the start up to where the next page starts).
+/// Rows past the limit move to the next page, so paging still neither skips nor
+/// repeats a row.
+pub(crate) fn overlay_page(
+    info: &TableInfo,
+    request: &RangeRequest,
+    page: RangePage,
+    overlay: &HashMap<Vec<u8>, Option<StoredRow>>,
+    visibility: &Visibility,
+) -> Result<RangePage, EngineError> {
+    let projection = Projection::new(&request.read, &info.pk_names())?;
+    let (start, end) = (key_point(info.id, &request.start), key_point(info.id, &request.end));
+    let forward = request.direction == Direction::Forward;
+    let stop = page.next_start.as_ref().map(|pk| keys::encode_row_key(info.id, pk));
+    let covered = |key: &[u8]| match (forward, &stop) {
+        (true, Some(stop)) => key >= start.lo.as_slice() && key < stop.as_slice(),
+        (true, None) => key >= start.lo.as_slice() && key < end.lo.as_slice(),
+        (false, Some(stop)) => key < start.hi.as_slice() && key > stop.as_slice(),
+        (false, None) => key < start.hi.as_slice() && key >= end.hi.as_slice(),
+    };
+    let mut read_bytes = 0usize;
+    let mut rows: Vec<(Vec<u8>, Row)> = page
+        .rows
+        .into_iter()
+        .map(|row| (keys::encode_row_key(info.id, &row.primary_key), row))
+        .filter(|(key, _)| !overlay.contains_key(key))
+        .collect();
+    for (key, state) in overlay.iter().filter(|(key, _)| covered(key)) {
+        let Some(stored) = state else { continue };
+        let pk = decode_row_key(key, &info.schema.primary_key)?;
+        read_bytes += pk_bytes(&pk) + visibility.visible_bytes(stored);
+        if let Some(row) = projection.apply(pk, stored, visibility) {
+            rows.push((key.clone(), row));
+        }
+    }
+    rows.sort_by(|a, b| if forward { a.0.cmp(&b.0) } else { b.0.cmp(&a.0) });
+    let mut next_start = page.next_start;
+    let limit = page_limit(request.limit)?;
+    if rows.len() > limit {
+        next_start = rows.drain(limit..).next().map(|(_, row)| row.primary_key);
+    }
+    // The transaction's rows were read as well as the table's page.
+    let extra = i32::try_from(read_bytes.div_ceil(4096)).unwrap_or(i32::MAX);
+    let consumed = Consumed { read: page.consumed.read.saturating_add(extra), write: 0 };
+    Ok(RangePage { rows: rows.into_iter().map(|(_, row)| row).collect(), next_start, consumed })
+}
+
 impl Engine {
     /// GetRange: one page of rows between `start` (inclusive) and `end` (exclusive).
     pub fn get_range(&self, request: &RangeRequest) -> Result<RangePage, EngineError> {
@@ -80,11 +141,7 @@ impl Engine {
             }
             _ => {}
         }
-        let limit = match request.limit {
-            Some(l) if l <= 0 => return Err(EngineError::invalid("The limit must be greater than 0.")),
-            Some(l) => usize::try_from(l).unwrap_or(MAX_PAGE_ROWS).min(MAX_PAGE_ROWS),
-            None => MAX_PAGE_ROWS,
-        };
+        let limit = page_limit(request.limit)?;
         let projection = Projection::new(&request.read, &info.pk_names())?;
         let visibility = self.visibility(&info);
         let start = key_point(info.id, &request.start);
@@ -134,8 +191,6 @@ impl Engine {
         Ok(RangePage { rows, next_start, consumed: Consumed { read: capacity_units(read_bytes), write: 0 } })
     }
 
-    /// Keys that cut the table into parts of about `split_bytes` of stored data each,
-    /// ascending. An empty result means the table fits in one part.
     /// A rough count of a table's rows from RocksDB's own estimates, without a
     /// scan: the rows column family's estimated keys, times the table's share of
     /// its flushed bytes. `None` while nothing is flushed and several tables

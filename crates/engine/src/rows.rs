@@ -101,20 +101,24 @@ pub struct ReadOutcome {
     pub consumed: Consumed,
 }
 
-struct Prepared {
+/// A row write checked against its table, ready to apply.
+pub(crate) struct Prepared {
     info: Arc<TableInfo>,
     kind: Option<ChangeKind>,
-    pk: PrimaryKey,
+    /// The primary key (auto-increment placeholders filled once `key` is set).
+    pub(crate) pk: PrimaryKey,
     cells: Vec<Cell>,
     existence: RowExistence,
     column_condition: Option<CompiledFilter>,
     return_content: ReturnContent,
-    key: Vec<u8>,
-    data_bytes: usize,
+    /// The encoded row key; empty while an auto-increment value is still to come.
+    pub(crate) key: Vec<u8>,
+    /// Data size as the service counts a write.
+    pub(crate) data_bytes: usize,
 }
 
 impl Engine {
-    fn prepare(&self, write: RowWrite, now_ms: i64) -> Result<Prepared, EngineError> {
+    pub(crate) fn prepare(&self, write: RowWrite, now_ms: i64) -> Result<Prepared, EngineError> {
         let info = self.table(&write.table)?;
         let schema = &info.schema.primary_key;
         let (kind, key_use) = match &write.change {
@@ -198,22 +202,41 @@ impl Engine {
         let mut changes: Vec<PendingChange> = Vec::new();
         let mut outcomes: Vec<Result<WriteOutcome, EngineError>> = Vec::with_capacity(prepared.len());
         for item in prepared {
-            outcomes.push(item.and_then(|p| self.apply_one(p, now, &mut pending, &mut changes)));
+            outcomes.push(item.and_then(|p| {
+                // Under the row's stripe, which a local transaction's write or
+                // commit of this row takes too: one that begins after this check
+                // reads the row only once this write is committed.
+                self.check_no_transaction(p.info.id, &p.pk, now)?;
+                self.apply_one(p, now, &mut pending, &mut changes, false)
+            }));
         }
-        let (rows, stream) = match (self.cf(CF_ROWS), self.cf(CF_STREAM)) {
-            (Ok(rows), Ok(stream)) => (rows, stream),
-            (Err(e), _) | (_, Err(e)) => {
-                return outcomes.into_iter().map(|_| Err(EngineError::Corrupt { detail: e.to_string() })).collect()
+        match self.commit_rows(batch, &pending, changes) {
+            Ok(()) => outcomes,
+            Err(e) => {
+                let message = e.to_string();
+                outcomes.into_iter().map(|o| o.and_then(|_| Err(EngineError::Corrupt { detail: message.clone() }))).collect()
             }
-        };
-        for (key, state) in &pending {
+        }
+    }
+
+    /// Commits the new states of `rows` and the change records `changes`, with
+    /// whatever `batch` holds already, in one write. The caller holds the rows'
+    /// stripes; the records are numbered here, so they lie together in the stream.
+    pub(crate) fn commit_rows(
+        &self,
+        mut batch: WriteBatch,
+        rows: &HashMap<Vec<u8>, Option<StoredRow>>,
+        changes: Vec<PendingChange>,
+    ) -> Result<(), EngineError> {
+        let (rows_cf, stream) = (self.cf(CF_ROWS)?, self.cf(CF_STREAM)?);
+        for (key, state) in rows {
             match state {
-                Some(row) => batch.put_cf(rows, key, row.encode()),
-                None => batch.delete_cf(rows, key),
+                Some(row) => batch.put_cf(rows_cf, key, row.encode()),
+                None => batch.delete_cf(rows_cf, key),
             }
         }
         if batch.is_empty() {
-            return outcomes;
+            return Ok(());
         }
         // Released after the commit below, whether it succeeds or not.
         let reservation = (!changes.is_empty()).then(|| self.sequencer.reserve(changes.len(), self.clock.now_micros()));
@@ -224,14 +247,7 @@ impl Engine {
         }
         let committed = self.db.write_opt(batch, &self.write_options).context("write rows");
         drop(reservation);
-        if let Err(e) = committed {
-            let message = e.to_string();
-            return outcomes
-                .into_iter()
-                .map(|o| o.and_then(|_| Err(EngineError::Corrupt { detail: message.clone() })))
-                .collect();
-        }
-        outcomes
+        committed
     }
 
     fn next_autoinc(&self, counters: &mut HashMap<u32, i64>, table_id: u32) -> Result<i64, EngineError> {
@@ -252,12 +268,17 @@ impl Engine {
         Ok(next)
     }
 
-    fn apply_one(
+    /// Checks `p`'s condition against the row as `pending` (the states written so
+    /// far in this call or transaction) or the table has it, and applies it into
+    /// `pending`. Its change record goes to `changes` when the table has a stream,
+    /// or always in a transaction (whose commit decides by the stream then).
+    pub(crate) fn apply_one(
         &self,
         p: Prepared,
         now: i64,
         pending: &mut HashMap<Vec<u8>, Option<StoredRow>>,
         changes: &mut Vec<PendingChange>,
+        in_transaction: bool,
     ) -> Result<WriteOutcome, EngineError> {
         let visibility = Visibility::new(&p.info.options, now);
         let current = match pending.get(&p.key) {
@@ -308,7 +329,8 @@ impl Engine {
             }
         };
         pending.insert(p.key, new_state);
-        if let Some(generation) = p.info.stream_enabled_at_us {
+        if p.info.stream_enabled_at_us.is_some() || in_transaction {
+            let generation = p.info.stream_enabled_at_us.unwrap_or_default();
             let row = Row { primary_key: p.pk, cells: applied, ..Row::default() };
             changes.push(PendingChange { table_id: p.info.id, generation, action, row });
         }

@@ -123,6 +123,16 @@ pub enum ErrorCode {
     Timeout,
     /// 404 stream data already trimmed.
     TrimmedDataAccess,
+    /// 404 a local transaction that ended, timed out or never existed (the
+    /// service publishes no status for it; 404 as for other missing objects).
+    SessionNotExist,
+    /// 409 a local transaction still serving another request (status not
+    /// published; 409 as for other conflicts).
+    SessionBusy,
+    /// 400 a local transaction's writes over its data size limit.
+    OutOfTransactionDataSizeLimit,
+    /// 400 a row outside the partition of the local transaction used.
+    DataOutOfRange,
 }
 
 impl ErrorCode {
@@ -147,6 +157,10 @@ impl ErrorCode {
             ErrorCode::ServerBusy => "OTSServerBusy",
             ErrorCode::Timeout => "OTSTimeout",
             ErrorCode::TrimmedDataAccess => "OTSTrimmedDataAccess",
+            ErrorCode::SessionNotExist => "OTSSessionNotExist",
+            ErrorCode::SessionBusy => "OTSSessionBusy",
+            ErrorCode::OutOfTransactionDataSizeLimit => "OTSOutOfTransactionDataSizeLimit",
+            ErrorCode::DataOutOfRange => "OTSDataOutOfRange",
         }
     }
 
@@ -156,14 +170,19 @@ impl ErrorCode {
             ErrorCode::ParameterInvalid
             | ErrorCode::InvalidPk
             | ErrorCode::OutOfColumnCountLimit
-            | ErrorCode::OutOfRowSizeLimit => 400,
+            | ErrorCode::OutOfRowSizeLimit
+            | ErrorCode::OutOfTransactionDataSizeLimit
+            | ErrorCode::DataOutOfRange => 400,
             ErrorCode::AuthFailed
             | ErrorCode::NoPermissionAccess
             | ErrorCode::ConditionCheckFail
             | ErrorCode::QuotaExhausted => 403,
-            ErrorCode::ObjectNotExist | ErrorCode::TableNotReady | ErrorCode::TrimmedDataAccess => 404,
+            ErrorCode::ObjectNotExist
+            | ErrorCode::TableNotReady
+            | ErrorCode::TrimmedDataAccess
+            | ErrorCode::SessionNotExist => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::ObjectAlreadyExist | ErrorCode::RowOperationConflict => 409,
+            ErrorCode::ObjectAlreadyExist | ErrorCode::RowOperationConflict | ErrorCode::SessionBusy => 409,
             ErrorCode::RequestBodyTooLarge => 413,
             ErrorCode::InternalServerError => 500,
             ErrorCode::ServerBusy | ErrorCode::Timeout => 503,
@@ -181,7 +200,7 @@ impl ErrorCode {
     }
 }
 
-const ALL_CODES: [ErrorCode; 18] = [
+const ALL_CODES: [ErrorCode; 22] = [
     ErrorCode::ParameterInvalid,
     ErrorCode::InvalidPk,
     ErrorCode::OutOfColumnCountLimit,
@@ -200,6 +219,10 @@ const ALL_CODES: [ErrorCode; 18] = [
     ErrorCode::ServerBusy,
     ErrorCode::Timeout,
     ErrorCode::TrimmedDataAccess,
+    ErrorCode::SessionNotExist,
+    ErrorCode::SessionBusy,
+    ErrorCode::OutOfTransactionDataSizeLimit,
+    ErrorCode::DataOutOfRange,
 ];
 
 #[cfg(test)]

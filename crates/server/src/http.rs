@@ -214,7 +214,8 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
         }
         let handler = crate::api::handler_for(&action).ok_or_else(unsupported)?;
         let task_state = Arc::clone(state);
-        tokio::task::spawn_blocking(move || handler(&task_state, &body))
+        let caller = crate::api::Caller { access_key_id: key.access_key_id.clone() };
+        tokio::task::spawn_blocking(move || handler(&task_state, &caller, &body))
             .await
             .unwrap_or_else(|_| Err(ApiError::internal("action panicked")))
             .map(|body| (body, PROTOBUF))

@@ -9,3 +9,4 @@ mod load;
 mod range;
 mod rows;
 mod stream;
+mod transaction;

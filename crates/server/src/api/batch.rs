@@ -8,10 +8,10 @@ use tablesafe_engine::{EngineError, RowWrite};
 use tablesafe_proto::{pb, plainbuffer};
 
 use super::convert::{
-    check_transaction, condition_from_pb, consumed, read_options, return_content_from_pb, ReadFields,
+    condition_from_pb, consumed, read_options, return_content_from_pb, transaction_of, ReadFields,
 };
-use super::row::{encode_returned, parse_change, WriteShape};
-use super::{decode, encode};
+use super::row::{encode_returned, parse_change, write_rows, WriteShape};
+use super::{decode, encode, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
 
@@ -42,7 +42,7 @@ fn check_tables<'a>(names: impl Iterator<Item = &'a str>, rows: usize, max: usiz
     Ok(())
 }
 
-pub(crate) fn batch_get_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn batch_get_row(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::BatchGetRowRequest = decode("BatchGetRowRequest", body)?;
     let rows: usize = request.tables.iter().map(|t| t.primary_key.len()).sum();
     // A table named without rows is fine here (its result is empty); a request
@@ -88,9 +88,8 @@ pub(crate) fn batch_get_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u
     encode(&pb::BatchGetRowResponse { tables })
 }
 
-pub(crate) fn batch_write_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn batch_write_row(state: &ServerState, caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::BatchWriteRowRequest = decode("BatchWriteRowRequest", body)?;
-    check_transaction(request.transaction_id.as_deref())?;
     let rows: usize = request.tables.iter().map(|t| t.rows.len()).sum();
     // Unlike BatchGetRow, every table named must carry rows.
     if let Some(table) = request.tables.iter().find(|t| t.rows.is_empty()) {
@@ -117,7 +116,7 @@ pub(crate) fn batch_write_row(state: &ServerState, body: &[u8]) -> ApiResult<Vec
             });
         }
     }
-    let mut results = state.engine.write_rows(writes).into_iter();
+    let mut results = write_rows(state, caller, transaction_of(request.transaction_id), writes)?.into_iter();
     let tables = shape
         .into_iter()
         .map(|(table_name, count)| pb::TableInBatchWriteRowResponse {

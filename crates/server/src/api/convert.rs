@@ -76,14 +76,10 @@ pub(crate) fn stream_details(info: &TableInfo) -> pb::StreamDetails {
     }
 }
 
-/// The `transaction_id` of a row request. TableSafe has no local transactions (it
-/// does not serve StartLocalTransaction), so no id names one: any id is refused
-/// as the service refuses an unknown one. An empty id is taken as none.
-pub(crate) fn check_transaction(transaction_id: Option<&str>) -> ApiResult<()> {
-    match transaction_id {
-        Some(id) if !id.is_empty() => Err(ApiError::invalid("TransactionID is invalid.")),
-        _ => Ok(()),
-    }
+/// The `transaction_id` of a row request, if it names one (an empty id is taken
+/// as none, as the SDKs send one for "no transaction").
+pub(crate) fn transaction_of(transaction_id: Option<String>) -> Option<String> {
+    transaction_id.filter(|id| !id.is_empty())
 }
 
 pub(crate) fn condition_from_pb(condition: Option<pb::Condition>) -> ApiResult<Condition> {

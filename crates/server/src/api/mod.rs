@@ -1,7 +1,8 @@
 //! The Tablestore actions, one module per family: `table` (table APIs and split
 //! points), `row` (single-row APIs), `batch` (BatchGetRow, BatchWriteRow), `range`
-//! (GetRange) and `stream` (the Stream API). Each handler decodes its protobuf
-//! request, calls the engine, and encodes the response; all run on blocking threads.
+//! (GetRange), `transaction` (local transactions) and `stream` (the Stream API).
+//! Each handler decodes its protobuf request, calls the engine, and encodes the
+//! response; all run on blocking threads.
 
 mod batch;
 mod convert;
@@ -9,14 +10,21 @@ mod range;
 mod row;
 mod stream;
 mod table;
+mod transaction;
 
 use prost::Message;
 
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
 
+/// Who sent a request: the access key it was signed with (a local transaction
+/// belongs to the key that started it).
+pub(crate) struct Caller {
+    pub(crate) access_key_id: String,
+}
+
 /// A synchronous action handler: request body in, response body out.
-pub(crate) type Handler = fn(&ServerState, &[u8]) -> ApiResult<Vec<u8>>;
+pub(crate) type Handler = fn(&ServerState, &Caller, &[u8]) -> ApiResult<Vec<u8>>;
 
 /// The handler of an action name, or `None` for an unsupported action.
 pub(crate) fn handler_for(action: &str) -> Option<Handler> {
@@ -35,6 +43,9 @@ pub(crate) fn handler_for(action: &str) -> Option<Handler> {
         "BatchGetRow" => batch::batch_get_row,
         "BatchWriteRow" => batch::batch_write_row,
         "GetRange" => range::get_range,
+        "StartLocalTransaction" => transaction::start_local_transaction,
+        "CommitTransaction" => transaction::commit_transaction,
+        "AbortTransaction" => transaction::abort_transaction,
         "ListStream" => stream::list_stream,
         "DescribeStream" => stream::describe_stream,
         "GetShardIterator" => stream::get_shard_iterator,

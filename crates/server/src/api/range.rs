@@ -4,14 +4,14 @@
 use tablesafe_engine::{Direction, RangeRequest};
 use tablesafe_proto::{pb, plainbuffer};
 
-use super::convert::{check_transaction, consumed, read_options, ReadFields};
-use super::{decode, encode};
+use super::convert::{consumed, read_options, transaction_of, ReadFields};
+use super::{decode, encode, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
 
-pub(crate) fn get_range(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn get_range(state: &ServerState, caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::GetRangeRequest = decode("GetRangeRequest", body)?;
-    check_transaction(request.transaction_id.as_deref())?;
+    let transaction = transaction_of(request.transaction_id);
     let direction = match pb::Direction::try_from(request.direction) {
         Ok(pb::Direction::Forward) => Direction::Forward,
         Ok(pb::Direction::Backward) => Direction::Backward,
@@ -32,7 +32,10 @@ pub(crate) fn get_range(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> 
         })?,
         table: request.table_name,
     };
-    let page = state.engine.get_range(&range)?;
+    let page = match &transaction {
+        Some(id) => state.engine.get_range_in_transaction(&caller.access_key_id, id, &range)?,
+        None => state.engine.get_range(&range)?,
+    };
     encode(&pb::GetRangeResponse {
         consumed: consumed(page.consumed),
         rows: plainbuffer::encode_rows(&page.rows),

@@ -13,7 +13,7 @@ use tablesafe_proto::stream::ShardIterator;
 use tablesafe_proto::{pb, plainbuffer, ErrorCode};
 
 use super::convert::consumed;
-use super::{decode, encode};
+use super::{decode, encode, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
 
@@ -25,7 +25,7 @@ const DEFAULT_RECORD_LIMIT: usize = 100;
 /// Most records one GetStreamRecord returns.
 const MAX_RECORD_LIMIT: usize = 1000;
 
-pub(crate) fn list_stream(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn list_stream(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::ListStreamRequest = decode("ListStreamRequest", body)?;
     if let Some(table) = &request.table_name {
         // Names the service's error for an unknown table rather than an empty list.
@@ -47,7 +47,7 @@ pub(crate) fn list_stream(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>
     encode(&pb::ListStreamResponse { streams })
 }
 
-pub(crate) fn describe_stream(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn describe_stream(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::DescribeStreamRequest = decode("DescribeStreamRequest", body)?;
     if request.shard_limit.is_some_and(|l| l <= 0) {
         return Err(ApiError::invalid("The shard limit must be greater than 0."));
@@ -71,7 +71,7 @@ pub(crate) fn describe_stream(state: &ServerState, body: &[u8]) -> ApiResult<Vec
     })
 }
 
-pub(crate) fn get_shard_iterator(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn get_shard_iterator(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::GetShardIteratorRequest = decode("GetShardIteratorRequest", body)?;
     state.engine.stream_table(&request.stream_id)?;
     if request.shard_id != SHARD_ID {
@@ -95,7 +95,7 @@ pub(crate) fn get_shard_iterator(state: &ServerState, body: &[u8]) -> ApiResult<
     })
 }
 
-pub(crate) fn get_stream_record(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn get_stream_record(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::GetStreamRecordRequest = decode("GetStreamRecordRequest", body)?;
     let iterator = ShardIterator::decode(&request.shard_iterator)
         .ok_or_else(|| ApiError::invalid("The shard iterator is invalid."))?;

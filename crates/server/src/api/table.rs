@@ -8,11 +8,11 @@ use super::convert::{
     consumed, options_from_pb, options_to_pb, pk_schema_to_pb, reserved_details, reserved_from_pb, schema_from_pb,
     schema_to_pb, stream_details, stream_from_pb,
 };
-use super::{decode, encode};
+use super::{decode, encode, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
 
-pub(crate) fn create_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn create_table(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::CreateTableRequest = decode("CreateTableRequest", body)?;
     let meta = request.table_meta;
     if !request.index_metas.is_empty() {
@@ -28,7 +28,7 @@ pub(crate) fn create_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8
     encode(&pb::CreateTableResponse {})
 }
 
-pub(crate) fn list_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn list_table(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let _: pb::ListTableRequest = decode("ListTableRequest", body)?;
     encode(&pb::ListTableResponse { table_names: state.engine.list_tables() })
 }
@@ -36,7 +36,7 @@ pub(crate) fn list_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>>
 /// ListSearchIndex: TableSafe has no search indexes, so the list is empty, for the
 /// instance (no table named) or for a table that exists; a table that does not
 /// exist is 404 `OTSObjectNotExist`, as DescribeTable answers.
-pub(crate) fn list_search_index(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn list_search_index(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::ListSearchIndexRequest = decode("ListSearchIndexRequest", body)?;
     if let Some(table) = request.table_name.filter(|name| !name.is_empty()) {
         state.engine.table(&table)?;
@@ -44,7 +44,7 @@ pub(crate) fn list_search_index(state: &ServerState, body: &[u8]) -> ApiResult<V
     encode(&pb::ListSearchIndexResponse { indices: Vec::new() })
 }
 
-pub(crate) fn describe_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn describe_table(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::DescribeTableRequest = decode("DescribeTableRequest", body)?;
     let info = state.engine.table(&request.table_name)?;
     encode(&pb::DescribeTableResponse {
@@ -60,7 +60,7 @@ pub(crate) fn describe_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<
     })
 }
 
-pub(crate) fn update_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn update_table(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::UpdateTableRequest = decode("UpdateTableRequest", body)?;
     let options = request.table_options.unwrap_or_default();
     let update = TableUpdate {
@@ -79,13 +79,13 @@ pub(crate) fn update_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8
     })
 }
 
-pub(crate) fn delete_table(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn delete_table(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::DeleteTableRequest = decode("DeleteTableRequest", body)?;
     state.engine.delete_table(&request.table_name)?;
     encode(&pb::DeleteTableResponse {})
 }
 
-pub(crate) fn compute_split_points(state: &ServerState, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn compute_split_points(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::ComputeSplitPointsBySizeRequest = decode("ComputeSplitPointsBySizeRequest", body)?;
     if request.split_size <= 0 {
         return Err(ApiError::invalid("Split size must be greater than 0."));
