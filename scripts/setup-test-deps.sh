@@ -79,6 +79,7 @@ node_ok() {
         const v = require("tablestore/package.json").version;
         if (v !== process.argv[1]) { process.exit(1); }
         require("tablestore");
+        require("mocha"); // runs the SDK'"'"'s own tests (tests/sdk/node/alibaba)
     ' "$TABLESTORE_NODE_VERSION") >/dev/null 2>&1
 }
 

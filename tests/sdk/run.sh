@@ -92,6 +92,14 @@ if [ "${SKIP_NODE:-0}" != "1" ]; then
         echo "run.sh: Node suite failed (node --test exit $rc)" >&2
         status=1
     fi
+
+    echo "=== Node SDK's own tests (tablestore 5.6.5 test/, via mocha) ==="
+    (cd "$HERE/node" && node alibaba/run.js)
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "run.sh: Node SDK's own tests failed (alibaba/run.js exit $rc)" >&2
+        status=1
+    fi
 fi
 
 exit $status
