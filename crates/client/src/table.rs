@@ -317,6 +317,32 @@ impl Client {
         Ok(())
     }
 
+    /// Adds a secondary index to `table`; with `include_base_data` the rows the
+    /// table has are indexed too.
+    #[doc(alias = "CreateIndex")]
+    pub async fn create_index(
+        &self,
+        table: &str,
+        index: &tablesafe_proto::model::IndexMeta,
+        include_base_data: bool,
+    ) -> Result<(), ClientError> {
+        let request = pb::CreateIndexRequest {
+            main_table_name: table.to_owned(),
+            index_meta: tablesafe_proto::convert::index_meta_to_pb(index),
+            include_base_data: Some(include_base_data),
+        };
+        let _: pb::CreateIndexResponse = self.transport.call(retry::CREATE_INDEX, &request).await?;
+        Ok(())
+    }
+
+    /// Drops a secondary index of `table`.
+    #[doc(alias = "DropIndex")]
+    pub async fn drop_index(&self, table: &str, index: &str) -> Result<(), ClientError> {
+        let request = pb::DropIndexRequest { main_table_name: table.to_owned(), index_name: index.to_owned() };
+        let _: pb::DropIndexResponse = self.transport.call(retry::DROP_INDEX, &request).await?;
+        Ok(())
+    }
+
     /// The search indexes of a table (or, with `None`, of the instance), as
     /// `(table, index)` names. TableSafe has none, so against it the list is empty;
     /// a table that does not exist is `OTSObjectNotExist`.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tablesafe_proto::model::{ReservedThroughput, StreamSpec, TableOptions, TableSchema};
 
 use crate::error::EngineError;
+use crate::index::IndexInfo;
 
 /// Key of the next table id in the `meta` column family.
 pub(crate) const NEXT_TABLE_ID_KEY: &[u8] = b"next_table_id";
@@ -54,10 +55,27 @@ pub struct TableInfo {
     /// The server keeps the change log whatever the client's stream settings
     /// (a backup plan archives the table).
     pub kept_log: bool,
+    /// Secondary indexes, in creation order.
+    pub indexes: Vec<IndexInfo>,
 }
 
-/// [`TableInfo`] as stored before `kept_log` (postcard has no defaults: a
+/// [`TableInfo`] as stored before `indexes` (postcard has no defaults: a
 /// definition written then decodes only as this).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct TableInfoV2 {
+    id: u32,
+    schema: TableSchema,
+    options: TableOptions,
+    reserved: ReservedThroughput,
+    stream: StreamSpec,
+    created_at_ms: i64,
+    reserved_changed_at_ms: i64,
+    stream_enabled_at_us: Option<i64>,
+    kept_log: bool,
+}
+
+/// [`TableInfo`] as stored before `kept_log`.
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
 struct TableInfoV1 {
@@ -108,20 +126,38 @@ impl TableInfo {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<TableInfo, EngineError> {
-        postcard::from_bytes(bytes).or_else(|_| {
-            let v1: TableInfoV1 = postcard::from_bytes(bytes)
-                .map_err(|e| EngineError::Corrupt { detail: format!("table definition: {e}") })?;
-            Ok(TableInfo {
-                id: v1.id,
-                schema: v1.schema,
-                options: v1.options,
-                reserved: v1.reserved,
-                stream: v1.stream,
-                created_at_ms: v1.created_at_ms,
-                reserved_changed_at_ms: v1.reserved_changed_at_ms,
-                stream_enabled_at_us: v1.stream_enabled_at_us,
-                kept_log: false,
-            })
+        if let Ok(info) = postcard::from_bytes(bytes) {
+            return Ok(info);
+        }
+        let v2 = match postcard::from_bytes::<TableInfoV2>(bytes) {
+            Ok(v2) => v2,
+            Err(_) => {
+                let v1: TableInfoV1 = postcard::from_bytes(bytes)
+                    .map_err(|e| EngineError::Corrupt { detail: format!("table definition: {e}") })?;
+                TableInfoV2 {
+                    id: v1.id,
+                    schema: v1.schema,
+                    options: v1.options,
+                    reserved: v1.reserved,
+                    stream: v1.stream,
+                    created_at_ms: v1.created_at_ms,
+                    reserved_changed_at_ms: v1.reserved_changed_at_ms,
+                    stream_enabled_at_us: v1.stream_enabled_at_us,
+                    kept_log: false,
+                }
+            }
+        };
+        Ok(TableInfo {
+            id: v2.id,
+            schema: v2.schema,
+            options: v2.options,
+            reserved: v2.reserved,
+            stream: v2.stream,
+            created_at_ms: v2.created_at_ms,
+            reserved_changed_at_ms: v2.reserved_changed_at_ms,
+            stream_enabled_at_us: v2.stream_enabled_at_us,
+            kept_log: v2.kept_log,
+            indexes: Vec::new(),
         })
     }
 }
@@ -169,5 +205,22 @@ mod tests {
         assert_eq!(info.change_log_id().as_deref(), Some("t_5"));
         let kept = TableInfo { kept_log: true, ..info };
         assert_eq!(TableInfo::decode(&kept.encode()).unwrap(), kept);
+    }
+
+    #[test]
+    fn a_definition_stored_before_indexes_still_reads() {
+        let v2 = TableInfoV2 {
+            id: 9,
+            schema: TableSchema { name: "t".into(), primary_key: vec![], defined_columns: vec![] },
+            options: TableOptions::default(),
+            reserved: ReservedThroughput::default(),
+            stream: StreamSpec::default(),
+            created_at_ms: 1,
+            reserved_changed_at_ms: 2,
+            stream_enabled_at_us: None,
+            kept_log: true,
+        };
+        let info = TableInfo::decode(&postcard::to_stdvec(&v2).unwrap()).unwrap();
+        assert_eq!((info.id, info.kept_log, info.indexes.len()), (9, true, 0));
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use tablesafe_common::Clock;
-use tablesafe_proto::model::{ReservedThroughput, StreamSpec, TableOptions, TableSchema};
+use tablesafe_proto::model::{IndexMeta, ReservedThroughput, StreamSpec, TableOptions, TableSchema};
 
 use crate::catalog::{check_options, check_stream, table_key, TableInfo, NEXT_TABLE_ID_KEY};
 use crate::error::{EngineError, StorageContext};
@@ -142,6 +142,7 @@ impl Engine {
         };
         engine.load_catalog()?;
         engine.sequencer = engine.recover_sequencer()?;
+        engine.finish_index_builds()?;
         Ok(engine)
     }
 
@@ -180,6 +181,16 @@ impl Engine {
 
     /// Creates a table.
     pub fn create_table(&self, request: CreateTable) -> Result<Arc<TableInfo>, EngineError> {
+        self.create_table_with_indexes(request, Vec::new())
+    }
+
+    /// Creates a table with secondary indexes (CreateTable's `index_metas`),
+    /// checked before anything is written.
+    pub fn create_table_with_indexes(
+        &self,
+        request: CreateTable,
+        indexes: Vec<IndexMeta>,
+    ) -> Result<Arc<TableInfo>, EngineError> {
         check_table_name(&request.schema.name)?;
         check_schema(&request.schema.primary_key)?;
         check_options(&request.options)?;
@@ -188,21 +199,16 @@ impl Engine {
             return Err(EngineError::invalid("The number of defined columns exceeds the limit 32."));
         }
         let _ddl = self.ddl.lock();
-        if self.tables.read().contains_key(&request.schema.name) {
+        if self.name_taken(&request.schema.name) {
             return Err(EngineError::TableExists { table: request.schema.name });
         }
         if self.tables.read().len() >= self.options.max_tables {
             return Err(EngineError::Quota("Number of tables exceeded the quota.".into()));
         }
         let meta = self.cf(CF_META)?;
-        let id = match self.db.get_cf(meta, NEXT_TABLE_ID_KEY).context("read table id")? {
-            Some(bytes) => u32::from_be_bytes(
-                bytes.as_slice().try_into().map_err(|_| EngineError::Corrupt { detail: "next table id".into() })?,
-            ),
-            None => 1,
-        };
+        let id = self.next_table_id()?;
         let now = self.clock.now_millis();
-        let info = TableInfo {
+        let mut info = TableInfo {
             id,
             schema: request.schema,
             options: request.options,
@@ -212,15 +218,28 @@ impl Engine {
             created_at_ms: now,
             reserved_changed_at_ms: now,
             kept_log: false,
+            indexes: Vec::new(),
         };
+        let count = u32::try_from(indexes.len()).unwrap_or(u32::MAX);
+        info.indexes = self.new_indexes(&info, indexes, id + 1)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(meta, NEXT_TABLE_ID_KEY, (id + 1).to_be_bytes());
+        batch.put_cf(meta, NEXT_TABLE_ID_KEY, (id + 1 + count).to_be_bytes());
         batch.put_cf(meta, table_key(&info.schema.name), info.encode());
         self.db.write_opt(batch, &self.write_options).context("create table")?;
         let info = Arc::new(info);
         self.options_by_id.write().insert(id, info.options);
         self.tables.write().insert(info.schema.name.clone(), Arc::clone(&info));
         Ok(info)
+    }
+
+    /// The next unused table (or index) id.
+    pub(crate) fn next_table_id(&self) -> Result<u32, EngineError> {
+        match self.db.get_cf(self.cf(CF_META)?, NEXT_TABLE_ID_KEY).context("read table id")? {
+            Some(bytes) => Ok(u32::from_be_bytes(
+                bytes.as_slice().try_into().map_err(|_| EngineError::Corrupt { detail: "next table id".into() })?,
+            )),
+            None => Ok(1),
+        }
     }
 
     /// Changes a table's options, reserved throughput or stream settings.
@@ -241,6 +260,11 @@ impl Engine {
             info.options.allow_update = allow;
         }
         check_options(&info.options)?;
+        if !info.indexes.is_empty() && (info.options.max_versions != 1 || info.options.time_to_live != -1) {
+            return Err(EngineError::invalid(
+                "A table with an index must keep one version (max_versions 1) with no time to live (-1).",
+            ));
+        }
         if let Some(reserved) = update.reserved {
             if reserved.read < 0 || reserved.write < 0 || reserved.read > 100_000 || reserved.write > 100_000 {
                 return Err(EngineError::invalid("Reserved throughput must be in range [0, 100000]."));
@@ -309,6 +333,9 @@ impl Engine {
         batch.delete_cf(meta, table_key(name));
         batch.delete_cf(meta, crate::catalog::autoinc_key(info.id));
         batch.delete_range_cf(rows, keys::table_prefix(info.id), keys::table_end(info.id));
+        for index in &info.indexes {
+            batch.delete_range_cf(rows, keys::table_prefix(index.id), keys::table_end(index.id));
+        }
         self.clear_stream(&mut batch, info.id)?;
         self.db.write_opt(batch, &self.write_options).context("delete table")?;
         self.tables.write().remove(name);

@@ -13,6 +13,7 @@
 //!   `compaction.rs`: TTL reclamation during compaction.
 //! - `stream.rs`: the change stream, written with the rows it describes.
 //! - `transaction.rs`: local transactions, held in memory and committed in one write.
+//! - `index.rs`: secondary indexes, kept in the same write batch as their rows.
 //! - `export.rs`: consistent whole-table export and import, for backup and restore;
 //!   `load.rs`: bulk loads by SST ingestion, for restores into a table.
 //!
@@ -56,6 +57,7 @@ mod db;
 mod error;
 mod export;
 mod filter;
+mod index;
 mod keys;
 mod load;
 mod locks;
@@ -72,6 +74,7 @@ pub use catalog::TableInfo;
 pub use db::{CreateTable, Engine, EngineOptions, TableUpdate};
 pub use error::EngineError;
 pub use export::{RowView, TableExport};
+pub use index::{IndexInfo, MAX_INDEXES_PER_TABLE};
 pub use load::{LoadBatch, LoadEncoder, TableLoad};
 pub use range::{Direction, RangePage, RangeRequest, MAX_PAGE_BYTES, MAX_PAGE_ROWS};
 pub use rows::{Consumed, ReadOutcome, ReturnContent, RowChange, RowWrite, WriteOutcome};

@@ -127,7 +127,7 @@ pub(crate) fn overlay_page(
 impl Engine {
     /// GetRange: one page of rows between `start` (inclusive) and `end` (exclusive).
     pub fn get_range(&self, request: &RangeRequest) -> Result<RangePage, EngineError> {
-        let info = self.table(&request.table)?;
+        let info = self.readable_table(&request.table)?;
         let schema = &info.schema.primary_key;
         check_primary_key(&request.start, schema, KeyUse::Range)?;
         check_primary_key(&request.end, schema, KeyUse::Range)?;

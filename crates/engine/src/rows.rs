@@ -229,6 +229,7 @@ impl Engine {
         changes: Vec<PendingChange>,
     ) -> Result<(), EngineError> {
         let (rows_cf, stream) = (self.cf(CF_ROWS)?, self.cf(CF_STREAM)?);
+        self.index_changes(&mut batch, rows)?;
         for (key, state) in rows {
             match state {
                 Some(row) => batch.put_cf(rows_cf, key, row.encode()),
@@ -342,7 +343,7 @@ impl Engine {
 
     /// GetRow: the row as `options` select it.
     pub fn get_row(&self, table: &str, pk: &PrimaryKey, options: &ReadOptions) -> Result<ReadOutcome, EngineError> {
-        let info = self.table(table)?;
+        let info = self.readable_table(table)?;
         check_primary_key(pk, &info.schema.primary_key, KeyUse::Point)?;
         let projection = Projection::new(options, &info.pk_names())?;
         let key = keys::encode_row_key(info.id, pk);

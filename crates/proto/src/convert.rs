@@ -12,8 +12,8 @@
 //!   same defaults [`TableOptions::default`] holds.
 
 use crate::model::{
-    Condition, DefinedColumnSchema, DefinedColumnType, PrimaryKeySchema, PrimaryKeyType, ReservedThroughput,
-    RowExistence, StreamSpec, TableOptions, TableSchema, TimeRange,
+    Condition, DefinedColumnSchema, DefinedColumnType, IndexMeta, IndexType, IndexUpdateMode, PrimaryKeySchema,
+    PrimaryKeyType, ReservedThroughput, RowExistence, StreamSpec, TableOptions, TableSchema, TimeRange,
 };
 use crate::{filter, pb};
 
@@ -88,6 +88,44 @@ pub fn schema_to_pb(schema: &TableSchema) -> pb::TableMeta {
             })
             .collect(),
         ..Default::default()
+    }
+}
+
+/// An index definition from the wire; `None` for an update mode or index type
+/// the model has no variant for.
+pub fn index_meta_from_pb(meta: pb::IndexMeta) -> Option<IndexMeta> {
+    let update_mode = match pb::IndexUpdateMode::try_from(meta.index_update_mode).ok()? {
+        pb::IndexUpdateMode::IumAsyncIndex => IndexUpdateMode::Async,
+        pb::IndexUpdateMode::IumSyncIndex => IndexUpdateMode::Sync,
+    };
+    let index_type = match pb::IndexType::try_from(meta.index_type).ok()? {
+        pb::IndexType::ItGlobalIndex => IndexType::Global,
+        pb::IndexType::ItLocalIndex => IndexType::Local,
+    };
+    Some(IndexMeta {
+        name: meta.name,
+        primary_key: meta.primary_key,
+        defined_columns: meta.defined_column,
+        update_mode,
+        index_type,
+    })
+}
+
+/// An index definition on the wire (as DescribeTable lists it).
+pub fn index_meta_to_pb(meta: &IndexMeta) -> pb::IndexMeta {
+    pb::IndexMeta {
+        name: meta.name.clone(),
+        primary_key: meta.primary_key.clone(),
+        defined_column: meta.defined_columns.clone(),
+        index_update_mode: match meta.update_mode {
+            IndexUpdateMode::Async => pb::IndexUpdateMode::IumAsyncIndex,
+            IndexUpdateMode::Sync => pb::IndexUpdateMode::IumSyncIndex,
+        } as i32,
+        index_type: match meta.index_type {
+            IndexType::Global => pb::IndexType::ItGlobalIndex,
+            IndexType::Local => pb::IndexType::ItLocalIndex,
+        } as i32,
+        index_sync_phase: None,
     }
 }
 

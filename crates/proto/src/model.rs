@@ -476,6 +476,42 @@ pub struct StreamSpec {
     pub columns_to_get: Vec<String>,
 }
 
+/// Whether a secondary index is global (any first key column) or local
+/// (partitioned like its table: its first key column is the table's first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum IndexType {
+    /// IT_GLOBAL_INDEX
+    Global,
+    /// IT_LOCAL_INDEX
+    Local,
+}
+
+/// How the service updates an index (TableSafe updates every index in the same
+/// write as its table whatever the mode; the mode is kept and reported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum IndexUpdateMode {
+    /// IUM_ASYNC_INDEX
+    Async,
+    /// IUM_SYNC_INDEX
+    Sync,
+}
+
+/// A secondary index as CreateTable and CreateIndex define it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct IndexMeta {
+    /// Index name (an index table's name, unique among tables and indexes).
+    pub name: String,
+    /// The index's key columns, table primary key or defined columns, in order;
+    /// the table's key columns not named follow them in the index table's key.
+    pub primary_key: Vec<String>,
+    /// Defined columns the index rows carry.
+    pub defined_columns: Vec<String>,
+    /// Update mode.
+    pub update_mode: IndexUpdateMode,
+    /// Global or local.
+    pub index_type: IndexType,
+}
+
 /// The part of a table that CreateTable fixes: name and schema.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TableSchema {

@@ -152,6 +152,8 @@ pub const ACTIONS: &[(&str, Permission)] = &[
     ("CreateTable", Permission::ManageTables),
     ("UpdateTable", Permission::ManageTables),
     ("DeleteTable", Permission::ManageTables),
+    ("CreateIndex", Permission::ManageTables),
+    ("DropIndex", Permission::ManageTables),
     // The backup API (crate::backup_api), in tablesafe_proto::backup_api::ACTIONS order.
     ("CreateBackupPlan", Permission::ManagePlans),
     ("UpdateBackupPlan", Permission::ManagePlans),
@@ -233,8 +235,16 @@ mod tests {
             "GetShardIterator",
             "GetStreamRecord",
         ];
-        let writes = ["PutRow", "UpdateRow", "DeleteRow", "BatchWriteRow"];
-        let tables = ["CreateTable", "UpdateTable", "DeleteTable"];
+        let writes = [
+            "PutRow",
+            "UpdateRow",
+            "DeleteRow",
+            "BatchWriteRow",
+            "StartLocalTransaction",
+            "CommitTransaction",
+            "AbortTransaction",
+        ];
+        let tables = ["CreateTable", "UpdateTable", "DeleteTable", "CreateIndex", "DropIndex"];
         let plans = ["CreateBackupPlan", "UpdateBackupPlan", "DeleteBackupPlan", "UpdateSnapshotInfo"];
         let list_backups =
             ["ListBackupPlans", "DescribeBackupPlan", "ListSnapshots", "ListRecoveryPoints", "ListJobs", "DescribeJob"];

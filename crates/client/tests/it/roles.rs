@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use tablesafe_client::model::{Cell, PkValue, PrimaryKey, PrimaryKeyType, Value};
+use tablesafe_client::model::{
+    Cell, DefinedColumnType, IndexMeta, IndexType, IndexUpdateMode, PkValue, PrimaryKey, PrimaryKeyType, Value,
+};
 use tablesafe_client::{
     BatchGetRowRequest, BatchGetTable, BatchWriteRowRequest, Client, ClientError, CreateTableRequest, DeleteRowRequest,
     DescribeStreamRequest, ErrorCode, GetRangeRequest, GetRowRequest, GetShardIteratorRequest, GetStreamRecordRequest,
@@ -43,9 +45,22 @@ fn allowed(role: Role, action: &str) -> bool {
 /// table per role for DeleteTable to delete.
 struct Fixture {
     table: String,
+    /// A table with a defined column, one version and no TTL: it may have indexes.
+    indexed: String,
     stream_id: String,
     shard_id: String,
     iterator: String,
+}
+
+/// An index of the `indexed` table per role, on its defined column.
+fn index_of(role: Role) -> IndexMeta {
+    IndexMeta {
+        name: per_role("index", role),
+        primary_key: vec!["v".into()],
+        defined_columns: vec![],
+        update_mode: IndexUpdateMode::Async,
+        index_type: IndexType::Global,
+    }
 }
 
 fn key_of(role: Role) -> (String, String) {
@@ -98,6 +113,14 @@ async fn call(client: &Client, action: &str, f: &Fixture, role: Role) -> Result<
             .await
             .map(drop),
         "DeleteTable" => client.delete_table(&per_role("victim", role)).await,
+        // The table's indexes: one created per role, and that one dropped.
+        "CreateIndex" => client.create_index(&f.indexed, &index_of(role), false).await,
+        "DropIndex" => {
+            let index = index_of(role);
+            // Created by the case above for a role that may; refused all the same otherwise.
+            let _ = client.create_index(&f.indexed, &index, false).await;
+            client.drop_index(&f.indexed, &index.name).await
+        }
         // A partition per role, so that one role's open transaction holds no other's.
         "StartLocalTransaction" => {
             let partition = PkValue::Integer(1000 + Role::ALL.iter().position(|r| *r == role).unwrap_or(0) as i64);
@@ -144,7 +167,14 @@ async fn every_role_against_every_action() {
     let shard_id =
         setup.describe_stream(DescribeStreamRequest::new(&stream_id)).await.unwrap().shards[0].shard_id.clone();
     let iterator = setup.get_shard_iterator(GetShardIteratorRequest::new(&stream_id, &shard_id)).await.unwrap();
-    let fixture = Fixture { table, stream_id, shard_id, iterator };
+    let indexed = "indexed".to_owned();
+    let request = CreateTableRequest::new(&indexed)
+        .primary_key("id", PrimaryKeyType::Integer)
+        .defined_column("v", DefinedColumnType::Integer)
+        .max_versions(1)
+        .time_to_live(-1);
+    setup.create_table(request).await.unwrap();
+    let fixture = Fixture { table, indexed, stream_id, shard_id, iterator };
 
     let mut covered = BTreeSet::new();
     let mut report = Vec::new();
@@ -172,8 +202,8 @@ async fn every_role_against_every_action() {
     }
     let served: BTreeSet<&str> = ACTIONS.iter().map(|(a, _)| *a).filter(|a| !BACKUP_ACTIONS.contains(a)).collect();
     assert_eq!(covered, served);
-    assert_eq!(served.len(), 21, "every Tablestore action the server serves is in the matrix");
-    assert_eq!(ACTIONS.len(), 21 + BACKUP_ACTIONS.len(), "and the rest are the backup API's");
+    assert_eq!(served.len(), 23, "every Tablestore action the server serves is in the matrix");
+    assert_eq!(ACTIONS.len(), 23 + BACKUP_ACTIONS.len(), "and the rest are the backup API's");
     println!("{}", report.join("\n"));
 
     // What the refused roles could not do really did not happen.

@@ -5,6 +5,7 @@
 mod common;
 mod concurrency;
 mod export;
+mod index;
 mod load;
 mod range;
 mod rows;

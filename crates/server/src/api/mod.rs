@@ -1,11 +1,12 @@
 //! The Tablestore actions, one module per family: `table` (table APIs and split
-//! points), `row` (single-row APIs), `batch` (BatchGetRow, BatchWriteRow), `range`
+//! points), `index` (secondary indexes), `row` (single-row APIs), `batch` (BatchGetRow, BatchWriteRow), `range`
 //! (GetRange), `transaction` (local transactions) and `stream` (the Stream API).
 //! Each handler decodes its protobuf request, calls the engine, and encodes the
 //! response; all run on blocking threads.
 
 mod batch;
 mod convert;
+mod index;
 mod range;
 mod row;
 mod stream;
@@ -36,6 +37,8 @@ pub(crate) fn handler_for(action: &str) -> Option<Handler> {
         "DeleteTable" => table::delete_table,
         "ComputeSplitPointsBySize" => table::compute_split_points,
         "ListSearchIndex" => table::list_search_index,
+        "CreateIndex" => index::create_index,
+        "DropIndex" => index::drop_index,
         "GetRow" => row::get_row,
         "PutRow" => row::put_row,
         "UpdateRow" => row::update_row,

@@ -1,5 +1,6 @@
-//! Table actions: CreateTable, ListTable, DescribeTable, UpdateTable, DeleteTable,
-//! ComputeSplitPointsBySize, and ListSearchIndex (TableSafe has no search indexes).
+//! Table actions: CreateTable (with its secondary indexes), ListTable, DescribeTable
+//! (listing them), UpdateTable, DeleteTable, ComputeSplitPointsBySize, and
+//! ListSearchIndex (TableSafe has no search indexes).
 
 use tablesafe_engine::{CreateTable, TableUpdate};
 use tablesafe_proto::{pb, plainbuffer};
@@ -8,23 +9,22 @@ use super::convert::{
     consumed, options_from_pb, options_to_pb, pk_schema_to_pb, reserved_details, reserved_from_pb, schema_from_pb,
     schema_to_pb, stream_details, stream_from_pb,
 };
+use super::index::index_meta_from_pb;
 use super::{decode, encode, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::ServerState;
 
 pub(crate) fn create_table(state: &ServerState, _caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::CreateTableRequest = decode("CreateTableRequest", body)?;
-    let meta = request.table_meta;
-    if !request.index_metas.is_empty() {
-        return Err(ApiError::invalid("Secondary indexes are not supported by this server."));
-    }
-    let schema = schema_from_pb(meta)?;
-    state.engine.create_table(CreateTable {
+    let schema = schema_from_pb(request.table_meta)?;
+    let indexes = request.index_metas.into_iter().map(index_meta_from_pb).collect::<ApiResult<Vec<_>>>()?;
+    let table = CreateTable {
         schema,
         options: options_from_pb(request.table_options),
         reserved: reserved_from_pb(Some(request.reserved_throughput)),
         stream: request.stream_spec.map(stream_from_pb).unwrap_or_default(),
-    })?;
+    };
+    state.engine.create_table_with_indexes(table, indexes)?;
     encode(&pb::CreateTableResponse {})
 }
 
@@ -55,7 +55,7 @@ pub(crate) fn describe_table(state: &ServerState, _caller: &Caller, body: &[u8])
         stream_details: Some(stream_details(&info)),
         shard_splits: Vec::new(),
         sse_details: Some(pb::SseDetails { enable: false, ..Default::default() }),
-        index_metas: Vec::new(),
+        index_metas: info.indexes.iter().map(|i| tablesafe_proto::convert::index_meta_to_pb(&i.meta)).collect(),
         creation_time: Some(info.created_at_ms.saturating_mul(1000)),
     })
 }

@@ -39,9 +39,9 @@ async fn reads_are_allowed_and_unknown_actions_stay_unsupported() {
     let h = harness();
     assert_eq!(h.call_as("reader", "s-reader", "ListTable", Vec::new()).await.status, StatusCode::OK);
     for (key, secret) in [("admin", "s-admin"), ("reader", "s-reader")] {
-        let reply = h.call_as(key, secret, "CreateIndex", Vec::new()).await;
+        let reply = h.call_as(key, secret, "CreateSearchIndex", Vec::new()).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{key}");
-        assert_eq!(reply.error(), ("OTSParameterInvalid".into(), "Unsupported operation: CreateIndex.".into()));
+        assert_eq!(reply.error(), ("OTSParameterInvalid".into(), "Unsupported operation: CreateSearchIndex.".into()));
     }
     // A wrong secret is still refused by the signature check, whatever the role.
     let reply = h.call_as("reader", "s-admin", "ListTable", Vec::new()).await;

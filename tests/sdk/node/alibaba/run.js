@@ -38,22 +38,12 @@ const FILES = [
   'data_opration.test.js', // PutRow/GetRow/GetRange on a 3-column (STRING, INTEGER, BINARY) PK
   'table.test.js', // CreateTable/DescribeTable/UpdateTable with tableOptions.allowUpdate
   'protocol/plain_buffer.test.js', // client-side PlainBuffer encode/decode, no server
-  'globalIndex.test.js', // secondary indexes: see EXPECTED_FAILURES
+  'globalIndex.test.js', // CreateTable with indexMetas, CreateIndex, DescribeTable, DropIndex
 ];
 
-// Full mocha titles of the tests expected to fail, with the reason. Empty it when secondary
-// indexes land. (h only checks that the table is absent from ListTable, which holds either
-// way, so it is not listed and must pass.)
-const NO_INDEXES = 'expected to fail until secondary indexes exist';
-const EXPECTED_FAILURES = {
-  '#GlobalIndex Test: a)create table with globalIndex -> success': NO_INDEXES,
-  '#GlobalIndex Test: b)after create table -> table and index exist 1': NO_INDEXES,
-  '#GlobalIndex Test: c)create globalIndex -> success': NO_INDEXES,
-  '#GlobalIndex Test: d)after create index -> index exist 2': NO_INDEXES,
-  '#GlobalIndex Test: e)delete 2 globalIndex -> success': NO_INDEXES,
-  '#GlobalIndex Test: f)after delete globalIndex -> not exist': NO_INDEXES,
-  '#GlobalIndex Test: g)delete table -> success': NO_INDEXES,
-};
+// Full mocha titles of the tests expected to fail, with the reason (none now: the global
+// index tests pass since TableSafe has secondary indexes). A test listed here still runs.
+const EXPECTED_FAILURES = {};
 
 let Mocha;
 try {
