@@ -486,6 +486,10 @@ pub struct VerifyReport {
     /// Rows both hold with different cells.
     #[serde(default)]
     pub different: KeysOfKind,
+    /// Where the live table's secondary indexes differ from the indexes of its
+    /// rows (a restore rebuilds them; this proves it did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_problems: Vec<String>,
 }
 
 /// Recomputes the digest of `live_table` read from `source` and compares it with
@@ -503,10 +507,12 @@ pub async fn verify_table<S: TableSource>(
     let (snapshot_id, snapshot) = load_snapshot_of(repo, snapshot_id, Some(table)).await?;
     let expected = find_table(&snapshot_id, &snapshot.tables, table)?;
     let actual = live_digest(source, live_table).await?;
-    let equal = actual.root == expected.digest.root;
+    let rows_equal = actual.root == expected.digest.root;
+    let index_problems = source.check_indexes(live_table).await?;
+    let equal = rows_equal && index_problems.is_empty();
     // Only a difference needs the snapshot's leaves (sealed: opening them takes a
     // key that reads data, which the row comparison below needs anyway).
-    let differing_ranges = if equal {
+    let differing_ranges = if rows_equal {
         Vec::new()
     } else {
         let leaves = digest_leaves(repo, &snapshot_id, expected).await?;
@@ -523,8 +529,9 @@ pub async fn verify_table<S: TableSource>(
         missing: KeysOfKind::default(),
         extra: KeysOfKind::default(),
         different: KeysOfKind::default(),
+        index_problems,
     };
-    if !report.equal {
+    if !rows_equal {
         let found = compare_with_live(repo, &snapshot_id, expected, source, live_table).await?;
         report.missing = found.only_first;
         report.extra = found.only_second;

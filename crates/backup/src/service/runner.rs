@@ -14,7 +14,7 @@ use crate::read::SnapshotRows;
 use crate::manifest::{load_snapshot, Snapshot, TableSnapshot};
 use crate::progress::Progress;
 use crate::snapshot::backup_for_plan;
-use crate::source::EmbeddedTables;
+use crate::source::{EmbeddedTables, TableSource};
 use crate::{restore, restore_to_time, BackupError, RestoreOptions, RestoreReport};
 
 /// Reports a job's progress into its history entry.
@@ -192,15 +192,16 @@ pub(crate) async fn verify_restore(
     job: &mut Job,
 ) -> Result<(), BackupError> {
     let actual = crate::restore::live_digest(source, table).await?;
+    let index_problems = source.check_indexes(table).await?;
     job.rows = actual.rows;
     job.digest = Some(actual.root.clone());
-    job.verified = Some(actual.root == expected);
-    if actual.root != expected {
-        return Err(BackupError::Corrupt {
-            snapshot: job.snapshot.clone().unwrap_or_default(),
-            table: table.to_owned(),
-            detail: format!("the table's digest {} differs from the restored {}", actual.root, expected),
-        });
-    }
-    Ok(())
+    job.verified = Some(actual.root == expected && index_problems.is_empty());
+    let detail = if actual.root != expected {
+        format!("the table's digest {} differs from the restored {}", actual.root, expected)
+    } else if !index_problems.is_empty() {
+        index_problems.join("; ")
+    } else {
+        return Ok(());
+    };
+    Err(BackupError::Corrupt { snapshot: job.snapshot.clone().unwrap_or_default(), table: table.to_owned(), detail })
 }

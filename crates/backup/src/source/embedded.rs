@@ -9,7 +9,7 @@ use tablesafe_engine::{
     ChangeAction, CreateTable, Direction, Engine, EngineError, RangeRequest, ReturnContent, RowChange,
     RowWrite as EngineRowWrite, TableLoad,
 };
-use tablesafe_proto::model::{Condition, ReadOptions};
+use tablesafe_proto::model::{Condition, IndexMeta, ReadOptions};
 use tokio::sync::mpsc;
 
 use super::{
@@ -109,6 +109,7 @@ impl TableSource for EmbeddedTables {
                     options: info.options,
                     reserved: info.reserved,
                     stream: info.stream.clone(),
+                    indexes: info.indexes.iter().map(|i| i.meta.clone()).collect(),
                 },
                 consistency: Consistency::Exact,
                 stream_position: export.stream_position,
@@ -117,6 +118,11 @@ impl TableSource for EmbeddedTables {
             })
         })
         .await
+    }
+
+    async fn check_indexes(&self, table: &str) -> Result<Vec<String>, BackupError> {
+        let name = table.to_owned();
+        self.blocking(move |engine| engine.verify_indexes(&name).map_err(BackupError::engine(&name))).await
     }
 
     async fn estimate_rows(&self, table: &str) -> Option<u64> {
@@ -214,8 +220,23 @@ impl TableSink for EmbeddedTables {
             reserved: definition.reserved,
             stream: definition.stream.clone(),
         };
-        let name = table.to_owned();
-        self.blocking(move |engine| engine.create_table(request).map(drop).map_err(BackupError::engine(&name))).await
+        let (name, indexes) = (table.to_owned(), definition.indexes.clone());
+        self.blocking(move |engine| {
+            // An index keeps its name unless a table or index has it (the table
+            // restored beside the one backed up): then it is `<table>_<index>`.
+            let indexes = indexes
+                .into_iter()
+                .map(|meta| {
+                    if engine.name_taken(&meta.name) {
+                        IndexMeta { name: format!("{name}_{}", meta.name), ..meta }
+                    } else {
+                        meta
+                    }
+                })
+                .collect();
+            engine.create_table_with_indexes(request, indexes).map(drop).map_err(BackupError::engine(&name))
+        })
+        .await
     }
 
     async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
@@ -266,6 +287,9 @@ impl TableSink for EmbeddedTables {
         self.blocking(move |engine| {
             // The rows were imported unsynced: durable now, before the restore is done.
             engine.sync_wal().map_err(BackupError::engine(&name))?;
+            // Imports and bulk loads write rows around the index upkeep of ordinary
+            // writes: the restored table's indexes are built from its rows here.
+            engine.rebuild_indexes(&name).map_err(BackupError::engine(&name))?;
             match auto_increment {
                 Some(value) => engine.raise_auto_increment(&name, value).map_err(BackupError::engine(&name)),
                 None => Ok(()),

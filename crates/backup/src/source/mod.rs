@@ -12,7 +12,9 @@
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
-use tablesafe_client::model::{PrimaryKey, ReservedThroughput, Row, StreamSpec, TableOptions, TableSchema};
+use tablesafe_client::model::{
+    IndexMeta, PrimaryKey, ReservedThroughput, Row, StreamSpec, TableOptions, TableSchema,
+};
 use tablesafe_engine::TableLoad;
 use tokio::sync::mpsc;
 
@@ -41,6 +43,9 @@ pub struct TableDefinition {
     pub reserved: ReservedThroughput,
     /// Stream settings.
     pub stream: StreamSpec,
+    /// Secondary indexes (absent in manifests written before they existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexMeta>,
 }
 
 /// How exactly an export reflects one moment of the table.
@@ -133,6 +138,12 @@ pub trait TableSource: Send + Sync {
         end: Option<u64>,
         limit: usize,
     ) -> impl Future<Output = Result<Option<ChangePage>, BackupError>> + Send;
+    /// Where the secondary indexes of `table` differ from the indexes recomputed
+    /// from its rows (none when they agree, or when the source cannot tell).
+    fn check_indexes(&self, table: &str) -> impl Future<Output = Result<Vec<String>, BackupError>> + Send {
+        let _ = table;
+        async { Ok(Vec::new()) }
+    }
     /// Keeps the change log of each of `tables` from now on, whether or not its
     /// client enabled a stream, so that archiving covers it. A source that cannot
     /// (a remote endpoint, whose own server decides) does nothing.

@@ -166,6 +166,9 @@ impl TableSource for RemoteTables {
                 options: description.options,
                 reserved: description.reserved,
                 stream: description.stream.spec,
+                // Not read through the client yet: a remote table's indexes are
+                // not backed up (docs/ARCHITECTURE.md, "Secondary indexes").
+                indexes: Vec::new(),
             },
             consistency: Consistency::Fuzzy,
             stream_position,

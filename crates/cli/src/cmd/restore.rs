@@ -202,6 +202,9 @@ pub fn verify(args: VerifyRestoreArgs) -> anyhow::Result<()> {
         if let Some(more) = report.differing_ranges.len().checked_sub(SHOWN_RANGES).filter(|n| *n > 0) {
             outln!("  ... and {more} more (--json lists every range)")?;
         }
+        for problem in &report.index_problems {
+            outln!("  {problem}")?;
+        }
     }
     if report.equal {
         return Ok(());
@@ -225,13 +228,18 @@ fn rows_of_kind(kind: &str, rows: &KeysOfKind) -> String {
 
 /// `live table 'x' differs from table 'y' of snapshot abcd1234 in 2 key ranges`.
 fn differs(report: &VerifyReport) -> String {
-    format!(
+    let mut message = format!(
         "live table '{}' differs from table '{}' of snapshot {} in {}",
         report.live_table,
         report.table,
         short_id(&report.snapshot),
         count(report.differing_ranges.len(), "key range", "key ranges")
-    )
+    );
+    if !report.index_problems.is_empty() {
+        message.push_str(&format!(", and its {}", count(report.index_problems.len(), "index differs", "indexes differ")));
+        message.push_str(" from its rows");
+    }
+    message
 }
 
 /// The snapshot's table, and the live or target table when its name differs.
