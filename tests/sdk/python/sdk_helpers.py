@@ -184,6 +184,18 @@ class TableSafeServer:
         return "\n".join(text[-lines:])
 
 
+def server_with_keys(base, keys):
+    """A started server in directory `base` whose key file holds `keys`, a list of
+    (id, secret, role); its own client() signs with the first. The caller stops it."""
+    config = base / "keys.toml"
+    config.write_text("\n".join('[[access_keys]]\nid = "%s"\nsecret = "%s"\nrole = "%s"\n' % key
+                                for key in keys))
+    srv = TableSafeServer(base / "data", base / "server.log", access_key_id=keys[0][0],
+                          access_key_secret=keys[0][1], extra_args=["--config", str(config)])
+    srv.start()
+    return srv
+
+
 @contextlib.contextmanager
 def expect_error(status, *codes):
     """Assert that the block raises OTSServiceError with this HTTP status and one of `codes`."""

@@ -16,7 +16,7 @@ from tablestore import (
 )
 from tablestore.error import OTSServiceError
 
-from sdk_helpers import ServerStartError, TableSafeServer, attrs_latest, unique_name
+from sdk_helpers import ServerStartError, attrs_latest, server_with_keys, unique_name
 
 IGNORE = Condition(RowExistenceExpectation.IGNORE)
 ADMIN = ("tsRolesAdmin", "tsRolesAdminSecret0123456789")
@@ -25,15 +25,8 @@ READER = ("tsRolesReader", "tsRolesReaderSecret0123456789")
 
 @pytest.fixture(scope="module")
 def roles_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("roles")
-    config = base / "keys.toml"
-    config.write_text(
-        '[[access_keys]]\nid = "%s"\nsecret = "%s"\n\n'
-        '[[access_keys]]\nid = "%s"\nsecret = "%s"\nrole = "read-only"\n' % (ADMIN + READER))
-    srv = TableSafeServer(base / "data", base / "server.log", access_key_id=ADMIN[0],
-                          access_key_secret=ADMIN[1], extra_args=["--config", str(config)])
     try:
-        srv.start()
+        srv = server_with_keys(tmp_path_factory.mktemp("roles"), [ADMIN + ("admin",), READER + ("read-only",)])
     except ServerStartError as e:
         pytest.fail(str(e), pytrace=False)
     yield srv

@@ -30,7 +30,8 @@ from tablestore import (
 )
 from tablestore.error import OTSServiceError
 
-from sdk_helpers import ServerStartError, TableSafeServer, attrs_latest, expect_error, unique_name
+from sdk_helpers import (ServerStartError, TableSafeServer, attrs_latest, expect_error, server_with_keys,
+                         unique_name)
 
 IGNORE = Condition(RowExistenceExpectation.IGNORE)
 INVALID = "TransactionID is invalid."
@@ -260,16 +261,9 @@ def test_the_key_of_start_local_transaction_is_the_partition_key_alone(client, t
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("txnkeys")
-    config = base / "keys.toml"
-    config.write_text(
-        '[[access_keys]]\nid = "%s"\nsecret = "%s"\nrole = "read-write"\n\n'
-        '[[access_keys]]\nid = "%s"\nsecret = "%s"\nrole = "read-write"\n\n'
-        '[[access_keys]]\nid = "%s"\nsecret = "%s"\nrole = "read-only"\n' % (WRITER + OTHER + READER))
-    srv = TableSafeServer(base / "data", base / "server.log", access_key_id=WRITER[0],
-                          access_key_secret=WRITER[1], extra_args=["--config", str(config)])
+    keys = [WRITER + ("read-write",), OTHER + ("read-write",), READER + ("read-only",)]
     try:
-        srv.start()
+        srv = server_with_keys(tmp_path_factory.mktemp("txnkeys"), keys)
     except ServerStartError as e:
         pytest.fail(str(e), pytrace=False)
     yield srv

@@ -39,5 +39,9 @@ pub(crate) fn commit_transaction(state: &ServerState, caller: &Caller, body: &[u
 pub(crate) fn abort_transaction(state: &ServerState, caller: &Caller, body: &[u8]) -> ApiResult<Vec<u8>> {
     let request: pb::AbortTransactionRequest = decode("AbortTransactionRequest", body)?;
     state.engine.abort_transaction(&caller.access_key_id, &request.transaction_id)?;
-    encode(&pb::AbortTransactionResponse {})
+    // The empty AbortTransactionResponse, plus the transaction id as field 1: the
+    // Node SDK (5.6.5) decodes this response as an AbortTransactionRequest, whose
+    // id is required, and fails on an empty body; every other decoder skips the
+    // unknown field.
+    encode(&pb::AbortTransactionRequest { transaction_id: request.transaction_id })
 }
