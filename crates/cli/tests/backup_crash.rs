@@ -28,15 +28,25 @@ fn spawn(args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// Runs a command and kills it with SIGKILL after `delay`; returns whether it was
-/// still running when killed.
-fn kill_after(args: &[&str], delay: Duration) -> bool {
+/// Runs a command and kills it with SIGKILL once `reached` holds (polled on the
+/// command's own progress, what it wrote); returns whether it was still running
+/// then, so that the kill landed inside the step `reached` marks.
+fn kill_when(args: &[&str], reached: impl Fn() -> bool) -> bool {
     let mut child = spawn(args);
-    std::thread::sleep(delay);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !reached() && child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "{args:?} neither reached the step nor ended");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let running = child.try_wait().unwrap().is_none();
     child.kill().unwrap();
     child.wait().unwrap();
-    running
+    running && reached()
+}
+
+/// How many files lie under `repo`/`folder` (locks, packs, ...).
+fn objects(repo: &str, folder: &str) -> usize {
+    walk(&Path::new(repo).join(folder)).len()
 }
 
 async fn fill(data: &Path) {
@@ -68,15 +78,18 @@ async fn killed_backups_and_restores_leave_a_sound_repository_and_rerun_to_compl
     let (data, repo) = (path(&data).to_owned(), path(&repo).to_owned());
     succeeded(&with_password(&["repo", "init", "--repo", &repo]));
 
-    // Kill backups at several moments; at least one must die mid-way.
+    // Kill backups inside their data phase, decided by what they wrote, not by
+    // time (a timed kill mostly lands in the key derivation): once the backup's
+    // lock is taken (keys derived, the repository open, reading begun), and once
+    // it has stored a pack more than the repository held (data on its way, no
+    // index or snapshot yet). Each kill must land while the backup still runs.
     let backup = ["backup", "--repo", &repo, "--data-dir", &data];
-    let mut interrupted = 0;
-    for ms in [150, 400, 700, 1000, 1500] {
-        if kill_after(&backup, Duration::from_millis(ms)) {
-            interrupted += 1;
-        }
+    assert!(kill_when(&backup, || objects(&repo, "locks") > 0), "the backup ended before it took its lock");
+    for _ in 0..2 {
+        let packs = objects(&repo, "data");
+        assert!(kill_when(&backup, || objects(&repo, "data") > packs), "the backup ended before it stored a pack");
     }
-    assert!(interrupted >= 2, "the backups finished before they could be killed");
+    assert_eq!(objects(&repo, "snapshots"), 0, "a killed backup left a snapshot");
     let out = succeeded(&with_password(&["verify", "--read-data", "--repo", &repo]));
     assert!(out.contains("no problems"), "{out}");
 
@@ -90,7 +103,12 @@ async fn killed_backups_and_restores_leave_a_sound_repository_and_rerun_to_compl
 
     // A restore killed mid-way, run again, gives a table equal to the snapshot.
     let restore = ["restore", &snapshot, "--repo", &repo, "--table", "big", "--as", "again", "--data-dir", &data];
-    assert!(kill_after(&restore, Duration::from_millis(500)), "the restore finished before it could be killed");
+    // Killed once it has begun writing the target (its restore marker is saved first).
+    let markers = objects(&repo, "restores");
+    assert!(
+        kill_when(&restore, || objects(&repo, "restores") > markers),
+        "the restore finished before it could be killed"
+    );
     succeeded(&with_password(&restore));
     let verify =
         ["verify-restore", &snapshot, "--repo", &repo, "--table", "big", "--live", "again", "--data-dir", &data];
