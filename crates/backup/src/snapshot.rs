@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::manifest::{encode_snapshot, list_snapshots, Snapshot, TableSnapshot, MANIFEST_VERSION, MAX_CHAIN, SNAPSHOTS};
 use crate::progress::Progress;
 use crate::digest::DigestBuilder;
-use crate::source::{changed_keys, now_us, ExportItem, TableSource};
+use crate::source::{changed_keys, ExportItem, TableSource};
 use crate::layer::{self, FEED_BYTES};
 use crate::{format, BackupError};
 
@@ -54,7 +54,7 @@ async fn backup_locked<S: TableSource>(
     plan: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<(String, Snapshot), BackupError> {
-    let time_ms = now_us() / 1000;
+    let time_ms = repo.clock().now_millis();
     let mut names = if tables.is_empty() { source.list_tables().await? } else { tables.to_vec() };
     names.sort();
     names.dedup();

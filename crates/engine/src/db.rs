@@ -166,6 +166,12 @@ impl Engine {
         Ok(())
     }
 
+    /// The engine's clock: it stamps cells and change records, so times that must
+    /// line up with them (a snapshot's position time, job times) read it too.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
+    }
+
     /// The table's definition, or `TableNotFound`.
     pub fn table(&self, name: &str) -> Result<Arc<TableInfo>, EngineError> {
         check_table_name(name)?;

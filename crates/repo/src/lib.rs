@@ -26,7 +26,7 @@ pub use chunker::{Chunker, ChunkerParams};
 pub use crypto::{parse_identities, Access, KdfParams};
 pub use error::RepoError;
 pub use keys::KeyInfo;
-pub use lock::{LockKind, RepoLock};
+pub use lock::{LockKind, RepoLock, STALE_AFTER_MS};
 pub use pack::ChunkId;
 pub use prune::PruneStats;
 pub use repo::{Config, IndexStats, InitOptions, Repository, Unlock, FORMAT_VERSION};

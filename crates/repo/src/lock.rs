@@ -14,11 +14,12 @@
 //! an hour over it.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use tablesafe_common::Clock;
 
 use crate::storage::Storage;
 use crate::{crypto, RepoError};
@@ -60,13 +61,6 @@ pub(crate) fn parses(bytes: &[u8]) -> bool {
 /// The lock paths this process holds (or is taking) right now.
 static HELD: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
 }
@@ -80,9 +74,10 @@ pub struct RepoLock {
 }
 
 impl RepoLock {
-    /// Takes a lock of `kind`, or fails with `Locked` naming the holder.
-    pub async fn acquire(storage: Storage, kind: LockKind) -> Result<RepoLock, RepoError> {
-        let now = now_ms();
+    /// Takes a lock of `kind`, or fails with `Locked` naming the holder; its times
+    /// (taken, refreshed, and what counts as stale) come from `clock`.
+    pub async fn acquire(storage: Storage, kind: LockKind, clock: Arc<dyn Clock>) -> Result<RepoLock, RepoError> {
+        let now = clock.now_millis();
         let mine = LockFile { kind, host: host_name(), pid: std::process::id(), created_ms: now, refreshed_ms: now };
         let path = format!("locks/{}", crypto::hex(&crypto::random_key()[..16]));
         let conflict = |others: &[(String, LockFile)]| {
@@ -91,7 +86,7 @@ impl RepoLock {
                 .find(|(p, other)| *p != path && (kind == LockKind::Exclusive || other.kind == LockKind::Exclusive))
                 .cloned()
         };
-        if let Some((p, other)) = conflict(&live_locks(&storage).await?) {
+        if let Some((p, other)) = conflict(&live_locks(&storage, now).await?) {
             return Err(RepoError::Locked { path: p, holder: other.holder() });
         }
         let bytes = serde_json::to_vec(&mine).map_err(|e| RepoError::Invalid(e.to_string()))?;
@@ -99,12 +94,12 @@ impl RepoLock {
         HELD.lock().insert(path.clone());
         let taken = async {
             storage.write(&path, bytes).await?;
-            if let Some((p, other)) = conflict(&live_locks(&storage).await?) {
+            if let Some((p, other)) = conflict(&live_locks(&storage, clock.now_millis()).await?) {
                 storage.delete(&path).await?;
                 return Err(RepoError::Locked { path: p, holder: other.holder() });
             }
             if kind == LockKind::Exclusive {
-                remove_stale(&storage).await?;
+                remove_stale(&storage, clock.now_millis()).await?;
             }
             Ok(())
         };
@@ -118,7 +113,7 @@ impl RepoLock {
                 let mut lock = mine;
                 loop {
                     tokio::time::sleep(REFRESH_EVERY).await;
-                    lock.refreshed_ms = now_ms();
+                    lock.refreshed_ms = clock.now_millis();
                     if let Ok(bytes) = serde_json::to_vec(&lock) {
                         if let Err(error) = storage.write(&path, bytes).await {
                             tracing::warn!(%error, "could not refresh the repository lock");
@@ -163,9 +158,8 @@ impl Drop for RepoLock {
     }
 }
 
-/// Locks that are not stale.
-async fn live_locks(storage: &Storage) -> Result<Vec<(String, LockFile)>, RepoError> {
-    let now = now_ms();
+/// Locks that are not stale at `now` (ms since the epoch).
+async fn live_locks(storage: &Storage, now: i64) -> Result<Vec<(String, LockFile)>, RepoError> {
     let mut out = Vec::new();
     for (path, _) in storage.list("locks").await? {
         let lock = match storage.read(&path).await {
@@ -194,8 +188,8 @@ fn left_here(lock: &LockFile, path: &str) -> bool {
     lock.host == host_name() && lock.pid == std::process::id() && !HELD.lock().contains(path)
 }
 
-async fn remove_stale(storage: &Storage) -> Result<(), RepoError> {
-    let live: Vec<String> = live_locks(storage).await?.into_iter().map(|(p, _)| p).collect();
+async fn remove_stale(storage: &Storage, now: i64) -> Result<(), RepoError> {
+    let live: Vec<String> = live_locks(storage, now).await?.into_iter().map(|(p, _)| p).collect();
     for (path, _) in storage.list("locks").await? {
         if !live.contains(&path) {
             storage.delete(&path).await?;

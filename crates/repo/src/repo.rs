@@ -246,6 +246,11 @@ impl Repository {
         }
     }
 
+    /// The clock this handle reads time from (catalog events, locks, snapshot times).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The same handle reading time from `clock` (catalog events, tests).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Repository {
@@ -497,7 +502,7 @@ impl Repository {
 
     /// Takes a repository lock (see `lock`): shared to add data, exclusive to prune.
     pub async fn lock(&self, kind: LockKind) -> Result<RepoLock, RepoError> {
-        RepoLock::acquire(self.storage.clone(), kind).await
+        RepoLock::acquire(self.storage.clone(), kind, Arc::clone(&self.clock)).await
     }
 
     pub(crate) async fn write_index_file(&self, file: IndexFile) -> Result<String, RepoError> {

@@ -208,6 +208,28 @@ async fn shared_and_exclusive_locks_exclude_each_other_and_stale_locks_do_not_bl
     assert!(storage(&dir).list("locks").await.unwrap().is_empty());
 }
 
+/// Staleness is decided on the repository's clock: another host's lock blocks an
+/// exclusive taker until the clock passes its last refresh by `STALE_AFTER_MS`.
+#[tokio::test]
+async fn a_lock_goes_stale_on_the_repositorys_clock() {
+    use tablesafe_common::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_800_000_000_000);
+    let repo = Repository::init(storage(&dir), with_password()).await.unwrap().with_clock(clock.clone());
+    let other = format!(
+        r#"{{"kind":"shared","host":"another-host","pid":7,"created_ms":{now},"refreshed_ms":{now}}}"#,
+        now = 1_800_000_000_000i64
+    );
+    storage(&dir).write("locks/0ther", other.into_bytes()).await.unwrap();
+    clock.advance(tablesafe_repo::STALE_AFTER_MS - 1);
+    let err = repo.lock(tablesafe_repo::LockKind::Exclusive).await.unwrap_err();
+    assert!(matches!(err, RepoError::Locked { .. }), "{err}");
+    clock.advance(1);
+    let x = repo.lock(tablesafe_repo::LockKind::Exclusive).await.unwrap();
+    assert!(!storage(&dir).exists("locks/0ther").await.unwrap(), "the stale lock was removed");
+    x.release().await;
+}
+
 /// A lock whose removal was lost stays in `locks/`; its own process no longer holds it, so it must not
 /// keep that process (a server running for days) from prune, while a lock it holds still does.
 #[tokio::test]

@@ -10,7 +10,7 @@ use tablesafe_proto::backup_api::{
     TimeGap, TimeSpan, UpdateJobNoteRequest, UpdateSnapshotInfoRequest,
 };
 
-use super::{lock, now_ms, BackupService, JobFigures, ServiceMetrics};
+use super::{lock, BackupService, JobFigures, ServiceMetrics};
 use crate::{BackupError, Consistency};
 
 impl BackupService {
@@ -184,7 +184,7 @@ impl BackupService {
         });
         let mut jobs: Vec<JobFigures> = figures.into_values().collect();
         jobs.sort_by_key(|f| (f.kind, f.state));
-        let now = now_ms();
+        let now = self.now_ms();
         let archive_lag_seconds = lock(&self.archived_ms)
             .iter()
             .map(|(plan, at)| (plan.clone(), (now - at).max(0) as f64 / 1000.0))

@@ -40,7 +40,7 @@ pub use threads::NICE_INCREMENT as JOB_NICE_INCREMENT;
 use plans::{ValidPlan, DEFAULT_DESTINATION, DEFAULT_PLAN};
 use runner::JobProgress;
 
-use crate::source::{now_us, EmbeddedTables, TableSource};
+use crate::source::{EmbeddedTables, TableSource};
 use crate::{BackupError, RestoreOptions};
 
 /// How the service is set up.
@@ -135,10 +135,6 @@ impl std::fmt::Debug for BackupService {
     }
 }
 
-fn now_ms() -> i64 {
-    now_us() / 1000
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -156,6 +152,11 @@ pub struct DestinationProblem {
 }
 
 impl BackupService {
+    /// Now on the server's clock (the engine's, injected at start), ms since the epoch.
+    fn now_ms(&self) -> i64 {
+        self.config.engine.clock().now_millis()
+    }
+
     /// Loads the plans (writing the default plan when the file does not exist and
     /// that is asked for), marks jobs left running by a previous process as
     /// interrupted, and starts the scheduler on the current runtime; jobs and archivers run
@@ -170,7 +171,7 @@ impl BackupService {
             }
             None => Vec::new(),
         };
-        let now = now_ms();
+        let now = config.engine.clock().now_millis();
         let history = Arc::new(JobHistory::open(config.data_dir.join("backup-jobs.jsonl"), now)?);
         let slots = plans.into_iter().map(|plan| scheduler::first_slot(plan, &history, now)).collect();
         let threads = threads::JobThreads::start()
@@ -280,7 +281,7 @@ impl BackupService {
             let mut all: Vec<ValidPlan> = slots.iter().map(|s| s.plan.clone()).collect();
             all.push(plan.clone());
             plans::write_plan_file(&self.config.plan_file, &all)?;
-            slots.push(scheduler::first_slot(plan, &self.history, now_ms()));
+            slots.push(scheduler::first_slot(plan, &self.history, self.now_ms()));
         }
         self.plan_changed(&name);
         self.describe_plan(&name).await
@@ -306,7 +307,7 @@ impl BackupService {
                 (slot.plan.plan.every.clone(), slot.plan.plan.cron.clone(), slot.plan.plan.timezone.clone())
                     != (plan.plan.every.clone(), plan.plan.cron.clone(), plan.plan.timezone.clone());
             if schedule_changed {
-                let now = now_ms();
+                let now = self.now_ms();
                 slot.regular_due_ms = plan.schedule.next_after(now);
                 slot.next_due_ms = slot.regular_due_ms;
                 slot.next_trigger = JobTrigger::Schedule;
@@ -490,7 +491,7 @@ impl BackupService {
         }
         job.id = uuid::Uuid::new_v4().simple().to_string();
         job.state = JobState::Running;
-        job.started_ms = now_ms();
+        job.started_ms = self.now_ms();
         job.destination = destination.to_owned();
         job.attempt = job.attempt.max(1);
         self.history.record(&job)?;
@@ -514,7 +515,7 @@ impl BackupService {
     }
 
     async fn finish(&self, mut job: Job, result: Result<(), BackupError>) {
-        job.finished_ms = Some(now_ms());
+        job.finished_ms = Some(self.now_ms());
         match result {
             Ok(()) => job.state = JobState::Succeeded,
             Err(error) => {
@@ -653,7 +654,9 @@ impl BackupService {
             Some(target) => target.clone(),
             None => {
                 // A new name: the time, and a counter when that name is taken.
-                let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S");
+                let now = jiff::Timestamp::from_millisecond(self.now_ms())
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                    .strftime("%Y%m%dT%H%M%S");
                 let base = format!("{}_restored_{now}", request.table);
                 let existing = self.source.list_tables().await?;
                 (1..)

@@ -16,7 +16,7 @@ use tablesafe_proto::backup_api::{Job, JobKind, JobState, JobTrigger};
 
 use super::history::JobHistory;
 use super::plans::{Schedule, ValidPlan};
-use super::{lock, now_ms, BackupService, PlanSlot};
+use super::{lock, BackupService, PlanSlot};
 use crate::archive::{ArchiveOptions, Archiver};
 use crate::source::TableSource;
 
@@ -61,7 +61,7 @@ pub(super) fn run_ended(service: &BackupService, job: &Job) {
     if slot.running.as_deref() != Some(job.id.as_str()) {
         return; // an ad-hoc policy named like the plan
     }
-    let now = job.finished_ms.unwrap_or_else(now_ms);
+    let now = job.finished_ms.unwrap_or_else(|| service.now_ms());
     after_run(slot, job, now);
 }
 
@@ -121,7 +121,7 @@ pub(super) async fn run(service: Arc<BackupService>) {
         if service.stopped() {
             return;
         }
-        let now = now_ms();
+        let now = service.now_ms();
         let due = due_runs(&lock(&service.plans), now);
         for (name, trigger) in due {
             if let Err(error) = service.start_plan_run(&name, trigger, Vec::new()) {
@@ -138,7 +138,7 @@ pub(super) async fn run(service: Arc<BackupService>) {
             .map(|s| s.next_due_ms)
             .min()
             .unwrap_or(i64::MAX);
-        let wait = Duration::from_millis(next.saturating_sub(now_ms()).clamp(0, 60_000) as u64);
+        let wait = Duration::from_millis(next.saturating_sub(service.now_ms()).clamp(0, 60_000) as u64);
         let woken = service.wake.notified();
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -160,7 +160,7 @@ pub(super) async fn archive(service: Arc<BackupService>, name: String) {
         let stopping = service.stopped();
         let plan = lock(&service.plans).iter().find(|s| s.plan.name() == name).map(|s| s.plan.clone());
         let Some(plan) = plan.filter(|p| p.plan.archive) else { break };
-        let started = now_ms();
+        let started = service.now_ms();
         let destination = &plan.plan.destination;
         let result = async {
             let repo = match kept.as_ref().filter(|(at, _)| at == destination) {

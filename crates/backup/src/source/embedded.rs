@@ -13,7 +13,7 @@ use tablesafe_proto::model::{Condition, IndexMeta, ReadOptions};
 use tokio::sync::mpsc;
 
 use super::{
-    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
+    renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
     TableSource, ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
@@ -85,7 +85,7 @@ impl TableSource for EmbeddedTables {
             let mut position_time_us = None;
             let started = |stream_position: Option<u64>| {
                 // Taken once the export's snapshot is: every change below the position was committed by now.
-                position_time_us = stream_position.map(|_| now_us());
+                position_time_us = stream_position.map(|_| engine.clock().now_micros());
                 items.blocking_send(ExportItem::Start { stream_id, stream_position }).map_err(cancelled)
             };
             let export = engine.export_table_in_place(&name, started, |row| {
@@ -137,7 +137,7 @@ impl TableSource for EmbeddedTables {
                 return Ok(None);
             };
             // Before the position settles: every change stamped earlier is below it.
-            let settled_at_us = now_us();
+            let settled_at_us = engine.clock().now_micros();
             let position = engine.stream_position(&stream_id, Some(i64::MAX)).map_err(BackupError::engine(&name))?;
             Ok(Some(StreamEnd { stream_id, position, settled_at_us }))
         })

@@ -21,14 +21,6 @@ use tokio::sync::mpsc;
 use crate::changes::Change;
 use crate::BackupError;
 
-/// Now, µs since the epoch.
-pub(crate) fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Rows handed from a source to the backup in one message.
 pub const ROW_BATCH: usize = 1000;
 

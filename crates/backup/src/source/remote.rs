@@ -9,6 +9,8 @@
 //! be. That position lets the next backup ask the stream which keys changed since,
 //! and store only those rows (an incremental layer).
 
+use std::sync::Arc;
+
 use futures::{StreamExt, TryStreamExt};
 use tablesafe_client::model::{PkValue, PrimaryKey, Row, TableOptions};
 use tablesafe_client::{
@@ -16,11 +18,12 @@ use tablesafe_client::{
     DescribeStreamRequest, ErrorCode, GetRangeRequest, GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest,
     RowWrite, SplitPointsRequest, StreamAction, UpdateTableRequest,
 };
+use tablesafe_common::{Clock, SystemClock};
 use tablesafe_proto::stream::ShardIterator;
 use tokio::sync::mpsc;
 
 use super::{
-    now_us, renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
+    renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
     TableSource, ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
@@ -31,6 +34,8 @@ use crate::BackupError;
 pub struct RemoteTables {
     client: Client,
     split_bytes: i64,
+    /// This machine's clock, read only where the server gives no time.
+    clock: Arc<dyn Clock>,
 }
 
 /// Key ranges a remote export scans at once.
@@ -50,7 +55,13 @@ const LOADING_DEVIATION: i64 = 100 * 365 * 86_400;
 impl RemoteTables {
     /// Tables reached through `client`.
     pub fn new(client: Client) -> Self {
-        RemoteTables { client, split_bytes: SPLIT_BYTES }
+        RemoteTables { client, split_bytes: SPLIT_BYTES, clock: Arc::new(SystemClock) }
+    }
+
+    /// The same, reading this machine's time from `clock` (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Splits exports into key ranges of about `bytes` (default 32 MiB).
@@ -184,7 +195,7 @@ impl RemoteTables {
     /// Its time is the server's, from the iterator; only a server too old to put
     /// it there gets this machine's clock, read before the call.
     async fn settled_end(&self, table: &str, stream_id: &str) -> Result<Option<StreamEnd>, BackupError> {
-        let asked_at_us = now_us();
+        let asked_at_us = self.clock.now_micros();
         let description = match self.client.describe_stream(DescribeStreamRequest::new(stream_id)).await {
             Ok(description) => description,
             Err(e) if stream_unreadable(&e) => return Ok(None),
