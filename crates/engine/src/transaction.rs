@@ -65,6 +65,15 @@ struct Open {
 }
 
 impl Open {
+    /// Drops every expired transaction, so that ones abandoned by their clients
+    /// (and what they hold) live no longer than their timeout past the next start.
+    fn sweep(&mut self, now_ms: i64) {
+        let expired: Vec<Arc<Transaction>> = self.by_id.values().filter(|t| t.expired(now_ms)).cloned().collect();
+        for txn in expired {
+            self.remove(&txn);
+        }
+    }
+
     /// Closes `txn`; its partition is freed unless a newer transaction holds it
     /// already (this one expired and was replaced while a request still had it).
     fn remove(&mut self, txn: &Transaction) {
@@ -164,12 +173,10 @@ impl Engine {
         }
         let now = self.clock.now_millis();
         let mut open = self.transactions.open.lock();
+        open.sweep(now);
         let slot = (info.id, column.value.clone());
-        if let Some(existing) = open.by_partition.get(&slot).and_then(|id| open.by_id.get(id)).cloned() {
-            if !existing.expired(now) {
-                return Err(conflict());
-            }
-            open.remove(&existing);
+        if open.by_partition.contains_key(&slot) {
+            return Err(conflict());
         }
         let id = format!("{:032X}", rand::thread_rng().gen::<u128>());
         debug_assert!(well_formed(&id));

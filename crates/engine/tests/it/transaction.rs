@@ -79,6 +79,15 @@ fn a_transaction_expires_after_its_timeout_and_frees_its_partition() {
     let second = f.engine.start_transaction(OWNER, "t", &partition(2)).unwrap();
     assert_ne!(first, second);
     assert_eq!(f.engine.open_transactions(), 1);
+    // Abandoned ones on other partitions do not pile up: the next start drops
+    // every expired transaction.
+    for p in 10..20 {
+        f.engine.start_transaction(OWNER, "t", &partition(p)).unwrap();
+    }
+    assert_eq!(f.engine.open_transactions(), 11);
+    f.clock.advance(TRANSACTION_TIMEOUT_MS);
+    f.engine.start_transaction(OWNER, "t", &partition(30)).unwrap();
+    assert_eq!(f.engine.open_transactions(), 1);
 }
 
 #[test]
