@@ -7,8 +7,8 @@
 
 use tablesafe_proto::convert;
 use tablesafe_proto::model::{
-    DefinedColumnSchema, DefinedColumnType, PkValue, PrimaryKey, PrimaryKeySchema, PrimaryKeyType, ReservedThroughput,
-    StreamSpec, TableOptions, TableSchema,
+    DefinedColumnSchema, DefinedColumnType, IndexMeta, PkValue, PrimaryKey, PrimaryKeySchema, PrimaryKeyType,
+    ReservedThroughput, StreamSpec, TableOptions, TableSchema,
 };
 use tablesafe_proto::pb;
 
@@ -28,6 +28,8 @@ pub struct CreateTableRequest {
     pub reserved: ReservedThroughput,
     /// Change stream settings; `None` leaves the stream off.
     pub stream: Option<StreamSpec>,
+    /// Secondary indexes created with the table.
+    pub indexes: Vec<IndexMeta>,
 }
 
 impl CreateTableRequest {
@@ -39,6 +41,7 @@ impl CreateTableRequest {
             options: TableOptions::default(),
             reserved: ReservedThroughput::default(),
             stream: None,
+            indexes: Vec::new(),
         }
     }
 
@@ -162,6 +165,8 @@ pub struct TableDescription {
     pub stream: StreamDetails,
     /// Creation time (microseconds since the epoch), when reported.
     pub creation_time: Option<i64>,
+    /// Secondary indexes (those of a kind this client does not know are left out).
+    pub indexes: Vec<IndexMeta>,
 }
 
 /// UpdateTable's answer: the table's settings after the change.
@@ -249,6 +254,7 @@ impl Client {
             reserved_throughput: convert::reserved_to_pb(&request.reserved),
             table_options: Some(convert::options_to_pb(&request.options)),
             stream_spec: request.stream.as_ref().map(convert::stream_spec_to_pb),
+            index_metas: request.indexes.iter().map(convert::index_meta_to_pb).collect(),
             ..Default::default()
         };
         let _: pb::CreateTableResponse = self.transport.call(retry::CREATE_TABLE, &message).await?;
@@ -278,6 +284,7 @@ impl Client {
             reserved_last_increase_time: details.last_increase_time,
             stream: stream_details(response.stream_details.as_ref()),
             creation_time: response.creation_time,
+            indexes: response.index_metas.into_iter().filter_map(convert::index_meta_from_pb).collect(),
         })
     }
 

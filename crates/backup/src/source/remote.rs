@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use tablesafe_client::model::{PkValue, PrimaryKey, Row, TableOptions};
+use tablesafe_client::model::{IndexMeta, PkValue, PrimaryKey, Row, TableOptions};
 use tablesafe_client::{
     BatchGetRowRequest, BatchGetTable, BatchWriteRowRequest, Client, ClientError, CreateTableRequest, DeleteRowRequest,
     DescribeStreamRequest, ErrorCode, GetRangeRequest, GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest,
-    RowWrite, SplitPointsRequest, StreamAction, UpdateTableRequest,
+    RowWrite, ServiceCode, SplitPointsRequest, StreamAction, UpdateTableRequest,
 };
 use tablesafe_common::{Clock, SystemClock};
 use tablesafe_proto::stream::ShardIterator;
@@ -177,9 +177,7 @@ impl TableSource for RemoteTables {
                 options: description.options,
                 reserved: description.reserved,
                 stream: description.stream.spec,
-                // Not read through the client yet: a remote table's indexes are
-                // not backed up (docs/ARCHITECTURE.md, "Secondary indexes").
-                indexes: Vec::new(),
+                indexes: description.indexes,
             },
             consistency: Consistency::Fuzzy,
             stream_position,
@@ -289,8 +287,27 @@ impl TableSink for RemoteTables {
             options: TableOptions { max_time_deviation: LOADING_DEVIATION, ..definition.options },
             reserved: definition.reserved,
             stream: definition.stream.enabled.then(|| definition.stream.clone()),
+            indexes: definition.indexes.clone(),
         };
-        self.client.create_table(request).await.map_err(BackupError::remote(table))
+        // An index name taken (the table restored beside the one backed up, whose
+        // indexes keep theirs) is asked for again as `<table>_<index>`, as a
+        // restore into the data directory names it.
+        let renamed_indexes = CreateTableRequest {
+            indexes: definition
+                .indexes
+                .iter()
+                .map(|meta| IndexMeta { name: format!("{table}_{}", meta.name), ..meta.clone() })
+                .collect(),
+            ..request.clone()
+        };
+        match self.client.create_table(request).await {
+            Err(ClientError::Service { code: ServiceCode::Known(ErrorCode::ObjectAlreadyExist), .. })
+                if !definition.indexes.is_empty() =>
+            {
+                self.client.create_table(renamed_indexes).await.map_err(BackupError::remote(table))
+            }
+            other => other.map_err(BackupError::remote(table)),
+        }
     }
 
     async fn write_rows(&self, table: &str, rows: Vec<Row>) -> Result<(), BackupError> {
