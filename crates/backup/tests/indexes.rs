@@ -5,15 +5,16 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+mod support;
+
 use std::sync::Arc;
 
 use tablesafe_backup::{backup, restore, verify_table, EmbeddedTables, NoProgress, RemoteTables, RestoreOptions};
 use tablesafe_client::Client;
-use tablesafe_common::{Clock, SystemClock};
+use tablesafe_common::SystemClock;
 use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
 use tablesafe_proto::model::*;
 use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage};
-use tablesafe_server::{AccessKey, ServerState};
 
 fn indexed_engine(dir: &tempfile::TempDir) -> Arc<Engine> {
     let engine = Arc::new(Engine::open(dir.path(), EngineOptions::default(), Arc::new(SystemClock)).unwrap());
@@ -66,20 +67,6 @@ async fn repo(dir: &tempfile::TempDir) -> Repository {
     Repository::init(Storage::from_url(dir.path().to_str().unwrap()).unwrap(), options).await.unwrap()
 }
 
-async fn serve(engine: &Arc<Engine>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = Arc::new(ServerState {
-        engine: Arc::clone(engine),
-        instance: "idx".into(),
-        keys: vec![AccessKey { id: "k".into(), secret: "s".into() }],
-        clock,
-    });
-    tokio::spawn(tablesafe_server::run(listener, state, std::future::pending::<()>()));
-    endpoint
-}
-
 /// Every row of an index, in its key order.
 fn index_rows(engine: &Engine, index: &str, key: &str) -> Vec<Row> {
     let bound = |v: PkValue| PrimaryKey::new([(key, v.clone()), ("id", v)]);
@@ -127,7 +114,7 @@ async fn an_indexed_table_restores_with_its_indexes_from_the_data_directory_and_
 
     // Over the API, from a backup taken over it: CreateTable carries the indexes,
     // BatchWriteRow keeps them.
-    let endpoint = serve(&engine).await;
+    let endpoint = support::serve(&engine, "idx", ("k", "s")).await;
     let remote = RemoteTables::new(Client::new(&endpoint, "idx", "k", "s").unwrap());
     let (remote_id, remote_snapshot) = backup(&repo, &remote, &["users".into()], &NoProgress).await.unwrap();
     assert_eq!(remote_snapshot.tables[0].definition.indexes, snapshot.tables[0].definition.indexes);

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+#[path = "support/mod.rs"]
+mod shared;
 #[path = "../../repo/tests/support/mod.rs"]
 mod support;
 
@@ -19,7 +21,6 @@ use tablesafe_common::{Clock, SystemClock};
 use tablesafe_engine::{CreateTable, Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
 use tablesafe_proto::model::*;
 use tablesafe_repo::{InitOptions, KdfParams, Repository, Storage};
-use tablesafe_server::{AccessKey, ServerState};
 
 const ROWS: i64 = 20_000;
 
@@ -312,27 +313,13 @@ async fn damaged_data_fails_the_restore_and_leaves_no_table() {
 }
 
 /// Serves `engine` over the Tablestore protocol; returns the endpoint.
-async fn serve(engine: &Arc<Engine>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = Arc::new(ServerState {
-        engine: Arc::clone(engine),
-        instance: "remote".into(),
-        keys: vec![AccessKey { id: "rk".into(), secret: "rs".into() }],
-        clock,
-    });
-    tokio::spawn(tablesafe_server::run(listener, state, std::future::pending::<()>()));
-    endpoint
-}
-
 /// The remote path end to end, into a real S3-compatible server: full backup,
 /// 1% of the rows changed, incremental backup, both restored through the
 /// protocol and verified equal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_backups_to_s3_are_incremental_and_restore_through_the_protocol() {
     let (_data, engine) = filled_engine();
-    let endpoint = serve(&engine).await;
+    let endpoint = shared::serve(&engine, "remote", ("rk", "rs")).await;
     let remote = RemoteTables::new(Client::new(&endpoint, "remote", "rk", "rs").unwrap());
     let repo = repo_at(&support::s3::MotoServer::shared().fresh_url("remote")).await;
 
@@ -387,7 +374,7 @@ async fn remote_backups_to_s3_are_incremental_and_restore_through_the_protocol()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn remote_backups_under_writes_are_exact_at_a_stream_position() {
     let (_data, engine) = filled_engine();
-    let endpoint = serve(&engine).await;
+    let endpoint = shared::serve(&engine, "remote", ("rk", "rs")).await;
     let client = || Client::new(&endpoint, "remote", "rk", "rs").unwrap();
     let remote = RemoteTables::new(client()).with_split_bytes(256 * 1024);
     let repo_dir = tempfile::tempdir().unwrap();

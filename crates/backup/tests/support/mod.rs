@@ -155,3 +155,20 @@ pub fn read_all(engine: &Engine, table: &str) -> Vec<Row> {
         }
     }
 }
+
+/// Serves `engine` over the Tablestore API on a free loopback port, as `instance`
+/// with one access key; returns the endpoint.
+pub async fn serve(engine: &std::sync::Arc<Engine>, instance: &str, (id, secret): (&str, &str)) -> String {
+    use std::sync::Arc;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let clock: Arc<dyn tablesafe_common::Clock> = Arc::new(tablesafe_common::SystemClock);
+    let state = Arc::new(tablesafe_server::ServerState {
+        engine: Arc::clone(engine),
+        instance: instance.into(),
+        keys: vec![tablesafe_server::AccessKey { id: id.into(), secret: secret.into() }],
+        clock,
+    });
+    tokio::spawn(tablesafe_server::run(listener, state, std::future::pending::<()>()));
+    endpoint
+}
