@@ -168,8 +168,8 @@ impl Engine {
 
     /// The engine's clock: it stamps cells and change records, so times that must
     /// line up with them (a snapshot's position time, job times) read it too.
-    pub fn clock(&self) -> Arc<dyn Clock> {
-        Arc::clone(&self.clock)
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The table's definition, or `TableNotFound`.
@@ -230,10 +230,17 @@ impl Engine {
         info.indexes = self.new_indexes(&info, indexes, id + 1)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(meta, NEXT_TABLE_ID_KEY, (id + 1 + count).to_be_bytes());
-        batch.put_cf(meta, table_key(&info.schema.name), info.encode());
-        self.db.write_opt(batch, &self.write_options).context("create table")?;
+        self.save_table(batch, info)
+    }
+
+    /// Writes `info` to the catalog with whatever `batch` holds, then shows it to
+    /// readers (and its options to the compaction filter): the one place a table
+    /// definition is saved.
+    pub(crate) fn save_table(&self, mut batch: WriteBatch, info: TableInfo) -> Result<Arc<TableInfo>, EngineError> {
+        batch.put_cf(self.cf(CF_META)?, table_key(&info.schema.name), info.encode());
+        self.db.write_opt(batch, &self.write_options).context("save table definition")?;
         let info = Arc::new(info);
-        self.options_by_id.write().insert(id, info.options);
+        self.options_by_id.write().insert(info.id, info.options);
         self.tables.write().insert(info.schema.name.clone(), Arc::clone(&info));
         Ok(info)
     }
@@ -293,13 +300,7 @@ impl Engine {
             }
             info.stream = stream;
         }
-        let meta = self.cf(CF_META)?;
-        batch.put_cf(meta, table_key(name), info.encode());
-        self.db.write_opt(batch, &self.write_options).context("update table")?;
-        let info = Arc::new(info);
-        self.options_by_id.write().insert(info.id, info.options);
-        self.tables.write().insert(name.to_owned(), Arc::clone(&info));
-        Ok(info)
+        self.save_table(batch, info)
     }
 
     /// Keeps the table's change log on (`keep`) whatever its client stream
@@ -322,11 +323,7 @@ impl Engine {
             info.stream_enabled_at_us = None;
             self.clear_stream(&mut batch, info.id)?;
         }
-        batch.put_cf(self.cf(CF_META)?, table_key(name), info.encode());
-        self.db.write_opt(batch, &self.write_options).context("keep change log")?;
-        let info = Arc::new(info);
-        self.tables.write().insert(name.to_owned(), Arc::clone(&info));
-        Ok(info)
+        self.save_table(batch, info)
     }
 
     /// Deletes a table and all its rows.

@@ -29,7 +29,7 @@ use tablesafe_proto::model::{
     PrimaryKeyType, StreamSpec, TableSchema, Value,
 };
 
-use crate::catalog::{table_key, TableInfo, NEXT_TABLE_ID_KEY};
+use crate::catalog::{TableInfo, NEXT_TABLE_ID_KEY};
 use crate::error::{EngineError, StorageContext};
 use crate::keys::{self, decode_row_key};
 use crate::read::{latest_value, Visibility};
@@ -450,14 +450,5 @@ impl Engine {
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(self.cf(CF_ROWS)?, keys::table_prefix(id), keys::table_end(id));
         self.db.write_opt(batch, &self.write_options).context("clear index rows")
-    }
-
-    /// Writes `info` to the catalog with whatever `batch` holds, then shows it.
-    fn save_table(&self, mut batch: WriteBatch, info: TableInfo) -> Result<Arc<TableInfo>, EngineError> {
-        batch.put_cf(self.cf(CF_META)?, table_key(&info.schema.name), info.encode());
-        self.db.write_opt(batch, &self.write_options).context("save table")?;
-        let info = Arc::new(info);
-        self.tables.write().insert(info.schema.name.clone(), Arc::clone(&info));
-        Ok(info)
     }
 }

@@ -345,10 +345,26 @@ impl Engine {
     pub fn get_row(&self, table: &str, pk: &PrimaryKey, options: &ReadOptions) -> Result<ReadOutcome, EngineError> {
         let info = self.readable_table(table)?;
         check_primary_key(pk, &info.schema.primary_key, KeyUse::Point)?;
+        self.read_row(&info, pk, options, None)
+    }
+
+    /// The row `pk` of `info` (its key checked) as `options` select it, from
+    /// `overlay` (a local transaction's row states, `None` deleted) when it holds
+    /// the row, else from the table.
+    pub(crate) fn read_row(
+        &self,
+        info: &TableInfo,
+        pk: &PrimaryKey,
+        options: &ReadOptions,
+        overlay: Option<&HashMap<Vec<u8>, Option<StoredRow>>>,
+    ) -> Result<ReadOutcome, EngineError> {
         let projection = Projection::new(options, &info.pk_names())?;
         let key = keys::encode_row_key(info.id, pk);
-        let stored = self.load_row(&key)?;
-        let row = stored.and_then(|stored| projection.apply(pk.clone(), &stored, &self.visibility(&info)));
+        let stored = match overlay.and_then(|rows| rows.get(&key)) {
+            Some(state) => state.clone(),
+            None => self.load_row(&key)?,
+        };
+        let row = stored.and_then(|stored| projection.apply(pk.clone(), &stored, &self.visibility(info)));
         let bytes = row.as_ref().map_or(0, row_bytes);
         Ok(ReadOutcome { row, consumed: Consumed { read: capacity_units(bytes), write: 0 } })
     }

@@ -31,10 +31,10 @@ use tablesafe_proto::model::{PkValue, PrimaryKey, ReadOptions};
 use crate::catalog::TableInfo;
 use crate::error::EngineError;
 use crate::range::{RangePage, RangeRequest};
-use crate::rows::{capacity_units, row_bytes, ReadOutcome, RowWrite, WriteOutcome};
+use crate::rows::{ReadOutcome, RowWrite, WriteOutcome};
 use crate::stored::StoredRow;
 use crate::stream::PendingChange;
-use crate::{keys, Engine};
+use crate::Engine;
 
 /// How long a transaction lives, from its start (the service's 60 seconds).
 pub const TRANSACTION_TIMEOUT_MS: i64 = 60_000;
@@ -297,17 +297,7 @@ impl Engine {
         txn.check_table(table)?;
         crate::validate::check_primary_key(pk, &info.schema.primary_key, crate::validate::KeyUse::Point)?;
         txn.check_in_partition(pk)?;
-        let key = keys::encode_row_key(info.id, pk);
-        match pending.rows.get(&key) {
-            Some(state) => {
-                let projection = crate::read::Projection::new(options, &info.pk_names())?;
-                let row =
-                    state.as_ref().and_then(|stored| projection.apply(pk.clone(), stored, &self.visibility(&info)));
-                let bytes = row.as_ref().map_or(0, row_bytes);
-                Ok(ReadOutcome { row, consumed: crate::rows::Consumed { read: capacity_units(bytes), write: 0 } })
-            }
-            None => self.get_row(table, pk, options),
-        }
+        self.read_row(&info, pk, options, Some(&pending.rows))
     }
 
     /// GetRange inside transaction `id`, within its partition: a page of the

@@ -9,11 +9,11 @@ use tablesafe_engine::{
     ChangeAction, CreateTable, Direction, Engine, EngineError, RangeRequest, ReturnContent, RowChange,
     RowWrite as EngineRowWrite, TableLoad,
 };
-use tablesafe_proto::model::{Condition, IndexMeta, ReadOptions};
+use tablesafe_proto::model::{Condition, ReadOptions};
 use tokio::sync::mpsc;
 
 use super::{
-    renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
+    index_beside, renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
     TableSource, ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
@@ -226,13 +226,7 @@ impl TableSink for EmbeddedTables {
             // restored beside the one backed up): then it is `<table>_<index>`.
             let indexes = indexes
                 .into_iter()
-                .map(|meta| {
-                    if engine.name_taken(&meta.name) {
-                        IndexMeta { name: format!("{name}_{}", meta.name), ..meta }
-                    } else {
-                        meta
-                    }
-                })
+                .map(|meta| if engine.name_taken(&meta.name) { index_beside(&name, &meta) } else { meta })
                 .collect();
             engine.create_table_with_indexes(request, indexes).map(drop).map_err(BackupError::engine(&name))
         })

@@ -247,6 +247,12 @@ pub(crate) fn renamed(definition: &TableDefinition, table: &str) -> TableSchema 
     TableSchema { name: table.to_owned(), ..definition.schema.clone() }
 }
 
+/// An index of a table restored as `table`, named `<table>_<index>`: what it is
+/// called when its own name is taken (the table restored beside the one backed up).
+pub(crate) fn index_beside(table: &str, meta: &IndexMeta) -> IndexMeta {
+    IndexMeta { name: format!("{table}_{}", meta.name), ..meta.clone() }
+}
+
 mod embedded;
 mod remote;
 

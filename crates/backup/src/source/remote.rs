@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use tablesafe_client::model::{IndexMeta, PkValue, PrimaryKey, Row, TableOptions};
+use tablesafe_client::model::{PkValue, PrimaryKey, Row, TableOptions};
 use tablesafe_client::{
     BatchGetRowRequest, BatchGetTable, BatchWriteRowRequest, Client, ClientError, CreateTableRequest, DeleteRowRequest,
     DescribeStreamRequest, ErrorCode, GetRangeRequest, GetShardIteratorRequest, GetStreamRecordRequest, PutRowRequest,
@@ -23,7 +23,7 @@ use tablesafe_proto::stream::ShardIterator;
 use tokio::sync::mpsc;
 
 use super::{
-    renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
+    index_beside, renamed, ChangePage, Consistency, ExportItem, ExportSummary, StreamEnd, TableDefinition, TableSink,
     TableSource, ROW_BATCH,
 };
 use crate::changes::{Change, ChangeKind};
@@ -293,11 +293,7 @@ impl TableSink for RemoteTables {
         // indexes keep theirs) is asked for again as `<table>_<index>`, as a
         // restore into the data directory names it.
         let renamed_indexes = CreateTableRequest {
-            indexes: definition
-                .indexes
-                .iter()
-                .map(|meta| IndexMeta { name: format!("{table}_{}", meta.name), ..meta.clone() })
-                .collect(),
+            indexes: definition.indexes.iter().map(|meta| index_beside(table, meta)).collect(),
             ..request.clone()
         };
         match self.client.create_table(request).await {
