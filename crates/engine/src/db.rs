@@ -76,7 +76,8 @@ pub struct Engine {
     pub(crate) tables: RwLock<HashMap<String, Arc<TableInfo>>>,
     /// Table options by id, read by the compaction filter.
     pub(crate) options_by_id: Arc<RwLock<HashMap<u32, TableOptions>>>,
-    /// Serialises table creation, update and deletion.
+    /// Serialises table creation, update and deletion. Taken after row stripes
+    /// (an index build's chunk), never before them.
     pub(crate) ddl: Mutex<()>,
     /// Serialises auto-increment allocation with its durable counter.
     pub(crate) autoinc: Mutex<HashMap<u32, i64>>,

@@ -329,6 +329,17 @@ impl Engine {
                 return Ok(());
             }
             let _guards = self.locks.lock_all(chunk.iter().map(Vec::as_slice));
+            // DDL waits for the chunk (stripes before `ddl`, the one order both
+            // are taken in), so a DropIndex or DeleteTable that landed since the
+            // last chunk stops the build here instead of leaving rows under an
+            // id nothing names.
+            let _ddl = self.ddl.lock();
+            let registered = self.table(&info.schema.name).ok().is_some_and(|current| {
+                current.id == info.id && current.indexes.iter().any(|i| i.id == index.id)
+            });
+            if !registered {
+                return Ok(());
+            }
             let mut batch = WriteBatch::default();
             for key in &chunk {
                 let Some(row) = self.load_row(key)? else { continue };
