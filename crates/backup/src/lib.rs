@@ -66,6 +66,32 @@ pub fn end_of_millisecond_us(ms: i64) -> i64 {
     ms.saturating_mul(1000).saturating_add(999)
 }
 
+/// A time as RFC 3339 (with an offset, e.g. `2026-11-24T20:00:44.123Z`) or as
+/// milliseconds since the epoch (a bare integer); returns µs since the epoch. A
+/// time given to the millisecond (a bare integer, or at most three fraction
+/// digits) stands for all of that millisecond, its last µs, as the API's
+/// `time_ms` does: cell timestamps are milliseconds, so a row stamped then is in.
+/// A time with more digits is taken as given.
+pub fn parse_time_us(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let timestamp = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<i64>()
+            .ok()
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .ok_or_else(|| format!("{text} milliseconds since the epoch is out of range"))?
+    } else {
+        text.parse::<jiff::Timestamp>().map_err(|e| {
+            format!(
+                "not an RFC 3339 time with an offset (e.g. 2026-11-24T20:00:44.123Z) or milliseconds since the epoch: \
+                 {e}"
+            )
+        })?
+    };
+    let fraction_digits = text.split_once('.').map_or(0, |(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count());
+    let us = timestamp.as_microsecond();
+    Ok(if fraction_digits <= 3 { end_of_millisecond_us(us.div_euclid(1000)) } else { us })
+}
+
 pub use changes::{Change, ChangeKind};
 pub use diff::{diff_snapshots, KeysOfKind, TableDiff};
 pub use forget::{forget, forget_tagged, prune, ForgetPolicy, ForgetReport};

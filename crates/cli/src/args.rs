@@ -124,6 +124,14 @@ pub struct ServeArgs {
     /// the API listener.
     #[arg(long, value_name = "ADDR", env = "TABLESAFE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the web console (backups, jobs, recovery timelines, restore) on this
+    /// address [default: 127.0.0.1:8801; when that is taken, the server starts
+    /// without the console and says so].
+    #[arg(long, value_name = "ADDR", env = "TABLESAFE_CONSOLE_LISTEN", conflicts_with = "no_console")]
+    pub console_listen: Option<SocketAddr>,
+    /// Serve no web console.
+    #[arg(long)]
+    pub no_console: bool,
     /// Connections served at once; more wait until one closes.
     #[arg(long, value_name = "N", default_value_t = tablesafe_server::MAX_CONNECTIONS as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -1030,30 +1038,9 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// A time as RFC 3339 (with an offset, e.g. `2026-11-24T20:00:44.123Z`) or as
-/// milliseconds since the epoch (a bare integer); returns µs since the epoch. A
-/// time given to the millisecond (a bare integer, or at most three fraction
-/// digits) stands for all of that millisecond, its last µs, as the API's
-/// `time_ms` does: cell timestamps are milliseconds, so a row stamped then is in.
-/// A time with more digits is taken as given.
+/// `--to-time` and the like: [`tablesafe_backup::parse_time_us`].
 pub fn parse_time(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let timestamp = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        text.parse::<i64>()
-            .ok()
-            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-            .ok_or_else(|| format!("{text} milliseconds since the epoch is out of range"))?
-    } else {
-        text.parse::<jiff::Timestamp>().map_err(|e| {
-            format!(
-                "not an RFC 3339 time with an offset (e.g. 2026-11-24T20:00:44.123Z) or milliseconds since the epoch: \
-                 {e}"
-            )
-        })?
-    };
-    let fraction_digits = text.split_once('.').map_or(0, |(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count());
-    let us = timestamp.as_microsecond();
-    Ok(if fraction_digits <= 3 { tablesafe_backup::end_of_millisecond_us(us.div_euclid(1000)) } else { us })
+    tablesafe_backup::parse_time_us(text)
 }
 
 pub fn init_logging(args: &LogArgs) {
