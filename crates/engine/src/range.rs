@@ -212,6 +212,15 @@ impl Engine {
         Ok(Some((u128::from(keys) * u128::from(ours) / u128::from(all)) as u64))
     }
 
+    /// About how many bytes of flushed files `table`'s rows take, from RocksDB's
+    /// estimates (rows still only in the memtable are not counted): for display.
+    pub fn approximate_bytes(&self, table: &str) -> Result<u64, EngineError> {
+        let info = self.table(table)?;
+        let cf = self.cf(CF_ROWS)?;
+        let (start, end) = (keys::table_prefix(info.id), keys::table_end(info.id));
+        Ok(self.db.get_approximate_sizes_cf(cf, &[rocksdb::Range::new(&start, &end)])[0])
+    }
+
     /// Keys that cut `table` into ranges of about `split_bytes` each, in order.
     ///
     /// From RocksDB's size estimates of the table's files, not a scan: each point

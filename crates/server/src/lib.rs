@@ -7,10 +7,12 @@
 //! the single mapping from failures to Tablestore error codes; `keys.rs` finds or
 //! creates the access keys; `roles.rs` says which role may run which action;
 //! `metrics.rs` is the registry behind `/metrics`; `listener.rs` accepts
-//! connections within their limits.
+//! connections within their limits; `console/` is the web console on a
+//! listener of its own ([`run_console`]).
 
 mod api;
 mod backup_api;
+mod console;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use tablesafe_common::Clock;
 use tablesafe_engine::Engine;
 
+pub use console::{run_console, DEFAULT_ADDRESS as CONSOLE_ADDRESS};
 pub use keys::{AccessKey, KeyEntry, KeySource};
 pub use listener::{ConnectionLimits, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use metrics::Metrics;

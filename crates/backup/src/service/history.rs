@@ -32,6 +32,8 @@ struct State {
 pub struct JobHistory {
     path: PathBuf,
     state: Mutex<State>,
+    /// Counts every start, end and progress update: what live views await.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
@@ -56,7 +58,7 @@ impl JobHistory {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&path)(e)),
         }
-        let history = JobHistory { path, state: Mutex::new(state) };
+        let history = JobHistory { path, state: Mutex::new(state), changes: tokio::sync::watch::channel(0).0 };
         let cut_short: Vec<Job> = history.lock().jobs.iter().filter(|j| !j.is_finished()).cloned().collect();
         for mut job in cut_short {
             job.state = JobState::Interrupted;
@@ -84,6 +86,7 @@ impl JobHistory {
         state.put(job.clone());
         let compact = state.lines > 2 * KEEP_JOBS + 1_000;
         drop(state);
+        self.changes.send_modify(|n| *n += 1);
         if compact {
             self.compact()?;
         }
@@ -96,6 +99,13 @@ impl JobHistory {
         if let Some(&i) = state.index.get(id) {
             change(&mut state.jobs[i]);
         }
+        drop(state);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that wakes whenever a job starts, ends or makes progress.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// A job by id.

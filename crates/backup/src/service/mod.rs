@@ -41,7 +41,7 @@ use plans::{ValidPlan, DEFAULT_DESTINATION, DEFAULT_PLAN};
 use runner::JobProgress;
 
 use crate::source::{EmbeddedTables, TableSource};
-use crate::{BackupError, RestoreOptions};
+use crate::{BackupError, RepositoryStats, RestoreOptions};
 
 /// How the service is set up.
 #[derive(Clone)]
@@ -739,6 +739,32 @@ impl BackupService {
     /// DescribeJob.
     pub async fn describe_job(&self, request: JobIdRequest) -> Result<Job, BackupError> {
         self.history.get(&request.job_id).ok_or_else(|| BackupError::NotFound(format!("no job '{}'", request.job_id)))
+    }
+
+    /// A receiver that wakes whenever a job starts, ends or makes progress
+    /// (for live views; read the jobs with [`describe_job`](Self::describe_job)).
+    pub fn job_changes(&self) -> watch::Receiver<u64> {
+        self.history.subscribe()
+    }
+
+    /// Job `id` once it has finished, however it ended.
+    pub async fn finished_job(&self, id: &str) -> Result<Job, BackupError> {
+        let mut changes = self.history.subscribe();
+        loop {
+            let job = self.history.get(id).ok_or_else(|| BackupError::NotFound(format!("no job '{id}'")))?;
+            if job.is_finished() {
+                return Ok(job);
+            }
+            if changes.changed().await.is_err() {
+                return Err(BackupError::Internal("the job history closed".into()));
+            }
+        }
+    }
+
+    /// What the repository of `from` holds, in figures (see [`RepositoryStats`]).
+    pub async fn repository_stats(&self, from: &Destination) -> Result<RepositoryStats, BackupError> {
+        let repo = self.existing_repository(&self.destination_of(from)?).await?;
+        crate::stats::repository_stats(&repo).await
     }
 
     /// Starts the archiver of plan `name` unless it runs.

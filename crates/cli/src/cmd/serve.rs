@@ -71,6 +71,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ),
             None => None,
         };
+        let console_listener = bind_console(&args).await?;
         let metrics_address = match &metrics_listener {
             Some(listener) => listener.local_addr()?,
             None => address,
@@ -85,6 +86,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         announce(&args, &address.to_string(), &access_keys, &source)?;
         outln!("  metrics:       http://{metrics_address}/metrics")?;
+        match &console_listener {
+            Ok(Some(listener)) => outln!("  console:       http://{}/", listener.local_addr()?)?,
+            Ok(None) => {}
+            Err(taken) => outln!("  console:       not started: {taken}")?,
+        }
         let state = Arc::new(ServerState {
             engine: Arc::clone(&engine),
             instance: args.instance.clone(),
@@ -115,6 +121,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             };
             tokio::spawn(tablesafe_server::run_metrics(listener, Arc::clone(&state), metrics, backup.clone(), stopped))
         });
+        let (console_stop, console_stopped) = tokio::sync::watch::channel(false);
+        let console_task = console_listener.ok().flatten().map(|listener| {
+            let mut stopped = console_stopped.clone();
+            let stopped = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            let roles = keys::key_roles(&access_keys);
+            tokio::spawn(tablesafe_server::run_console(listener, Arc::clone(&state), roles, backup.clone(), stopped))
+        });
         let archiving = match args.archive_repo() {
             Some(repo_args) => {
                 let repo = open::repository(&repo_args)
@@ -134,6 +149,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         let served = tablesafe_server::run_with(listener, state, options, shutdown_signal()).await;
         let _ = metrics_stop.send(());
+        let _ = console_stop.send(true);
+        if let Some(task) = console_task {
+            match task.await {
+                Ok(Err(error)) => tracing::warn!(%error, "the console listener failed"),
+                Err(error) => tracing::warn!(%error, "the console task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         if let Some(task) = metrics_task {
             match task.await {
                 Ok(Err(error)) => tracing::warn!(%error, "the metrics listener failed"),
@@ -158,6 +181,30 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("server stopped; closing the engine");
     engine.flush().context("flushing the engine on shutdown")?;
     Ok(())
+}
+
+/// The console's listener: on `--console-listen` (which must bind), or on the
+/// default address, which may be taken (then `Err` says so and the server runs
+/// without a console, as a second server on one machine does); `None` with
+/// `--no-console`.
+async fn bind_console(args: &ServeArgs) -> anyhow::Result<Result<Option<tokio::net::TcpListener>, String>> {
+    if args.no_console {
+        return Ok(Ok(None));
+    }
+    if let Some(address) = args.console_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for the console on {address}"))?;
+        return Ok(Ok(Some(listener)));
+    }
+    let address = tablesafe_server::CONSOLE_ADDRESS;
+    Ok(match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(error) => {
+            tracing::warn!(%error, address, "the console's default address is taken; serving without a console");
+            Err(format!("{address}: {error} (choose another with --console-listen, or --no-console)"))
+        }
+    })
 }
 
 /// How long a stopping server waits for running backup jobs.
