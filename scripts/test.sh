@@ -2,7 +2,8 @@
 # Runs every test of TableSafe on a fresh machine: installs build and test
 # dependencies from the package registries (test ones first: the Rust tests use the
 # virtualenv's S3 server), builds, runs the Rust tests, then the
-# compatibility suites through the official Python and Node SDKs.
+# compatibility suites through the official Python and Node SDKs, then the web console's
+# browser tests (headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,3 +38,6 @@ echo "== sdk compatibility tests"
 export TABLESAFE_BIN="$CARGO_TARGET_DIR/release/tablesafe"
 export TABLESAFE_CROSSCHECK_BIN="$CARGO_TARGET_DIR/release/examples/crosscheck"
 tests/sdk/run.sh
+
+echo "== web console browser tests"
+tests/console/run.sh

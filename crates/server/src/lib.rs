@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tablesafe_common::Clock;
 use tablesafe_engine::Engine;
 
-pub use console::{run_console, DEFAULT_ADDRESS as CONSOLE_ADDRESS};
+pub use console::{console_router, run_console, DEFAULT_ADDRESS as CONSOLE_ADDRESS};
 pub use keys::{AccessKey, KeyEntry, KeySource};
 pub use listener::{ConnectionLimits, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use metrics::Metrics;

@@ -175,6 +175,8 @@ pub(crate) async fn show(State(console): State<Arc<Console>>, signed: Signed, Pa
             p.status { "State: " strong #job-state data-state=(now.state) class=(format!("state state-{}", now.state)) { (now.state) } }
             @if let Some(total) = job.rows_total {
                 progress #job-progress max=(total) value=(job.rows.min(total)) {}
+            } @else if job.is_finished() {
+                progress #job-progress max="1" value="1" {}
             } @else {
                 progress #job-progress {}
             }

@@ -70,18 +70,28 @@ pub async fn run_console(
     backup: Option<Arc<BackupService>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let console = Arc::new(Console {
+    let console = console(server, roles, backup);
+    let sampler = tokio::spawn(repository::sample_lag(Arc::downgrade(&console)));
+    let served = listener::serve(listener, router(console), ConnectionLimits::default(), shutdown).await;
+    sampler.abort();
+    served
+}
+
+/// The console's routes, as [`run_console`] serves them (without its archive
+/// lag sampler): for tests that send requests in-process.
+pub fn console_router(server: Arc<ServerState>, roles: KeyRoles, backup: Option<Arc<BackupService>>) -> Router {
+    router(console(server, roles, backup))
+}
+
+fn console(server: Arc<ServerState>, roles: KeyRoles, backup: Option<Arc<BackupService>>) -> Arc<Console> {
+    Arc::new(Console {
         server,
         roles,
         backup,
         sessions: Sessions::default(),
         pending_verifies: Mutex::default(),
         lag: repository::LagSamples::default(),
-    });
-    let sampler = tokio::spawn(repository::sample_lag(Arc::downgrade(&console)));
-    let served = listener::serve(listener, router(console), ConnectionLimits::default(), shutdown).await;
-    sampler.abort();
-    served
+    })
 }
 
 fn router(console: Arc<Console>) -> Router {
@@ -189,6 +199,16 @@ impl Failure {
     }
 }
 
+/// Refuses `action` unless the session's role allows it, in the API's words.
+pub(crate) fn authorize(session: &Session, action: &str) -> Result<(), Failure> {
+    let permission = roles::permission(action)
+        .ok_or_else(|| Failure { code: ErrorCode::ParameterInvalid, message: format!("Unsupported operation: {action}.") })?;
+    roles::authorize(session.role, &session.key_id, action, permission).map_err(|e| {
+        let (code, message) = e.to_wire();
+        Failure { code, message }
+    })
+}
+
 impl Console {
     /// Runs backup action `action` with `request` as the session's key: the
     /// role's permission for the action first, then the backup API's own checks.
@@ -202,11 +222,7 @@ impl Console {
             let (code, message) = e.to_wire();
             Failure { code, message }
         };
-        let permission = roles::permission(action).ok_or_else(|| Failure {
-            code: ErrorCode::ParameterInvalid,
-            message: format!("Unsupported operation: {action}."),
-        })?;
-        roles::authorize(session.role, &session.key_id, action, permission).map_err(wire)?;
+        authorize(session, action)?;
         let body = serde_json::to_vec(request).map_err(|e| Failure {
             code: ErrorCode::InternalServerError,
             message: format!("encoding {action}: {e}"),

@@ -91,8 +91,9 @@ pub(crate) fn timeline(points: &TableRecoveryPoints, window: Window, now_ms: i64
                 line.now x1=(format!("{:.1}", window.x(now_ms))) x2=(format!("{:.1}", window.x(now_ms))) y1="28" y2="76" {}
             }
             line.choice x1="-10" x2="-10" y1="24" y2="80" {}
-            @for (i, tick) in ticks(window, 4).into_iter().enumerate() {
-                @let anchor = match i { 0 => "start", 4 => "end", _ => "middle" };
+            // Three labels: a full time is wide, and more would overlap in a narrow window.
+            @for (i, tick) in ticks(window, 2).into_iter().enumerate() {
+                @let anchor = match i { 0 => "start", 2 => "end", _ => "middle" };
                 text.tick x=(format!("{:.1}", window.x(tick))) y="96" text-anchor=(anchor) { (view::time(tick)) }
             }
         }

@@ -258,6 +258,10 @@ pub(crate) async fn restore(
         return refused;
     }
     let session = &signed.session;
+    // The role first: a key that may not restore learns nothing from the form's checks.
+    if let Err(failure) = super::authorize(session, "StartRestore") {
+        return failure.page(session);
+    }
     let bad = |text: String| view::failure_page(Some(session), StatusCode::BAD_REQUEST, "Restore not started", &text);
     let Some(table) = field(&form, "table") else { return bad("Which table? The form names none.".into()) };
     let time_ms = match field(&form, "instant").map(tablesafe_backup::parse_time_us) {
