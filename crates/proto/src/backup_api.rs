@@ -216,6 +216,10 @@ pub struct Job {
     pub forgotten: Vec<String>,
     /// What went wrong, for a failed job.
     pub error: Option<String>,
+    /// Where a verification found the table differing from what it should
+    /// hold, one line each: rows missing, extra or different (with the first
+    /// keys), then the differing key ranges.
+    pub differences: Vec<String>,
     /// Notes a person recorded about the job (UpdateJobNote), e.g. of a recovery.
     pub note: Option<String>,
     /// The outcome a person recorded (UpdateJobNote), e.g. `accepted`.

@@ -413,6 +413,23 @@ def _run(srv):
     assert check["kind"] == "verify-restore" and check["state"] == "succeeded", check
     assert check["verified"] is True and check["rows"] == len(expected), check
 
+    # Change the restored table behind the restore's back: a row gone, one added, one
+    # changed. Its verify-restore fails and names each (a snapshot's restore can).
+    restored = job["target_table"]
+    gone, changed = expected[0][0][0][1], expected[1][0][0][1]
+    added = max(writer.live) + 1000
+    client.delete_row(restored, Row([("id", gone)]), IGNORE)
+    client.put_row(restored, Row([("id", added)], [("v", "extra")]), IGNORE)
+    client.update_row(restored, Row([("id", changed)], {"put": [("v", "changed")]}), IGNORE)
+    differs = backup_api(client, "VerifyRestore", {"job_id": job["id"]})["job"]
+    differs = wait_job(client, differs["id"])
+    assert differs["state"] == "failed" and differs["verified"] is False, differs
+    lines = differs["differences"]
+    assert "1 rows missing: id=%d" % gone in lines, lines
+    assert "1 rows extra: id=%d" % added in lines, lines
+    assert "1 rows different: id=%d" % changed in lines, lines
+    assert any(line.startswith("key range") for line in lines), lines
+
     # The oldest kept snapshot was an incremental layer whose base retention forgot (and
     # pruned): it must still restore whole, and read back to its digest.
     oldest = listed[0]

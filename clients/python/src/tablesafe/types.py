@@ -34,6 +34,7 @@ class Job(TypedDict, total=False):
     verified: Optional[bool]
     forgotten: List[str]
     error: Optional[str]
+    differences: List[str]  # a verify-restore's differing rows and key ranges
     note: Optional[str]  # UpdateJobNote
     outcome: Optional[str]  # UpdateJobNote
 

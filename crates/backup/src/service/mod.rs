@@ -721,8 +721,8 @@ impl BackupService {
             target_table: Some(table.clone()),
             ..Job::default()
         };
-        self.start_job(job, &restore.destination, move |service, _repo, job| {
-            Box::pin(async move { runner::verify_restore(&service.source, &table, &digest, job).await })
+        self.start_job(job, &restore.destination, move |service, repo, job| {
+            Box::pin(async move { runner::verify_restore(&repo, &service.source, &table, &digest, job).await })
         })
     }
 

@@ -184,8 +184,11 @@ pub(crate) async fn restore_table(
     Ok(())
 }
 
-/// VerifyRestore: the live table's digest against the one its restore wrote.
+/// VerifyRestore: the live table's digest against the one its restore wrote;
+/// when they differ and the restore was of a snapshot (not of an instant), which
+/// rows and key ranges differ from that snapshot's table.
 pub(crate) async fn verify_restore(
+    repo: &Repository,
     source: &EmbeddedTables,
     table: &str,
     expected: &str,
@@ -197,11 +200,35 @@ pub(crate) async fn verify_restore(
     job.digest = Some(actual.root.clone());
     job.verified = Some(actual.root == expected && index_problems.is_empty());
     let detail = if actual.root != expected {
+        if let (Some(snapshot), None, Some(original)) = (&job.snapshot, job.to_time_ms, job.tables.first()) {
+            let report = crate::restore::verify_table(repo, snapshot, original, source, table).await?;
+            job.differences = difference_lines(&report);
+        }
         format!("the table's digest {} differs from the restored {}", actual.root, expected)
     } else if !index_problems.is_empty() {
         index_problems.join("; ")
     } else {
         return Ok(());
     };
+    job.differences.extend(index_problems);
     Err(BackupError::Corrupt { snapshot: job.snapshot.clone().unwrap_or_default(), table: table.to_owned(), detail })
+}
+
+/// The differences of `report`, one line each, for [`Job::differences`].
+fn difference_lines(report: &crate::VerifyReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (kind, rows) in [("missing", &report.missing), ("extra", &report.extra), ("different", &report.different)] {
+        if rows.count > 0 {
+            let more = if rows.count > rows.first.len() as u64 { "; ..." } else { "" };
+            lines.push(format!("{} rows {kind}: {}{more}", rows.count, rows.first.join("; ")));
+        }
+    }
+    for range in &report.differing_ranges {
+        lines.push(if range.first_key == range.last_key {
+            format!("key range {}", range.first_key)
+        } else {
+            format!("key range from {} to {}", range.first_key, range.last_key)
+        });
+    }
+    lines
 }

@@ -202,7 +202,10 @@ pub(crate) async fn show(State(console): State<Arc<Console>>, signed: Signed, Pa
                     p { "Result: " strong #verify-result class=(if verified { "ok" } else { "bad" }) {
                         @if verified { "equal" } @else { "different" } } }
                     @if !verified {
-                        ul #differences { @if let Some(error) = &job.error { li { (error) } } }
+                        ul #differences {
+                            @if let Some(error) = &job.error { li { (error) } }
+                            @for line in &job.differences { li { (line) } }
+                        }
                     }
                 }
                 @if let Some(restore) = &job.restore_job {
