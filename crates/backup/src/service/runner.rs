@@ -10,9 +10,9 @@ use tablesafe_repo::{crypto, Repository};
 use super::plans::ValidPlan;
 use crate::digest::DigestBuilder;
 use crate::forget::{forget, prune, ForgetPolicy};
-use crate::read::SnapshotRows;
 use crate::manifest::{load_snapshot, Snapshot, TableSnapshot};
 use crate::progress::Progress;
+use crate::read::SnapshotRows;
 use crate::snapshot::backup_for_plan;
 use crate::source::{EmbeddedTables, TableSource};
 use crate::{restore, restore_to_time, BackupError, RestoreOptions, RestoreReport};
@@ -108,11 +108,7 @@ fn corrupt(snapshot: &str, table: &str, detail: &str) -> BackupError {
 }
 
 /// The digest root of a table of a snapshot, from its rows read back.
-async fn snapshot_digest(
-    repo: &Repository,
-    id: &str,
-    table: &TableSnapshot,
-) -> Result<String, BackupError> {
+async fn snapshot_digest(repo: &Repository, id: &str, table: &TableSnapshot) -> Result<String, BackupError> {
     let mut rows = SnapshotRows::open(repo, id, table).await?;
     let mut digest = DigestBuilder::default();
     while let Some(row) = rows.next().await? {
@@ -154,7 +150,8 @@ pub(crate) async fn restore_table(
 ) -> Result<(), BackupError> {
     let report: RestoreReport = match (snapshot, time_ms) {
         (_, Some(time_ms)) => {
-            let mut report = restore_to_time(repo, sink, options, crate::end_of_millisecond_us(time_ms), None, progress).await?;
+            let mut report =
+                restore_to_time(repo, sink, options, crate::end_of_millisecond_us(time_ms), None, progress).await?;
             if report.changes_replayed > 0 {
                 // The snapshot's digest (checked while its rows were read) is not the
                 // table's once changes are replayed over it: VerifyRestore compares

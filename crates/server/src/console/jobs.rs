@@ -14,11 +14,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use tablesafe_proto::backup_api::{
-    Job, JobIdRequest, JobKind, JobResponse, JobState, JobTrigger, ListJobsRequest, ListJobsResponse, VerifyRestoreRequest,
+    Job, JobIdRequest, JobKind, JobResponse, JobState, JobTrigger, ListJobsRequest, ListJobsResponse,
+    VerifyRestoreRequest,
 };
 
 use super::view::{self, escape};
-use super::{check_post, PostForm, field, Console, Signed};
+use super::{field, refuse_post, Console, PostForm, Signed};
 
 /// The shortest time between two progress events of one job.
 pub const EVENT_EVERY: Duration = Duration::from_millis(250);
@@ -95,7 +96,8 @@ fn progress(job: &Job, now_ms: i64, verify_job: Option<String>, waiting: bool) -
 
 /// The verify-restore job of restore `id`, if one was started.
 async fn verify_job_of(console: &Console, signed: &Signed, id: &str) -> Option<Job> {
-    let request = ListJobsRequest { kind: Some(JobKind::VerifyRestore), limit: Some(200), ..ListJobsRequest::default() };
+    let request =
+        ListJobsRequest { kind: Some(JobKind::VerifyRestore), limit: Some(200), ..ListJobsRequest::default() };
     let jobs = console.call::<ListJobsResponse>(&signed.session, "ListJobs", &request).await.ok()?;
     jobs.jobs.into_iter().find(|j| j.restore_job.as_deref() == Some(id))
 }
@@ -110,11 +112,7 @@ pub(crate) async fn list(
     let plan = field(&query, "plan");
     let kind = field(&query, "kind");
     let state = field(&query, "state");
-    let request = ListJobsRequest {
-        plan: plan.map(str::to_owned),
-        kind: kind.and_then(kind_of),
-        limit: Some(500),
-    };
+    let request = ListJobsRequest { plan: plan.map(str::to_owned), kind: kind.and_then(kind_of), limit: Some(500) };
     let jobs = match console.call::<ListJobsResponse>(session, "ListJobs", &request).await {
         Ok(list) => list.jobs,
         Err(failure) => return failure.page(session),
@@ -253,7 +251,8 @@ pub(crate) async fn events(State(console): State<Arc<Console>>, signed: Signed, 
                     changes.changed().await.ok()?;
                 }
                 let job = service.describe_job(JobIdRequest { job_id: id.clone() }).await.ok()?;
-                let verify = if job.kind == JobKind::Restore { verify_job_of(&console, &signed, &id).await } else { None };
+                let verify =
+                    if job.kind == JobKind::Restore { verify_job_of(&console, &signed, &id).await } else { None };
                 let waiting = console.verify_pending(&id) && verify.is_none();
                 let now = progress(&job, console.server.clock.now_millis(), verify.map(|j| j.id), waiting);
                 let last = now.finished && !now.waiting;
@@ -274,7 +273,7 @@ pub(crate) async fn verify_restore(
     Path(id): Path<String>,
     PostForm(form): PostForm,
 ) -> Response {
-    if let Err(refused) = check_post(&signed, &headers, &form) {
+    if let Some(refused) = refuse_post(&signed, &headers, &form) {
         return refused;
     }
     match console.call::<JobResponse>(&signed.session, "VerifyRestore", &VerifyRestoreRequest { job_id: id }).await {

@@ -26,12 +26,12 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::{FromRequest, Request};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::extract::{FromRequest, Request};
 use axum::{Form, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -161,13 +161,13 @@ pub(crate) fn field<'f>(form: &'f HashMap<String, String>, name: &str) -> Option
     form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
-/// Refuses (403) a POST that does not carry the session's CSRF token or that
-/// comes from another origin.
-pub(crate) fn check_post(signed: &Signed, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(), Response> {
+/// The 403 for a POST that does not carry the session's CSRF token or that
+/// comes from another origin; `None` for one that does and does not.
+pub(crate) fn refuse_post(signed: &Signed, headers: &HeaderMap, form: &HashMap<String, String>) -> Option<Response> {
     if session::same_origin(headers) && session::csrf_matches(&signed.session, form.get("csrf").map(String::as_str)) {
-        return Ok(());
+        return None;
     }
-    Err(view::failure_page(
+    Some(view::failure_page(
         Some(&signed.session),
         StatusCode::FORBIDDEN,
         "Refused",
@@ -201,8 +201,10 @@ impl Failure {
 
 /// Refuses `action` unless the session's role allows it, in the API's words.
 pub(crate) fn authorize(session: &Session, action: &str) -> Result<(), Failure> {
-    let permission = roles::permission(action)
-        .ok_or_else(|| Failure { code: ErrorCode::ParameterInvalid, message: format!("Unsupported operation: {action}.") })?;
+    let permission = roles::permission(action).ok_or_else(|| Failure {
+        code: ErrorCode::ParameterInvalid,
+        message: format!("Unsupported operation: {action}."),
+    })?;
     roles::authorize(session.role, &session.key_id, action, permission).map_err(|e| {
         let (code, message) = e.to_wire();
         Failure { code, message }
@@ -228,10 +230,8 @@ impl Console {
             message: format!("encoding {action}: {e}"),
         })?;
         let answer = backup_api::serve(self.backup.clone(), action, &body, session.role).await.map_err(wire)?;
-        serde_json::from_slice(&answer).map_err(|e| Failure {
-            code: ErrorCode::InternalServerError,
-            message: format!("decoding {action}: {e}"),
-        })
+        serde_json::from_slice(&answer)
+            .map_err(|e| Failure { code: ErrorCode::InternalServerError, message: format!("decoding {action}: {e}") })
     }
 
     /// Marks restore job `id` as waiting for the verify-restore the console
@@ -263,11 +263,7 @@ async fn sign_in_page(State(console): State<Arc<Console>>, headers: HeaderMap) -
     view::sign_in(StatusCode::OK, None)
 }
 
-async fn sign_in(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    PostForm(form): PostForm,
-) -> Response {
+async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, PostForm(form): PostForm) -> Response {
     if !session::same_origin(&headers) {
         return view::sign_in(StatusCode::FORBIDDEN, Some("The sign-in form was posted from another site."));
     }
@@ -292,7 +288,7 @@ async fn sign_out(
     headers: HeaderMap,
     PostForm(form): PostForm,
 ) -> Response {
-    if let Err(refused) = check_post(&signed, &headers, &form) {
+    if let Some(refused) = refuse_post(&signed, &headers, &form) {
         return refused;
     }
     console.sessions.sign_out(&signed.token);

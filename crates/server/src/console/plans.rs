@@ -15,7 +15,7 @@ use tablesafe_proto::backup_api::{
 
 use super::session::Session;
 use super::view::{self, escape};
-use super::{check_post, PostForm, field, Console, Failure, Signed};
+use super::{field, refuse_post, Console, Failure, PostForm, Signed};
 
 /// The keep-* fields of a plan, by form name.
 const KEEP_COUNTS: [&str; 5] = ["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"];
@@ -24,7 +24,9 @@ const KEEP_COUNTS: [&str; 5] = ["keep_last", "keep_hourly", "keep_daily", "keep_
 fn plan_of(form: &HashMap<String, String>, name: Option<&str>) -> Result<Plan, String> {
     let text = |key: &str| field(form, key).map(str::to_owned);
     let count = |key: &str| -> Result<Option<u32>, String> {
-        field(form, key).map(|v| v.parse::<u32>().map_err(|_| format!("{key} must be a whole number, not '{v}'"))).transpose()
+        field(form, key)
+            .map(|v| v.parse::<u32>().map_err(|_| format!("{key} must be a whole number, not '{v}'")))
+            .transpose()
     };
     let [keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly] = KEEP_COUNTS.map(count);
     Ok(Plan {
@@ -126,7 +128,9 @@ pub(crate) async fn list(State(console): State<Arc<Console>>, signed: Signed) ->
 fn schedule(plan: &Plan) -> String {
     match (&plan.every, &plan.cron) {
         (Some(every), _) => format!("every {every}"),
-        (None, Some(cron)) => format!("cron {cron}{}", plan.timezone.as_ref().map(|z| format!(" ({z})")).unwrap_or_default()),
+        (None, Some(cron)) => {
+            format!("cron {cron}{}", plan.timezone.as_ref().map(|z| format!(" ({z})")).unwrap_or_default())
+        }
         (None, None) => "—".into(),
     }
 }
@@ -150,7 +154,11 @@ pub(crate) async fn new_form(signed: Signed) -> Response {
 }
 
 /// GET /plans/{name}/edit.
-pub(crate) async fn edit_form(State(console): State<Arc<Console>>, signed: Signed, Path(name): Path<String>) -> Response {
+pub(crate) async fn edit_form(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    Path(name): Path<String>,
+) -> Response {
     match describe(&console, &signed.session, &name).await {
         Ok(status) => form_page(&signed.session, &status.plan, true, StatusCode::OK, None),
         Err(failure) => failure.page(&signed.session),
@@ -211,7 +219,11 @@ fn retention(plan: &Plan) -> String {
     if let Some(within) = &plan.keep_within {
         rules.push(format!("everything within {within}"));
     }
-    if rules.is_empty() { "keep everything".into() } else { format!("keep {}", rules.join(", ")) }
+    if rules.is_empty() {
+        "keep everything".into()
+    } else {
+        format!("keep {}", rules.join(", "))
+    }
 }
 
 /// POST /plans: CreateBackupPlan.
@@ -242,7 +254,7 @@ async fn save(
     form: &HashMap<String, String>,
     editing: Option<&str>,
 ) -> Response {
-    if let Err(refused) = check_post(signed, headers, form) {
+    if let Some(refused) = refuse_post(signed, headers, form) {
         return refused;
     }
     let session = &signed.session;
@@ -270,7 +282,7 @@ pub(crate) async fn run(
     Path(name): Path<String>,
     PostForm(form): PostForm,
 ) -> Response {
-    if let Err(refused) = check_post(&signed, &headers, &form) {
+    if let Some(refused) = refuse_post(&signed, &headers, &form) {
         return refused;
     }
     let request = StartBackupRequest { plan: Some(name), ..StartBackupRequest::default() };
@@ -288,7 +300,7 @@ pub(crate) async fn delete(
     Path(name): Path<String>,
     PostForm(form): PostForm,
 ) -> Response {
-    if let Err(refused) = check_post(&signed, &headers, &form) {
+    if let Some(refused) = refuse_post(&signed, &headers, &form) {
         return refused;
     }
     match console.call::<Empty>(&signed.session, "DeleteBackupPlan", &PlanNameRequest { name }).await {

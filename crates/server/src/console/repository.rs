@@ -25,10 +25,13 @@ pub const LAG_EVERY: Duration = Duration::from_secs(10);
 /// Lag samples kept: a day's worth.
 const LAG_KEPT: usize = 24 * 60 * 60 / 10;
 
-/// Archive lag per plan over time: `(ms, [(plan, seconds)])`, oldest first.
+/// One sample: when (ms), and each archiving plan's lag in seconds.
+type LagSample = (i64, Vec<(String, f64)>);
+
+/// Archive lag per plan over time, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct LagSamples {
-    samples: Mutex<VecDeque<(i64, Vec<(String, f64)>)>>,
+    samples: Mutex<VecDeque<LagSample>>,
 }
 
 impl LagSamples {
@@ -168,10 +171,8 @@ pub(crate) async fn charts(State(console): State<Arc<Console>>, signed: Signed) 
         value,
         ok: job.state == JobState::Succeeded,
     };
-    let durations: Vec<Bar> = finished
-        .iter()
-        .map(|j| bar((j.finished_ms.unwrap_or(j.started_ms) - j.started_ms) as f64, j))
-        .collect();
+    let durations: Vec<Bar> =
+        finished.iter().map(|j| bar((j.finished_ms.unwrap_or(j.started_ms) - j.started_ms) as f64, j)).collect();
     let sizes: Vec<Bar> = finished.iter().map(|j| bar(j.bytes as f64, j)).collect();
     let lag = console.lag.series();
     let body = html! {

@@ -135,9 +135,8 @@ pub(crate) fn bars(id: &str, bars: &[Bar], format: impl Fn(f64) -> String) -> Ma
 /// A line chart `id` of `(ms, value)` samples per series, values shown with `format`.
 pub(crate) fn lines(id: &str, series: &[(String, Vec<(i64, f64)>)], format: impl Fn(f64) -> String) -> Markup {
     let all = series.iter().flat_map(|(_, s)| s.iter());
-    let (from, to, top) = all.fold((i64::MAX, i64::MIN, 0.0_f64), |(lo, hi, top), &(t, v)| {
-        (lo.min(t), hi.max(t), top.max(v))
-    });
+    let (from, to, top) =
+        all.fold((i64::MAX, i64::MIN, 0.0_f64), |(lo, hi, top), &(t, v)| (lo.min(t), hi.max(t), top.max(v)));
     let window = Window { from_ms: from.min(to), to_ms: to.max(from.saturating_add(1)) };
     let top = top.max(f64::MIN_POSITIVE);
     html! {

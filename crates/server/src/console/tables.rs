@@ -18,7 +18,7 @@ use tablesafe_proto::backup_api::{
 
 use super::svg::{self, Window};
 use super::view::{self, escape};
-use super::{check_post, PostForm, field, Console, Signed};
+use super::{field, refuse_post, Console, PostForm, Signed};
 
 /// What the tables page shows of one table's backups.
 #[derive(Debug, Default)]
@@ -151,8 +151,7 @@ pub(crate) async fn timeline(
 ) -> Response {
     let session = &signed.session;
     let all_plans = plans(&console, &signed).await;
-    let covering: Vec<String> =
-        all_plans.iter().filter(|s| covers(s, &name)).map(|s| s.plan.name.clone()).collect();
+    let covering: Vec<String> = all_plans.iter().filter(|s| covers(s, &name)).map(|s| s.plan.name.clone()).collect();
     let chosen = query.get("plan").cloned().or_else(|| covering.first().cloned());
     let now_ms = console.server.clock.now_millis();
     let points = match &chosen {
@@ -180,7 +179,13 @@ pub(crate) async fn timeline(
         _ => Window::around(shown, now_ms),
     };
     let link = |w: Window| {
-        format!("/tables/{}?plan={}&from={}&to={}", escape(&name), escape(chosen.as_deref().unwrap_or("")), w.from_ms, w.to_ms)
+        format!(
+            "/tables/{}?plan={}&from={}&to={}",
+            escape(&name),
+            escape(chosen.as_deref().unwrap_or("")),
+            w.from_ms,
+            w.to_ms
+        )
     };
     let plan_query = chosen.as_deref().map(|p| format!("?plan={}", escape(p))).unwrap_or_default();
     let may_restore = Console::may(session, "StartRestore");
@@ -254,7 +259,7 @@ pub(crate) async fn restore(
     headers: HeaderMap,
     PostForm(form): PostForm,
 ) -> Response {
-    if let Err(refused) = check_post(&signed, &headers, &form) {
+    if let Some(refused) = refuse_post(&signed, &headers, &form) {
         return refused;
     }
     let session = &signed.session;

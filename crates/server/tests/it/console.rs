@@ -138,7 +138,12 @@ async fn every_post_needs_its_sessions_csrf_token_and_origin() {
     let other = c.sign_in(Role::Admin).await;
     assert_ne!(admin.csrf, other.csrf);
     let created = c
-        .post("/plans", Some(&admin.cookie), &format!("csrf={}&name=p&every=1h&destination=repo&enabled=on", admin.csrf), None)
+        .post(
+            "/plans",
+            Some(&admin.cookie),
+            &format!("csrf={}&name=p&every=1h&destination=repo&enabled=on", admin.csrf),
+            None,
+        )
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", text(&created));
     let posts = [
@@ -198,7 +203,12 @@ async fn a_key_does_in_the_console_what_its_role_allows_over_the_api() {
         let csrf = format!("csrf={}", browser.csrf);
         let cases = [
             ("/plans/p/run", csrf.clone(), "StartBackup", runs),
-            ("/plans", format!("{csrf}&name=q_{}&every=1h&destination=repo", role.as_str().replace('-', "_")), "CreateBackupPlan", manages),
+            (
+                "/plans",
+                format!("{csrf}&name=q_{}&every=1h&destination=repo", role.as_str().replace('-', "_")),
+                "CreateBackupPlan",
+                manages,
+            ),
             ("/plans/p", format!("{csrf}&tables=t&every=2h&destination=repo&enabled=on"), "UpdateBackupPlan", manages),
         ];
         for (path, body, action, allowed) in cases {
@@ -209,7 +219,9 @@ async fn a_key_does_in_the_console_what_its_role_allows_over_the_api() {
                 assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} {path}");
                 let page = text(&reply);
                 assert!(page.contains("may not"), "{page}");
-                let words = format!("The access key &#39;{id}&#39; has the role &#39;{role}&#39;, which does not allow {action}");
+                let words = format!(
+                    "The access key &#39;{id}&#39; has the role &#39;{role}&#39;, which does not allow {action}"
+                );
                 let plain = format!("The access key '{id}' has the role '{role}', which does not allow {action}");
                 assert!(page.contains(&words) || page.contains(&plain), "{role} {path}: {page}");
             }
