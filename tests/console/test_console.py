@@ -27,7 +27,6 @@ from tablestore import (
     RowExistenceExpectation,
     TableInBatchWriteRowItem,
 )
-from tablestore.protobuf import table_store_pb2 as pb
 
 import sdk_helpers
 from console_support import ADMIN_KEY, PHONE, READER_KEY
@@ -45,26 +44,6 @@ RFC3339_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:
 
 # ---------------------------------------------------------------------------------------------
 # SDK side
-
-
-def create_table_with_stream(client, name):
-    """As test_backup_plans.create_table_with_stream, for a table named `name`: the Python SDK
-    has no stream option, so the CreateTable request is built from its protobuf classes and
-    signed by its signer."""
-    request = pb.CreateTableRequest(
-        table_meta=pb.TableMeta(table_name=name, primary_key=[
-            pb.PrimaryKeySchema(name="id", type=pb.INTEGER)]),
-        reserved_throughput=pb.ReservedThroughput(capacity_unit=pb.CapacityUnit(read=0, write=0)),
-        table_options=pb.TableOptions(time_to_live=-1, max_versions=1),
-        stream_spec=pb.StreamSpecification(enable_stream=True, expiration_time=24))
-    status, _, body = sdk_helpers.sdk_request(client, "CreateTable", request.SerializeToString())
-    assert status == 200, body
-    status, _, body = sdk_helpers.sdk_request(
-        client, "DescribeTable", pb.DescribeTableRequest(table_name=name).SerializeToString())
-    assert status == 200, body
-    described = pb.DescribeTableResponse()
-    described.ParseFromString(body)
-    assert described.stream_details.enable_stream, described
 
 
 def put_rows(client, table, ids):
@@ -246,7 +225,7 @@ def test_console_backup_restore_to_an_instant_and_access_control(console, browse
     assert_nav(admin, ADMIN_KEY[0], "admin")
 
     # --- 2. A stream table with rows, through the official SDK ------------------------------
-    create_table_with_stream(client, TABLE)
+    sdk_helpers.create_table_with_stream(client, TABLE)
     put_rows(client, TABLE, range(1, SEED_ROWS + 1))
     seeded = scan(client, TABLE)
     assert len(seeded) == SEED_ROWS

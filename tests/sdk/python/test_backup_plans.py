@@ -32,12 +32,12 @@ from tablestore import (
     RowExistenceExpectation,
     TableInBatchWriteRowItem,
 )
-from tablestore.protobuf import table_store_pb2 as pb
 
 from sdk_helpers import (
     ServerStartError,
     TableSafeServer,
     backup_api,
+    create_table_with_stream,
     now_ms,
     raw_request,
     sdk_request,
@@ -192,23 +192,6 @@ class Writer:
             self.client.delete_row(TABLE, Row([("id", gone)]), IGNORE)
 
 
-def create_table_with_stream(client):
-    request = pb.CreateTableRequest(
-        table_meta=pb.TableMeta(table_name=TABLE, primary_key=[
-            pb.PrimaryKeySchema(name="id", type=pb.INTEGER)]),
-        reserved_throughput=pb.ReservedThroughput(capacity_unit=pb.CapacityUnit(read=0, write=0)),
-        table_options=pb.TableOptions(time_to_live=-1, max_versions=1),
-        stream_spec=pb.StreamSpecification(enable_stream=True, expiration_time=24))
-    status, _, body = sdk_request(client, "CreateTable", request.SerializeToString())
-    assert status == 200, body
-    status, _, body = sdk_request(client, "DescribeTable",
-                                  pb.DescribeTableRequest(table_name=TABLE).SerializeToString())
-    assert status == 200, body
-    described = pb.DescribeTableResponse()
-    described.ParseFromString(body)
-    assert described.stream_details.enable_stream, described
-
-
 def metric_samples(port, name):
     """{labels: value} of metric `name` on the unauthenticated GET /metrics."""
     resp = raw_request(port, "/metrics", method="GET")
@@ -249,7 +232,7 @@ def _run(srv):
         ("2s", KEEP, [TABLE], True), plan
     assert plan["destination"] == srv.repo
 
-    create_table_with_stream(client)
+    create_table_with_stream(client, TABLE)
     table_ready_ms = now_ms()
     writer = Writer(client)
     writer.put(SEED_ROWS)
