@@ -176,6 +176,32 @@ pub struct ServeArgs {
     /// that backups are not enabled.
     #[arg(long)]
     pub no_backups: bool,
+    /// How backup work shares the cores with requests: `idle` runs it only on
+    /// cores requests leave idle (Linux SCHED_IDLE); on a server that is busy all
+    /// the time, `low` (10 nice steps down) still gives backups a share.
+    #[arg(long, value_enum, value_name = "PRIORITY", default_value_t = BackupPriority::Idle, env = "TABLESAFE_BACKUP_PRIORITY")]
+    pub backup_priority: BackupPriority,
+}
+
+/// `serve --backup-priority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackupPriority {
+    /// Only on cores that requests leave idle.
+    Idle,
+    /// 10 nice steps below requests.
+    Low,
+    /// As requests.
+    Normal,
+}
+
+impl From<BackupPriority> for tablesafe_backup::service::JobPriority {
+    fn from(priority: BackupPriority) -> Self {
+        match priority {
+            BackupPriority::Idle => Self::Idle,
+            BackupPriority::Low => Self::Low,
+            BackupPriority::Normal => Self::Normal,
+        }
+    }
 }
 
 impl ServeArgs {

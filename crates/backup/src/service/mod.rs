@@ -36,7 +36,7 @@ use tokio::sync::{watch, Notify};
 
 pub use destinations::DestinationRules;
 pub use history::JobHistory;
-pub use threads::NICE_INCREMENT as JOB_NICE_INCREMENT;
+pub use threads::{JobPriority, NICE_INCREMENT as JOB_NICE_INCREMENT};
 use plans::{ValidPlan, DEFAULT_DESTINATION, DEFAULT_PLAN};
 use runner::JobProgress;
 
@@ -59,6 +59,8 @@ pub struct ServiceConfig {
     pub default_plan: bool,
     /// Where relative destinations go and which others a request may name.
     pub destinations: DestinationRules,
+    /// How backup work shares the cores with requests.
+    pub priority: JobPriority,
 }
 
 /// Backup figures for `/metrics`, taken at scrape time.
@@ -160,7 +162,7 @@ impl BackupService {
     /// Loads the plans (writing the default plan when the file does not exist and
     /// that is asked for), marks jobs left running by a previous process as
     /// interrupted, and starts the scheduler on the current runtime; jobs and archivers run
-    /// on threads of their own at a lower priority (`threads`).
+    /// on threads of their own below the requests (`threads`, `config.priority`).
     pub async fn start(config: ServiceConfig) -> Result<Arc<BackupService>, BackupError> {
         let plans = match plans::read_plan_file(&config.plan_file)? {
             Some(plans) => plans,
@@ -174,7 +176,7 @@ impl BackupService {
         let now = config.engine.clock().now_millis();
         let history = Arc::new(JobHistory::open(config.data_dir.join("backup-jobs.jsonl"), now)?);
         let slots = plans.into_iter().map(|plan| scheduler::first_slot(plan, &history, now)).collect();
-        let threads = threads::JobThreads::start()
+        let threads = threads::JobThreads::start(config.priority)
             .map_err(|error| BackupError::Internal(format!("cannot start the backup threads: {error}")))?;
         let origin =
             std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string();

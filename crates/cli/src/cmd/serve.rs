@@ -235,6 +235,7 @@ async fn start_backups(args: &ServeArgs, engine: &Arc<Engine>) -> anyhow::Result
         unlock,
         default_plan: true,
         destinations: DestinationRules { root: args.backup_root.clone(), allowed: args.allow_destination.clone() },
+        priority: args.backup_priority.into(),
     };
     let service = BackupService::start(config)
         .await

@@ -72,6 +72,7 @@ impl TestServer {
                     unlock: Unlock { password: Some(BACKUP_PASSWORD.into()), identities: vec![] },
                     default_plan: false,
                     destinations: Default::default(),
+                    priority: Default::default(),
                 })
                 .await
                 .unwrap(),

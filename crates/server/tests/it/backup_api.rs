@@ -118,6 +118,7 @@ impl WithService {
             unlock: tablesafe_repo::Unlock { password: Some("service test password".into()), identities: Vec::new() },
             default_plan: false,
             destinations: DestinationRules { root: None, allowed },
+            priority: Default::default(),
         })
         .await
         .unwrap();

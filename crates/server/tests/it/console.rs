@@ -39,6 +39,7 @@ async fn console() -> (Harness, Console) {
         unlock: tablesafe_repo::Unlock { password: Some("console test password".into()), identities: Vec::new() },
         default_plan: false,
         destinations: DestinationRules { root: None, allowed: Vec::new() },
+        priority: Default::default(),
     })
     .await
     .unwrap();
