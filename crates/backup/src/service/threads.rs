@@ -4,8 +4,8 @@
 //! Invariants: every job and archiver of the service runs on this runtime, and
 //! so do the blocking tasks they spawn; each of its threads sets its own
 //! scheduling (Linux schedules threads, not processes) to the service's
-//! [`JobPriority`] when it starts, and the threads a job creates (the seal
-//! workers) inherit it. Measured in docs/BENCHMARKS.md ("GetRow latency while a
+//! [`JobPriority`] (a policy, a nice value, the cores it may use) when it
+//! starts, and the threads a job creates (the seal workers) inherit it. Measured in docs/BENCHMARKS.md ("GetRow latency while a
 //! backup runs inside `serve`").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,12 +18,15 @@ pub const NICE_INCREMENT: i32 = 10;
 /// requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum JobPriority {
-    /// Linux's `SCHED_IDLE`: a backup runs on the cores requests leave idle, and
-    /// a request that wakes takes the core at once. Nice values do not give that
-    /// on Linux's scheduler (EEVDF, 6.6 and later): a request that wakes beside a
-    /// niced backup thread still waits for the rest of its time slice, which
-    /// measured as a p99 4-6× the idle one. A server kept busy all the time
-    /// leaves such a backup almost nothing; use `Low` there.
+    /// Linux's `SCHED_IDLE`, on every core of the server's but its first (when
+    /// it has two or more): a backup runs on the cores requests leave idle, a
+    /// request that wakes takes the core at once, and one core never runs backup
+    /// work at all. Priority alone does not give that: a niced backup thread
+    /// under Linux's EEVDF scheduler makes a waking request wait out its slice,
+    /// and even under `SCHED_IDLE` a request thread waited up to 3-5 ms behind
+    /// backup threads on both cores (`perf sched`), a GetRow p99 3.5-7× the idle
+    /// one. A server kept busy on every core all the time leaves such a backup
+    /// little; use `Low` there.
     #[default]
     Idle,
     /// [`NICE_INCREMENT`] nice steps below the server: a request rarely waits
@@ -72,20 +75,25 @@ impl Drop for JobThreads {
 }
 
 /// What a backup thread sets for itself when it starts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 enum Scheduling {
-    /// `SCHED_IDLE`.
-    Idle,
+    /// `SCHED_IDLE`, and these cores when `Some`.
+    Idle(Option<CpuSet>),
     /// This nice value (normal scheduling).
     Nice(i32),
     /// Nothing: the thread keeps what it inherits.
     Inherit,
 }
 
+#[cfg(target_os = "linux")]
+type CpuSet = rustix::thread::CpuSet;
+#[cfg(not(target_os = "linux"))]
+type CpuSet = ();
+
 impl Scheduling {
     fn for_priority(priority: JobPriority) -> Scheduling {
         match priority {
-            JobPriority::Idle if cfg!(target_os = "linux") => Scheduling::Idle,
+            JobPriority::Idle if cfg!(target_os = "linux") => Scheduling::Idle(all_cores_but_the_first()),
             JobPriority::Idle | JobPriority::Low => lowered_nice().map_or(Scheduling::Inherit, Scheduling::Nice),
             JobPriority::Normal => Scheduling::Inherit,
         }
@@ -93,13 +101,45 @@ impl Scheduling {
 
     /// Sets the calling thread's scheduling. A failure only costs request
     /// latency, so it is logged, not returned.
-    fn apply(self) {
-        match self {
-            Scheduling::Idle => idle_policy(),
+    fn apply(&self) {
+        match *self {
+            Scheduling::Idle(cores) => {
+                idle_policy();
+                if let Some(cores) = cores {
+                    keep_to(&cores);
+                }
+            }
             Scheduling::Nice(target) => lower_priority(target),
             Scheduling::Inherit => {}
         }
     }
+}
+
+/// The cores the calling thread may run on without the lowest of them, when
+/// that leaves any.
+fn all_cores_but_the_first() -> Option<CpuSet> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut cores = rustix::thread::sched_getaffinity(None).ok()?;
+        if cores.count() < 2 {
+            return None;
+        }
+        let first = (0..CpuSet::MAX_CPU).find(|&core| cores.is_set(core))?;
+        cores.unset(first);
+        Some(cores)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Keeps the calling thread (and the threads it starts) to `cores`.
+fn keep_to(cores: &CpuSet) {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::thread::sched_setaffinity(None, cores) {
+        tracing::debug!(%error, "cannot keep a backup thread off the first core");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cores;
 }
 
 /// Puts the calling thread under `SCHED_IDLE`.
@@ -188,6 +228,17 @@ mod tests {
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
         assert_ne!(caller, idle);
         assert_eq!(on_backup_threads(JobPriority::Idle, policy), (idle, idle, idle));
+        let cores = |set: rustix::thread::CpuSet| {
+            (0..rustix::thread::CpuSet::MAX_CPU).filter(|&core| set.is_set(core)).collect::<Vec<_>>()
+        };
+        let allowed = cores(rustix::thread::sched_getaffinity(None).expect("sched_getaffinity"));
+        let backup = if allowed.len() >= 2 { allowed[1..].to_vec() } else { allowed.clone() };
+        let on_backup = on_backup_threads(JobPriority::Idle, || {
+            let set = rustix::thread::sched_getaffinity(None).expect("sched_getaffinity");
+            (0..rustix::thread::CpuSet::MAX_CPU).filter(|&core| set.is_set(core)).collect::<Vec<_>>()
+        });
+        assert_eq!(on_backup, (backup.clone(), backup.clone(), backup), "every core but the first");
+        assert_eq!(cores(rustix::thread::sched_getaffinity(None).expect("sched_getaffinity")), allowed);
         assert_eq!(policy(), caller, "the caller's own scheduling is unchanged");
     }
 
