@@ -244,7 +244,14 @@ impl Client {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "BatchWriteRow")]
-    pub async fn batch_write_row(&self, request: BatchWriteRowRequest) -> Result<BatchWriteRowResponse, ClientError> {
+    ///
+    /// The request may be lent (`&request`): a caller that retries the rows that
+    /// failed keeps its request without copying it.
+    pub async fn batch_write_row(
+        &self,
+        request: impl std::borrow::Borrow<BatchWriteRowRequest>,
+    ) -> Result<BatchWriteRowResponse, ClientError> {
+        let request = request.borrow();
         let action = retry::BATCH_WRITE_ROW;
         // Group by table in order of first appearance, remembering each row's position.
         let mut groups: Vec<(String, Vec<usize>, Vec<pb::RowInBatchWriteRowRequest>)> = Vec::new();

@@ -221,38 +221,48 @@ impl RemoteTables {
 }
 
 impl RemoteTables {
-    /// Writes rows of distinct keys with parallel BatchWriteRow requests. Each
-    /// write is idempotent (rows carry their timestamps), so rows that failed are
-    /// retried a few times before giving up.
+    /// Writes rows of distinct keys with parallel BatchWriteRow requests, each a
+    /// task of its own: encoding a request (PlainBuffer, its CRC-8s, the body's
+    /// MD5) is most of a remote restore's CPU, so requests are encoded on the
+    /// runtime's workers beside the task that reads the snapshot. Each write is
+    /// idempotent (rows carry their timestamps), so rows that failed are retried a
+    /// few times before giving up. Dropping the future aborts the writes in flight.
     async fn write_all(&self, table: &str, writes: Vec<RowWrite>) -> Result<(), BackupError> {
-        let requests: Vec<BatchWriteRowRequest> =
-            writes.chunks(WRITE_BATCH).map(|chunk| BatchWriteRowRequest { rows: chunk.to_vec() }).collect();
-        let client = &self.client;
-        futures::stream::iter(requests)
-            .map(|request| async move {
-                let mut pending = request;
-                for _ in 0..5 {
-                    let response = client.batch_write_row(pending.clone()).await.map_err(BackupError::remote(table))?;
-                    let failed: Vec<RowWrite> = pending
-                        .rows
-                        .iter()
-                        .zip(&response.rows)
-                        .filter(|(_, result)| result.is_err())
-                        .map(|(row, _)| row.clone())
-                        .collect();
-                    if failed.is_empty() {
-                        return Ok(());
-                    }
-                    pending = BatchWriteRowRequest { rows: failed };
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut writes = writes.into_iter().peekable();
+        let mut in_flight = tokio::task::JoinSet::new();
+        let joined = |result: Result<Result<(), BackupError>, tokio::task::JoinError>| {
+            result.map_err(|error| BackupError::Internal(format!("table '{table}': a write task failed: {error}")))?
+        };
+        while writes.peek().is_some() {
+            if in_flight.len() >= WRITE_PARALLELISM {
+                if let Some(done) = in_flight.join_next().await {
+                    joined(done)?;
                 }
-                Err(BackupError::Internal(format!("table '{table}': rows kept failing to write")))
-            })
-            .buffer_unordered(WRITE_PARALLELISM)
-            .try_collect::<Vec<()>>()
-            .await?;
+            }
+            let request = BatchWriteRowRequest { rows: writes.by_ref().take(WRITE_BATCH).collect() };
+            in_flight.spawn(write_batch(self.client.clone(), table.to_owned(), request));
+        }
+        while let Some(done) = in_flight.join_next().await {
+            joined(done)?;
+        }
         Ok(())
     }
+}
+
+/// One BatchWriteRow request, and again for the rows that failed.
+async fn write_batch(client: Client, table: String, request: BatchWriteRowRequest) -> Result<(), BackupError> {
+    let mut pending = request;
+    for _ in 0..5 {
+        let response = client.batch_write_row(&pending).await.map_err(BackupError::remote(&table))?;
+        let failed: Vec<RowWrite> =
+            pending.rows.into_iter().zip(&response.rows).filter(|(_, result)| result.is_err()).map(|(row, _)| row).collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        pending = BatchWriteRowRequest { rows: failed };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(BackupError::Internal(format!("table '{table}': rows kept failing to write")))
 }
 
 /// Errors after which a stream cannot serve the changes asked for: records
