@@ -292,9 +292,14 @@ impl BackupService {
     /// UpdateBackupPlan: replaces the plan of the same name; a new schedule counts from now.
     pub async fn update_plan(&self, plan: Plan) -> Result<PlanStatus, BackupError> {
         let plan = ValidPlan::new(plan)?;
+        let name = plan.name().to_owned();
+        // Looked up first: checking the destination may create a repository there,
+        // which an update of no plan must not leave behind.
+        if !lock(&self.plans).iter().any(|s| s.plan.name() == name) {
+            return Err(BackupError::NotFound(format!("no backup plan '{name}'")));
+        }
         self.check_requested_destination(&plan.plan.destination)?;
         self.check_destination(&plan).await?;
-        let name = plan.name().to_owned();
         {
             let mut slots = lock(&self.plans);
             let index = slots
