@@ -149,11 +149,12 @@ pub struct ServeArgs {
     /// whole machine could cost the archive.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     pub archive_interval: Duration,
-    /// File whose first line is the archive repository's password (instead of
-    /// TABLESAFE_PASSWORD).
+    /// File whose first line is the password of every plan's repository and of
+    /// the --archive-to repository (instead of TABLESAFE_PASSWORD).
     #[arg(long, value_name = "PATH", env = "TABLESAFE_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
-    /// File of age identities that open the archive repository; may be repeated.
+    /// File of age identities that open every plan's repository and the
+    /// --archive-to repository; may be repeated.
     #[arg(long, value_name = "PATH", env = "TABLESAFE_IDENTITY_FILE")]
     pub identity_file: Vec<PathBuf>,
     /// The backup plan file (TOML, `[[plans]]`); `<data-dir>/backup-plans.toml` by

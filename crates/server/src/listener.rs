@@ -18,6 +18,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -45,6 +46,10 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// The address a request's connection came from, in its extensions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer(pub std::net::SocketAddr);
+
 /// Serves `router` on `listener` within `limits` until `shutdown` completes.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -62,9 +67,9 @@ pub(crate) async fn serve(
             permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(error).await;
                     continue;
@@ -73,7 +78,11 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        // Every request knows the address it came from (the console's sign-in throttle).
+        let service = TowerToHyperService::new(router.clone().map_request(move |mut request: axum::extract::Request<_>| {
+            request.extensions_mut().insert(Peer(peer));
+            request
+        }));
         let mut stop = stopping.subscribe();
         let open = open_rx.clone();
         tokio::spawn(async move {

@@ -32,13 +32,13 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tablesafe_backup::service::BackupService;
 use tablesafe_proto::ErrorCode;
 
-use crate::listener::{self, ConnectionLimits};
+use crate::listener::{self, ConnectionLimits, Peer};
 use crate::roles::{self, KeyRoles};
 use crate::{backup_api, ServerState};
 use session::{Session, Sessions};
@@ -53,6 +53,7 @@ pub(crate) struct Console {
     roles: KeyRoles,
     backup: Option<Arc<BackupService>>,
     sessions: Sessions,
+    throttle: session::SignInThrottle,
     /// Restore jobs whose verify-restore the console will start when they end.
     pending_verifies: Mutex<HashSet<String>>,
     /// Archive lag samples for the charts page.
@@ -89,6 +90,7 @@ fn console(server: Arc<ServerState>, roles: KeyRoles, backup: Option<Arc<BackupS
         roles,
         backup,
         sessions: Sessions::default(),
+        throttle: session::SignInThrottle::default(),
         pending_verifies: Mutex::default(),
         lag: repository::LagSamples::default(),
     })
@@ -263,20 +265,37 @@ async fn sign_in_page(State(console): State<Arc<Console>>, headers: HeaderMap) -
     view::sign_in(StatusCode::OK, None)
 }
 
-async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, PostForm(form): PostForm) -> Response {
+async fn sign_in(
+    State(console): State<Arc<Console>>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    PostForm(form): PostForm,
+) -> Response {
     if !session::same_origin(&headers) {
         return view::sign_in(StatusCode::FORBIDDEN, Some("The sign-in form was posted from another site."));
     }
+    let from = peer.map(|Extension(Peer(address))| address.ip());
+    let server = &console.server;
+    let now = server.clock.now_millis();
+    if let Err(wait_ms) = console.throttle.admit(from, now) {
+        let seconds = (wait_ms + 999) / 1000;
+        tracing::warn!(from = ?from, seconds, "console sign-in refused: too many failed sign-ins");
+        let message = format!("Too many failed sign-ins from this address; try again in {seconds} s.");
+        let mut refused = view::sign_in(StatusCode::TOO_MANY_REQUESTS, Some(&message));
+        refused.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        return refused;
+    }
     let id = field(&form, "access_key_id").unwrap_or_default();
     let secret = form.get("access_key_secret").map(String::as_str).unwrap_or_default();
-    let server = &console.server;
     match console.sessions.sign_in(&server.keys, &console.roles, server.clock.as_ref(), id, secret) {
         Some((token, session)) => {
+            console.throttle.succeeded(from);
             tracing::info!(key = session.key_id, role = %session.role, "console sign-in");
             ([(header::SET_COOKIE, session::set_cookie(&token))], Redirect::to("/tables")).into_response()
         }
         None => {
-            tracing::warn!(key = id, "console sign-in refused");
+            console.throttle.failed(from, now);
+            tracing::warn!(key = id, from = ?from, "console sign-in refused");
             view::sign_in(StatusCode::UNAUTHORIZED, Some("wrong access key id or secret"))
         }
     }

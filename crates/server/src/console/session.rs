@@ -7,9 +7,13 @@
 //! `SameSite=Strict`; a session ends at sign-out or after [`IDLE`] without a
 //! request, on the server's clock; every POST must carry the session's CSRF
 //! token, and one whose `Origin` names another host is refused; at most
-//! [`MAX_SESSIONS`] live at once (the oldest goes first).
+//! [`MAX_SESSIONS`] live at once (the oldest goes first); after
+//! [`FREE_FAILURES`] failed sign-ins from one address, its next attempt waits
+//! a time that doubles with each failure (at most [`MAX_WAIT_MS`]), and one that
+//! comes sooner is refused before any secret is compared.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use axum::http::{header, HeaderMap};
@@ -28,6 +32,78 @@ pub const IDLE_MS: i64 = 12 * 60 * 60 * 1000;
 
 /// Sessions kept at once.
 pub const MAX_SESSIONS: usize = 10_000;
+
+/// Failed sign-ins from one address that cost nothing.
+pub const FREE_FAILURES: u32 = 10;
+
+/// The longest wait after failed sign-ins.
+pub const MAX_WAIT_MS: i64 = 15 * 60 * 1000;
+
+/// Failures older than this (since the last one) are forgotten.
+const FORGET_MS: i64 = 60 * 60 * 1000;
+
+/// Addresses whose failures are kept at once (the longest quiet go first).
+const MAX_ADDRESSES: usize = 10_000;
+
+/// Failed sign-ins by client address (`None`: a request whose address is not
+/// known, as in tests that call the router directly). Behind a proxy every
+/// client has the proxy's address: its failures then slow every sign-in.
+#[derive(Debug, Default)]
+pub struct SignInThrottle {
+    failures: Mutex<HashMap<Option<IpAddr>, Failures>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    count: u32,
+    last_ms: i64,
+}
+
+impl Failures {
+    /// How long after the last failure the next attempt may come.
+    fn wait_ms(self) -> i64 {
+        if self.count < FREE_FAILURES {
+            return 0;
+        }
+        let doublings = (self.count - FREE_FAILURES).min(20);
+        (1000i64 << doublings).min(MAX_WAIT_MS)
+    }
+}
+
+impl SignInThrottle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Option<IpAddr>, Failures>> {
+        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `Err(ms)` when a sign-in from `from` must wait `ms` more.
+    pub fn admit(&self, from: Option<IpAddr>, now_ms: i64) -> Result<(), i64> {
+        match self.lock().get(&from) {
+            Some(failures) if now_ms - failures.last_ms < failures.wait_ms() => {
+                Err(failures.wait_ms() - (now_ms - failures.last_ms))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed sign-in from `from`.
+    pub fn failed(&self, from: Option<IpAddr>, now_ms: i64) {
+        let mut failures = self.lock();
+        failures.retain(|_, f| now_ms - f.last_ms < FORGET_MS);
+        if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&from) {
+            if let Some(quietest) = failures.iter().min_by_key(|(_, f)| f.last_ms).map(|(a, _)| *a) {
+                failures.remove(&quietest);
+            }
+        }
+        let entry = failures.entry(from).or_insert(Failures { count: 0, last_ms: now_ms });
+        entry.count = entry.count.saturating_add(1);
+        entry.last_ms = now_ms;
+    }
+
+    /// Forgets the failures of `from` after it signed in.
+    pub fn succeeded(&self, from: Option<IpAddr>) {
+        self.lock().remove(&from);
+    }
+}
 
 /// A signed-in key.
 #[derive(Clone, Debug)]
@@ -208,6 +284,35 @@ mod tests {
         sessions.sign_out(&token);
         assert!(sessions.of_request(&headers(&token), &clock).is_none());
         assert!(sessions.of_request(&headers("not-a-token"), &clock).is_none());
+    }
+
+    #[test]
+    fn failed_sign_ins_from_one_address_make_its_next_ones_wait() {
+        let throttle = SignInThrottle::default();
+        let attacker: Option<IpAddr> = Some("192.0.2.7".parse().expect("address"));
+        let other: Option<IpAddr> = Some("192.0.2.8".parse().expect("address"));
+        let mut now = 1_000_000;
+        for _ in 0..FREE_FAILURES - 1 {
+            throttle.failed(attacker, now);
+            assert_eq!(throttle.admit(attacker, now), Ok(()), "the first failures cost nothing");
+        }
+        throttle.failed(attacker, now);
+        assert_eq!(throttle.admit(attacker, now), Err(1000));
+        assert_eq!(throttle.admit(other, now), Ok(()), "another address is not slowed");
+        now += 1000;
+        assert_eq!(throttle.admit(attacker, now), Ok(()));
+        throttle.failed(attacker, now);
+        assert_eq!(throttle.admit(attacker, now + 500), Err(1500), "each failure doubles the wait");
+        for _ in 0..30 {
+            throttle.failed(attacker, now);
+        }
+        assert_eq!(throttle.admit(attacker, now), Err(MAX_WAIT_MS));
+        throttle.succeeded(attacker);
+        assert_eq!(throttle.admit(attacker, now), Ok(()));
+        throttle.failed(other, now);
+        now += FORGET_MS;
+        throttle.failed(attacker, now);
+        assert_eq!(throttle.lock().len(), 1, "failures an hour old are forgotten");
     }
 
     #[test]

@@ -133,6 +133,22 @@ async fn no_page_without_a_session_and_no_session_without_the_secret() {
 }
 
 #[tokio::test]
+async fn failed_sign_ins_make_the_next_ones_wait_even_with_the_right_secret() {
+    let (_h, c) = console().await;
+    let (id, secret) = key(Role::Admin);
+    for attempt in 0..10 {
+        let reply = c.post("/signin", None, &format!("access_key_id={id}&access_key_secret=guess{attempt}"), None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let reply = c.post("/signin", None, &format!("access_key_id={id}&access_key_secret={secret}"), None).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", text(&reply));
+    assert!(header(&reply, "set-cookie").is_none());
+    let wait: u64 = header(&reply, "retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!((1..=900).contains(&wait), "{wait}");
+    assert!(text(&reply).contains("Too many failed sign-ins from this address"), "{}", text(&reply));
+}
+
+#[tokio::test]
 async fn every_post_needs_its_sessions_csrf_token_and_origin() {
     let (_h, c) = console().await;
     let admin = c.sign_in(Role::Admin).await;
