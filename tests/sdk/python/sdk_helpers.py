@@ -364,3 +364,18 @@ def create_table_with_stream(client, name):
     described = pb.DescribeTableResponse()
     described.ParseFromString(body)
     assert described.stream_details.enable_stream, described
+
+
+def wait_for(what, probe, timeout=60.0, interval=0.25, between=None):
+    """Polls `probe() -> (done, seen)` until done, calling `between()` (if any) between
+    polls; fails after `timeout` seconds with what it saw last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, seen = probe()
+        if done:
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError("waited %.0fs for %s; last seen: %r" % (timeout, what, seen))
+        if between is not None:
+            between()
+        time.sleep(interval)

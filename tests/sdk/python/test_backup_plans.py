@@ -22,6 +22,8 @@ import re
 import time
 
 import pytest
+
+import sdk_helpers
 from tablestore import (
     INF_MAX,
     INF_MIN,
@@ -79,17 +81,7 @@ def plan_server(tmp_path):
 
 
 def wait_for(what, probe, timeout=WAIT, interval=0.25, between=None):
-    """Polls `probe() -> (done, seen)` until done; fails after `timeout` with what it saw."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done, seen = probe()
-        if done:
-            return seen
-        if time.monotonic() > deadline:
-            raise AssertionError("waited %.0fs for %s; last seen: %r" % (timeout, what, seen))
-        if between is not None:
-            between()
-        time.sleep(interval)
+    return sdk_helpers.wait_for(what, probe, timeout, interval, between)
 
 
 def backup_jobs(client):

@@ -37,6 +37,8 @@ import threading
 import time
 
 import pytest
+
+import sdk_helpers
 from tablestore import (
     BatchWriteRowRequest,
     CapacityUnit,
@@ -160,14 +162,7 @@ def error_lines(out, code=1):
 
 
 def wait_for(what, probe, timeout=WAIT, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        done, seen = probe()
-        if done:
-            return seen
-        if time.monotonic() > deadline:
-            raise AssertionError("waited %.0fs for %s; last seen: %r" % (timeout, what, seen))
-        time.sleep(interval)
+    return sdk_helpers.wait_for(what, probe, timeout, interval)
 
 
 def wait_job(srv, job_id):
