@@ -18,9 +18,9 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tower::ServiceExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt as _;
 
 /// The limits of [`serve`].
 #[derive(Clone, Copy, Debug)]
@@ -79,10 +79,11 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         // Every request knows the address it came from (the console's sign-in throttle).
-        let service = TowerToHyperService::new(router.clone().map_request(move |mut request: axum::extract::Request<_>| {
-            request.extensions_mut().insert(Peer(peer));
-            request
-        }));
+        let service =
+            TowerToHyperService::new(router.clone().map_request(move |mut request: axum::extract::Request<_>| {
+                request.extensions_mut().insert(Peer(peer));
+                request
+            }));
         let mut stop = stopping.subscribe();
         let open = open_rx.clone();
         tokio::spawn(async move {

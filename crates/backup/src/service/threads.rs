@@ -5,8 +5,8 @@
 //! so do the blocking tasks they spawn; each of its threads sets its own
 //! scheduling (Linux schedules threads, not processes) to the service's
 //! [`JobPriority`] (a policy, a nice value, the cores it may use) when it
-//! starts, and the threads a job creates (the seal workers) inherit it. Measured in docs/BENCHMARKS.md ("GetRow latency while a
-//! backup runs inside `serve`").
+//! starts, and the threads a job creates (the seal workers) inherit it.
+//! Measured in docs/BENCHMARKS.md ("Backup threads off the first core").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -19,14 +19,12 @@ pub const NICE_INCREMENT: i32 = 10;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum JobPriority {
     /// Linux's `SCHED_IDLE`, on every core of the server's but its first (when
-    /// it has two or more): a backup runs on the cores requests leave idle, a
-    /// request that wakes takes the core at once, and one core never runs backup
-    /// work at all. Priority alone does not give that: a niced backup thread
-    /// under Linux's EEVDF scheduler makes a waking request wait out its slice,
-    /// and even under `SCHED_IDLE` a request thread waited up to 3-5 ms behind
-    /// backup threads on both cores (`perf sched`), a GetRow p99 3.5-7× the idle
-    /// one. A server kept busy on every core all the time leaves such a backup
-    /// little; use `Low` there.
+    /// it has two or more): a backup runs on the cores requests leave idle, and
+    /// one core never runs backup work at all. The policy alone is not enough: a
+    /// request thread still waited 3-5 ms behind `SCHED_IDLE` backup threads on
+    /// both cores (`perf sched`; the kernel does not preempt a thread inside a
+    /// system call). A server kept busy on every core all the time leaves such a
+    /// backup little; use `Low` there.
     #[default]
     Idle,
     /// [`NICE_INCREMENT`] nice steps below the server: a request rarely waits

@@ -254,8 +254,13 @@ async fn write_batch(client: Client, table: String, request: BatchWriteRowReques
     let mut pending = request;
     for _ in 0..5 {
         let response = client.batch_write_row(&pending).await.map_err(BackupError::remote(&table))?;
-        let failed: Vec<RowWrite> =
-            pending.rows.into_iter().zip(&response.rows).filter(|(_, result)| result.is_err()).map(|(row, _)| row).collect();
+        let failed: Vec<RowWrite> = pending
+            .rows
+            .into_iter()
+            .zip(&response.rows)
+            .filter(|(_, result)| result.is_err())
+            .map(|(row, _)| row)
+            .collect();
         if failed.is_empty() {
             return Ok(());
         }

@@ -137,7 +137,8 @@ async fn failed_sign_ins_make_the_next_ones_wait_even_with_the_right_secret() {
     let (_h, c) = console().await;
     let (id, secret) = key(Role::Admin);
     for attempt in 0..10 {
-        let reply = c.post("/signin", None, &format!("access_key_id={id}&access_key_secret=guess{attempt}"), None).await;
+        let reply =
+            c.post("/signin", None, &format!("access_key_id={id}&access_key_secret=guess{attempt}"), None).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
     }
     let reply = c.post("/signin", None, &format!("access_key_id={id}&access_key_secret={secret}"), None).await;
