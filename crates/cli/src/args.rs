@@ -178,8 +178,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_backups: bool,
     /// How backup work shares the cores with requests: `idle` runs it only on
-    /// cores requests leave idle (Linux SCHED_IDLE); on a server that is busy all
-    /// the time, `low` (10 nice steps down) still gives backups a share.
+    /// cores requests leave idle (Linux SCHED_IDLE) and never on the first core;
+    /// on a server that is busy all the time, `low` (10 nice steps down) still
+    /// gives backups a share.
     #[arg(long, value_enum, value_name = "PRIORITY", default_value_t = BackupPriority::Idle, env = "TABLESAFE_BACKUP_PRIORITY")]
     pub backup_priority: BackupPriority,
 }
@@ -187,7 +188,7 @@ pub struct ServeArgs {
 /// `serve --backup-priority`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackupPriority {
-    /// Only on cores that requests leave idle.
+    /// Only on cores that requests leave idle, never on the first.
     Idle,
     /// 10 nice steps below requests.
     Low,
