@@ -37,6 +37,7 @@ import threading
 import time
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 import sdk_helpers
 from tablestore import (
@@ -210,7 +211,8 @@ def tree(path):
 
 
 # age identities, made here (no age-keygen on the machine): an X25519 scalar as
-# AGE-SECRET-KEY-1..., its public key as age1..., both Bech32 (RFC 7748, BIP 173).
+# AGE-SECRET-KEY-1..., its public key (from `cryptography`, which moto brings) as
+# age1..., both Bech32 (BIP 173).
 
 _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
@@ -242,44 +244,13 @@ def bech32(hrp, data):
     return hrp + "1" + "".join(_BECH32[d] for d in five + check)
 
 
-def x25519_base(scalar):
-    p, a24 = 2 ** 255 - 19, 121665
-    k = bytearray(scalar)
-    k[0] &= 248
-    k[31] &= 127
-    k[31] |= 64
-    k = int.from_bytes(k, "little")
-    x1, x2, z2, x3, z3, swap = 9, 1, 0, 9, 1, 0
-    for t in reversed(range(255)):
-        bit = (k >> t) & 1
-        if swap ^ bit:
-            x2, x3, z2, z3 = x3, x2, z3, z2
-        swap = bit
-        a, b = x2 + z2, x2 - z2
-        aa, bb = a * a % p, b * b % p
-        e = aa - bb
-        c, d = x3 + z3, x3 - z3
-        da, cb = d * a % p, c * b % p
-        x3, z3 = (da + cb) ** 2 % p, x1 * (da - cb) ** 2 % p
-        x2, z2 = aa * bb % p, e * (aa + a24 * e) % p
-    if swap:
-        x2, z2 = x3, z3
-    return (x2 * pow(z2, p - 2, p) % p).to_bytes(32, "little")
-
-
 def age_identity(path):
     """Writes a new age identity to `path` (as age-keygen does) -> its recipient."""
     scalar = secrets.token_bytes(32)
     path.write_text("# created by test_first_day_tools\n%s\n"
                     % bech32("age-secret-key-", scalar).upper())
-    return bech32("age", x25519_base(scalar))
-
-
-def test_x25519_matches_rfc7748():
-    # RFC 7748 section 6.1: Alice's private key and public key.
-    alice = bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
-    assert x25519_base(alice).hex() == \
-        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+    public = X25519PrivateKey.from_private_bytes(scalar).public_key().public_bytes_raw()
+    return bech32("age", public)
 
 
 # ---------------------------------------------------------------------------------------------
