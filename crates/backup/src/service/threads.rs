@@ -215,6 +215,12 @@ mod tests {
         threads.handle().block_on(on_worker).expect("worker task")
     }
 
+    /// The cores the calling thread may run on.
+    fn cores() -> Vec<usize> {
+        let set = rustix::thread::sched_getaffinity(None).expect("sched_getaffinity");
+        (0..CpuSet::MAX_CPU).filter(|&core| set.is_set(core)).collect()
+    }
+
     fn policy() -> thread_priority::unix::ThreadSchedulePolicy {
         thread_priority::unix::thread_schedule_policy().expect("sched_getscheduler")
     }
@@ -226,17 +232,14 @@ mod tests {
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
         assert_ne!(caller, idle);
         assert_eq!(on_backup_threads(JobPriority::Idle, policy), (idle, idle, idle));
-        let cores = |set: rustix::thread::CpuSet| {
-            (0..rustix::thread::CpuSet::MAX_CPU).filter(|&core| set.is_set(core)).collect::<Vec<_>>()
-        };
-        let allowed = cores(rustix::thread::sched_getaffinity(None).expect("sched_getaffinity"));
+        let allowed = cores();
         let backup = if allowed.len() >= 2 { allowed[1..].to_vec() } else { allowed.clone() };
-        let on_backup = on_backup_threads(JobPriority::Idle, || {
-            let set = rustix::thread::sched_getaffinity(None).expect("sched_getaffinity");
-            (0..rustix::thread::CpuSet::MAX_CPU).filter(|&core| set.is_set(core)).collect::<Vec<_>>()
-        });
-        assert_eq!(on_backup, (backup.clone(), backup.clone(), backup), "every core but the first");
-        assert_eq!(cores(rustix::thread::sched_getaffinity(None).expect("sched_getaffinity")), allowed);
+        assert_eq!(
+            on_backup_threads(JobPriority::Idle, cores),
+            (backup.clone(), backup.clone(), backup),
+            "every core but the first"
+        );
+        assert_eq!(cores(), allowed, "the caller's own cores are unchanged");
         assert_eq!(policy(), caller, "the caller's own scheduling is unchanged");
     }
 

@@ -77,11 +77,11 @@ impl SignInThrottle {
 
     /// `Err(ms)` when a sign-in from `from` must wait `ms` more.
     pub fn admit(&self, from: Option<IpAddr>, now_ms: i64) -> Result<(), i64> {
-        match self.lock().get(&from) {
-            Some(failures) if now_ms - failures.last_ms < failures.wait_ms() => {
-                Err(failures.wait_ms() - (now_ms - failures.last_ms))
-            }
-            _ => Ok(()),
+        let left = self.lock().get(&from).map_or(0, |failures| failures.wait_ms() - (now_ms - failures.last_ms));
+        if left > 0 {
+            Err(left)
+        } else {
+            Ok(())
         }
     }
 
