@@ -63,6 +63,8 @@ assert version("selenium") == want_sel, version("selenium")
 import tablestore  # noqa: F401  (import must work, e.g. native deps present)
 import pytest      # noqa: F401
 import moto.server  # noqa: F401  (the [server] extra: flask, werkzeug)
+# What tests/sdk/python/test_first_day_tools.py loads (cryptography comes with moto).
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: F401
 # What tests/console/console_support.py loads.
 from selenium import webdriver  # noqa: F401
 from selenium.webdriver.chrome.service import Service  # noqa: F401
