@@ -44,6 +44,30 @@ fn kill_when(args: &[&str], reached: impl Fn() -> bool) -> bool {
     running && reached()
 }
 
+/// Runs a command held by the fail point `point` (paused there), waits for the
+/// log line containing `reached` that it writes just before (logged with the
+/// filter `log`), then kills it with SIGKILL.
+fn kill_at(args: &[&str], point: &str, log: &str, reached: &str) {
+    let pause = format!("{point}=pause");
+    let mut child = command(args, &[("TABLESAFE_PASSWORD", PASSWORD), ("TABLESAFE_LOG", log), ("FAILPOINTS", &pause)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(reached) {
+            break;
+        }
+    }
+    assert!(seen.contains(reached), "{args:?} ended before {point}:\n{seen}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// How many files lie under `repo`/`folder` (locks, packs, ...).
 fn objects(repo: &str, folder: &str) -> usize {
     walk(&Path::new(repo).join(folder)).len()
@@ -80,14 +104,15 @@ async fn killed_backups_and_restores_leave_a_sound_repository_and_rerun_to_compl
 
     // Kill backups inside their data phase, decided by what they wrote, not by
     // time (a timed kill mostly lands in the key derivation): once the backup's
-    // lock is taken (keys derived, the repository open, reading begun), and once
-    // it has stored a pack more than the repository held (data on its way, no
-    // index or snapshot yet). Each kill must land while the backup still runs.
+    // lock is taken (keys derived, the repository open, reading begun), and twice
+    // held by a fail point just after it stored a pack (data on its way, no index
+    // or snapshot yet). Each kill must land while the backup still runs.
     let backup = ["backup", "--repo", &repo, "--data-dir", &data];
     assert!(kill_when(&backup, || objects(&repo, "locks") > 0), "the backup ended before it took its lock");
     for _ in 0..2 {
         let packs = objects(&repo, "data");
-        assert!(kill_when(&backup, || objects(&repo, "data") > packs), "the backup ended before it stored a pack");
+        kill_at(&backup, "repo::writer::pack-stored", "tablesafe_repo=debug", "pack stored");
+        assert!(objects(&repo, "data") > packs, "the killed backup stored no pack");
     }
     assert_eq!(objects(&repo, "snapshots"), 0, "a killed backup left a snapshot");
     let out = succeeded(&with_password(&["verify", "--read-data", "--repo", &repo]));
@@ -118,30 +143,7 @@ async fn killed_backups_and_restores_leave_a_sound_repository_and_rerun_to_compl
     // the target shows none of the rows, and a rerun completes, equal, with no
     // load file left behind.
     let restore = ["restore", &snapshot, "--repo", &repo, "--table", "big", "--as", "ingested", "--data-dir", &data];
-    let mut child = command(
-        &restore,
-        &[
-            ("TABLESAFE_PASSWORD", PASSWORD),
-            ("TABLESAFE_LOG", "tablesafe_engine=debug"),
-            ("FAILPOINTS", "engine::load::before-ingest=pause"),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut log = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        log.push_str(&line);
-        log.push('\n');
-        if line.contains("ingesting") {
-            break;
-        }
-    }
-    assert!(log.contains("ingesting"), "the restore never reached its ingest:\n{log}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at(&restore, "engine::load::before-ingest", "tablesafe_engine=debug", "ingesting");
     let load_dir = Path::new(&data).join("engine").join("load-tmp");
     let files = walk(&load_dir).into_iter().filter(|f| f.extension().is_some_and(|e| e == "sst")).count();
     assert!(files > 0, "no load files in {}", load_dir.display());

@@ -302,6 +302,9 @@ async fn upload_stage(
                     None => continue,
                 };
                 stored += len;
+                tracing::debug!(pack = %pack::pack_path(&id), bytes = len, "pack stored");
+                // Crash tests hold a backup here: a pack stored, no index naming it.
+                fail::fail_point!("repo::writer::pack-stored");
                 unindexed.push((id, entries));
                 if unindexed.len() >= PACKS_PER_INDEX {
                     stored += write_index(&repo, std::mem::take(&mut unindexed)).await?;
