@@ -33,18 +33,13 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap())
 }
 
-fn repository() -> &'static Repository {
-    static REPO: OnceLock<Repository> = OnceLock::new();
-    REPO.get_or_init(|| {
-        runtime().block_on(async {
-            let init = InitOptions {
-                password: Some("pw".into()),
-                kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
-                ..InitOptions::default()
-            };
-            Repository::init(Storage::memory("backup-decoders"), init).await.unwrap()
-        })
-    })
+/// A fresh repository for each case: every save and delete adds to the catalog,
+/// which verification reads whole, so one shared repository makes each case
+/// slower than the last (a million cases would take days).
+async fn repository() -> Repository {
+    let init =
+        InitOptions { password: Some("pw".into()), kdf: KdfParams { m_kib: 256, t: 1, p: 1 }, ..InitOptions::default() };
+    Repository::init(Storage::memory("backup-decoders"), init).await.unwrap()
 }
 
 fn row() -> impl Strategy<Value = Row> {
@@ -142,8 +137,8 @@ proptest! {
         ],
         kind in 0..4usize,
     ) {
-        let repo = repository();
         runtime().block_on(async {
+            let repo = &repository().await;
             let kind = [SNAPSHOTS, CHANGES, NOTES, JOBS][kind];
             let id = "00ff-0000000000000000-0000000000000001";
             repo.save_manifest_as(kind, id, text.as_bytes()).await.unwrap();
@@ -155,6 +150,7 @@ proptest! {
             let _ = recovery_points(repo, None).await;
             let _ = verify_repository(repo, true).await;
             repo.delete_manifest(kind, id).await.unwrap();
+            let _ = verify_repository(repo, true).await;
         });
     }
 }
