@@ -1,8 +1,11 @@
 //! A host with a write-only key backs up and archives a table it cannot read
 //! back: through the API its own segments do not open, and in the objects it
 //! wrote (and the manifests its key opens, snapshot manifests with their digest
-//! leaves included) not one key or value of the table appears; a key that reads
-//! data finds them all.
+//! leaves included) not one key or value of the table appears; every other API
+//! that reads rows (chunks, snapshot rows, diff, verify-restore, restore, restore
+//! to a time, verify reading data) refuses it, and what it does answer (verify, stats, recovery
+//! points, the snapshot list) holds none of them; a key that reads data finds
+//! them all.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
@@ -14,7 +17,11 @@ use std::time::Duration;
 
 use tablesafe_backup::archive::{all_segments, ArchiveOptions, Archiver, SegmentChanges};
 use tablesafe_backup::manifest::digest_leaves;
-use tablesafe_backup::{backup, load_snapshot, BackupError, EmbeddedTables, NoProgress};
+use tablesafe_backup::{
+    backup, diff_snapshots, list_snapshots, load_snapshot, recovery_points, repository_stats, restore,
+    restore_to_time, verify_repository, verify_table, BackupError, EmbeddedTables, NoProgress, RestoreOptions,
+    SnapshotRows,
+};
 use tablesafe_common::SystemClock;
 use tablesafe_engine::{Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
 use tablesafe_proto::model::*;
@@ -135,6 +142,33 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
     assert!(matches!(refused, BackupError::Repo(RepoError::WriteOnly)), "{refused}");
     assert_eq!(as_written.tables[0].digest.root, as_read.tables[0].digest.root);
 
+    // Every other way the library reads rows refuses the write-only key with the
+    // same error, and what it does answer (metadata) holds no key or value.
+    let table = &as_written.tables[0];
+    let chunk = tablesafe_repo::crypto::unhex32(&table.chunks[0]).unwrap();
+    assert_refused("read_chunk", writer.read_chunk(&chunk).await.map_err(BackupError::Repo));
+    let mut rows = SnapshotRows::open(&writer, &snapshot_id, table).await.unwrap();
+    assert_refused("SnapshotRows", rows.next().await);
+    write(5);
+    let (second, _) = backup(&writer, &EmbeddedTables::new(Arc::clone(&engine), "engine"), &[], &NoProgress).await.unwrap();
+    assert_refused("diff_snapshots", diff_snapshots(&writer, &snapshot_id, &second, None).await);
+    let tables = EmbeddedTables::new(Arc::clone(&engine), "engine");
+    assert_refused("verify_table", verify_table(&writer, &snapshot_id, "t", &tables, "t").await);
+    let options = RestoreOptions { table: "t".into(), target: Some("copy".into()), ..RestoreOptions::default() };
+    assert_refused("restore", restore(&writer, &snapshot_id, &tables, &options, &NoProgress).await);
+    let at_us = table.position_time_us.unwrap();
+    assert_refused("restore_to_time", restore_to_time(&writer, &tables, &options, at_us, None, &NoProgress).await);
+    assert!(!engine.list_tables().contains(&"copy".to_owned()), "a refused restore left a table");
+    assert_refused("verify --read-data", verify_repository(&writer, true).await);
+    let metadata = format!(
+        "{:?} {:?} {:?} {:?}",
+        verify_repository(&writer, false).await.unwrap(),
+        repository_stats(&writer).await.unwrap(),
+        recovery_points(&writer, None).await.unwrap(),
+        list_snapshots(&writer).await.unwrap(),
+    );
+    assert!(!holds(metadata.as_bytes(), NEEDLE) && !keys.iter().any(|k| holds(metadata.as_bytes(), k)), "{metadata}");
+
     // A key that reads data reads every change, values and keys included.
     let mut seen = 0;
     for (id, segment) in all_segments(&reader).await.unwrap() {
@@ -146,4 +180,12 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
         }
     }
     assert_eq!(seen, 80);
+}
+
+/// Asserts that `what` was refused because the key cannot read data.
+fn assert_refused<T: std::fmt::Debug>(what: &str, result: Result<T, BackupError>) {
+    match result {
+        Err(BackupError::Repo(RepoError::WriteOnly)) => {}
+        other => panic!("{what} with a write-only key: {other:?}"),
+    }
 }
