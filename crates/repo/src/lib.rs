@@ -4,13 +4,15 @@
 //! Map: `storage` (the `ObjectStore` trait with its OpenDAL, in-memory and fault-injecting
 //! stores, behind the path-checking [`Storage`] handle),
 //! `crypto` (keys, key files, sealing), `chunker` (content-defined chunks),
-//! `pack` (chunks packed into encrypted objects), `repo` ([`Repository`]: config,
+//! `codec` (the layers a chunk passes through: compression, then sealing),
+//! `pack` (the layout of encoded chunks in one object), `repo` ([`Repository`]: config,
 //! keys, index, reader, manifests), `catalog` (the authenticated record of named objects), `check`, `writer` (the staged [`ChunkWriter`]), `prune`, `lock` (shared and
 //! exclusive repository locks).
 
 mod catalog;
 mod check;
 pub mod chunker;
+pub mod codec;
 pub mod crypto;
 mod error;
 mod keys;

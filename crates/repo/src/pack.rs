@@ -2,8 +2,8 @@
 //! chunks are thousands of objects (docs/REPOSITORY-FORMAT.md, "Packs").
 //!
 //! Layout: `MAGIC ‖ blob… ‖ header ‖ wrapped key ‖ header_len u32 LE ‖
-//! wrapped_len u32 LE ‖ MAGIC`. Each blob is `seal(pack_key, zstd(chunk), aad =
-//! chunk id)`; the header is `seal(pack_key, postcard(entries), aad = "pack
+//! wrapped_len u32 LE ‖ MAGIC`. Each blob is a chunk encoded by the packs' codec
+//! stack (`codec`: `seal(pack_key, zstd(chunk), aad = chunk id)`); the header is `seal(pack_key, postcard(entries), aad = "pack
 //! header")`; the wrapped key is the random pack key encrypted with age to the
 //! repository's data recipient. A pack is named by the BLAKE3 hash of its bytes.
 //!
@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Blob, Codec};
 use crate::crypto::{self, Secrets, KEY_LEN};
 use crate::RepoError;
 
@@ -51,41 +52,27 @@ pub struct PackBuilder {
     key: [u8; KEY_LEN],
     bytes: Vec<u8>,
     entries: Vec<PackEntry>,
-    level: i32,
+}
+
+impl Default for PackBuilder {
+    fn default() -> Self {
+        PackBuilder::with_capacity(0)
+    }
 }
 
 impl PackBuilder {
-    /// An empty pack with a fresh key; chunks are compressed at zstd `level`.
-    pub fn new(level: i32) -> PackBuilder {
-        PackBuilder::with_capacity(level, 0)
-    }
-
-    /// An empty pack with room for `bytes` (a pack filled to a known size grows
-    /// without copying).
-    pub fn with_capacity(level: i32, bytes: usize) -> PackBuilder {
+    /// An empty pack with a fresh key and room for `bytes` (a pack filled to a
+    /// known size grows without copying).
+    pub fn with_capacity(bytes: usize) -> PackBuilder {
         let mut buffer = Vec::with_capacity(bytes.max(MAGIC.len()));
         buffer.extend_from_slice(MAGIC);
-        PackBuilder { key: crypto::random_key(), bytes: buffer, entries: Vec::new(), level }
+        PackBuilder { key: crypto::random_key(), bytes: buffer, entries: Vec::new() }
     }
 
-    /// Adds a chunk.
-    pub fn add(&mut self, id: ChunkId, chunk: &[u8]) -> Result<(), RepoError> {
-        let mut compressor = zstd::bulk::Compressor::new(self.level)
-            .map_err(|e| RepoError::Invalid(format!("zstd compression context: {e}")))?;
-        self.add_with(&mut compressor, id, chunk)
-    }
-
-    /// Adds a chunk, compressed with the caller's context (kept across chunks:
-    /// making one costs more than compressing a small chunk).
-    pub fn add_with(
-        &mut self,
-        compressor: &mut zstd::bulk::Compressor<'_>,
-        id: ChunkId,
-        chunk: &[u8],
-    ) -> Result<(), RepoError> {
-        let compressed =
-            compressor.compress(chunk).map_err(|e| RepoError::Invalid(format!("zstd compression failed: {e}")))?;
-        let blob = crypto::seal(&self.key, &compressed, &id);
+    /// Adds a chunk, encoded by `codec` (the caller's, so that its contexts
+    /// serve many packs) under this pack's key, bound to the chunk's id.
+    pub fn add(&mut self, codec: &mut Codec, id: ChunkId, chunk: &[u8]) -> Result<(), RepoError> {
+        let blob = codec.encode(chunk, &Blob { key: &self.key, aad: &id, raw_len: chunk.len() })?;
         let too_big = |_| RepoError::Invalid("a chunk over 4 GiB cannot be stored".into());
         self.entries.push(PackEntry {
             id,
@@ -135,18 +122,19 @@ pub fn parse_trailer(trailer: &[u8], path: &str) -> Result<(u64, u64), RepoError
     Ok((u64::from(header), u64::from(wrapped)))
 }
 
-/// Decrypts, decompresses and checks one blob.
+/// Decodes one blob with `codec` and checks it against its chunk id.
 pub fn open_blob(
     secrets: &Secrets,
+    codec: &mut Codec,
     pack_key: &[u8; KEY_LEN],
     entry: &PackEntry,
     blob: &[u8],
     path: &str,
 ) -> Result<Vec<u8>, RepoError> {
-    let compressed = crypto::open(pack_key, blob, &entry.id)
-        .ok_or_else(|| RepoError::damaged(path, format!("chunk {} fails authentication", crypto::hex(&entry.id))))?;
-    let chunk = zstd::bulk::decompress(&compressed, entry.raw_length as usize)
-        .map_err(|e| RepoError::damaged(path, format!("chunk {} does not decompress: {e}", crypto::hex(&entry.id))))?;
+    let place = Blob { key: pack_key, aad: &entry.id, raw_len: entry.raw_length as usize };
+    let chunk = codec
+        .decode(blob, &place)
+        .map_err(|cause| RepoError::damaged(path, format!("chunk {} {cause}", crypto::hex(&entry.id))))?;
     if chunk.len() != entry.raw_length as usize || secrets.chunk_id(&chunk) != entry.id {
         return Err(RepoError::damaged(path, format!("chunk {} does not match its id", crypto::hex(&entry.id))));
     }
@@ -172,12 +160,13 @@ pub fn check_pack(secrets: &Secrets, id: &PackId, bytes: &[u8], path: &str) -> R
         .ok_or_else(|| RepoError::damaged(path, "pack trailer lengths are invalid"))?;
     let key = secrets.unwrap_pack_key(&bytes[wrapped_start as usize..(len - TRAILER_LEN) as usize], path)?;
     let entries = open_header(&key, &bytes[header_start as usize..wrapped_start as usize], path)?;
+    let mut codec = Codec::for_packs(0);
     for entry in &entries {
         let end = entry.offset + u64::from(entry.length);
         if end > header_start {
             return Err(RepoError::damaged(path, "pack header points past the blobs"));
         }
-        open_blob(secrets, &key, entry, &bytes[entry.offset as usize..end as usize], path)?;
+        open_blob(secrets, &mut codec, &key, entry, &bytes[entry.offset as usize..end as usize], path)?;
     }
     Ok(entries)
 }
@@ -197,10 +186,10 @@ mod tests {
     #[test]
     fn a_pack_round_trips_and_any_flipped_byte_is_caught() {
         let secrets = Secrets::generate();
-        let mut builder = PackBuilder::new(3);
+        let (mut builder, mut codec) = (PackBuilder::default(), Codec::for_packs(3));
         let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
         for chunk in &chunks {
-            builder.add(secrets.chunk_id(chunk), chunk).unwrap();
+            builder.add(&mut codec, secrets.chunk_id(chunk), chunk).unwrap();
         }
         let (id, bytes, entries) = builder.finish(&secrets).unwrap();
         assert_eq!(check_pack(&secrets, &id, &bytes, "p").unwrap(), entries);

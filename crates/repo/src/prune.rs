@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::codec::Codec;
 use crate::pack::{self, ChunkId, PackBuilder, PackEntry, PackId};
 use crate::repo::{IndexFile, Repository, PACK_TARGET_BYTES};
 use crate::RepoError;
@@ -29,16 +30,18 @@ pub struct PruneStats {
 struct RepackWriter<'a> {
     repo: &'a Repository,
     pack: PackBuilder,
+    codec: Codec,
     done: Vec<(PackId, Vec<PackEntry>)>,
 }
 
 impl<'a> RepackWriter<'a> {
     fn new(repo: &'a Repository) -> Self {
-        RepackWriter { repo, pack: PackBuilder::new(repo.config.compression_level), done: Vec::new() }
+        let codec = Codec::for_packs(repo.config.compression_level);
+        RepackWriter { repo, pack: PackBuilder::default(), codec, done: Vec::new() }
     }
 
     async fn add(&mut self, id: ChunkId, chunk: &[u8]) -> Result<(), RepoError> {
-        self.pack.add(id, chunk)?;
+        self.pack.add(&mut self.codec, id, chunk)?;
         if self.pack.len() >= PACK_TARGET_BYTES {
             self.flush().await?;
         }
@@ -46,7 +49,7 @@ impl<'a> RepackWriter<'a> {
     }
 
     async fn flush(&mut self) -> Result<(), RepoError> {
-        let pack = std::mem::replace(&mut self.pack, PackBuilder::new(self.repo.config.compression_level));
+        let pack = std::mem::take(&mut self.pack);
         if pack.is_empty() {
             return Ok(());
         }

@@ -19,6 +19,7 @@ use tablesafe_common::{Clock, SystemClock};
 
 use crate::catalog::CatalogState;
 use crate::chunker::{Chunker, ChunkerParams};
+use crate::codec::Codec;
 use crate::crypto::{self, KdfParams, KeyFile, Secrets, KEY_LEN};
 use crate::lock::{LockKind, RepoLock};
 use crate::pack::{self, ChunkId, PackEntry, PackId};
@@ -383,7 +384,10 @@ impl Repository {
         let blob = self.storage.read_range(&path, start..start + u64::from(location.entry.length)).await?;
         // Decryption, decompression and the id check are CPU work: off the async workers.
         let secrets = self.secrets.clone();
-        tokio::task::spawn_blocking(move || pack::open_blob(&secrets, &key, &location.entry, &blob, &path))
+        tokio::task::spawn_blocking(move || {
+            let mut codec = Codec::for_packs(0);
+            pack::open_blob(&secrets, &mut codec, &key, &location.entry, &blob, &path)
+        })
             .await
             .map_err(|e| RepoError::Invalid(format!("chunk read task: {e}")))?
     }

@@ -28,6 +28,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::codec::Codec;
 use crate::pack::{self, ChunkId, PackBuilder, PackEntry, PackId};
 use crate::repo::{IndexFile, Repository, PACK_TARGET_BYTES};
 use crate::RepoError;
@@ -239,17 +240,15 @@ impl Drop for ChunkWriter {
     }
 }
 
-/// Seal stage: takes chunks, compresses (one reused zstd context) and seals them
+/// Seal stage: takes chunks, encodes them (one codec, its zstd context reused)
 /// into this worker's own pack, hands each full pack to the uploader.
 fn seal_worker(
     repo: &Repository,
     sealing: &Mutex<mpsc::Receiver<(ChunkId, Vec<u8>)>>,
     to_upload: &mpsc::Sender<SealedPack>,
 ) -> Result<(), RepoError> {
-    let level = repo.config.compression_level;
-    let mut compressor = zstd::bulk::Compressor::new(level)
-        .map_err(|e| RepoError::Invalid(format!("zstd compression context: {e}")))?;
-    let mut pack = PackBuilder::with_capacity(level, PACK_CAPACITY);
+    let mut codec = Codec::for_packs(repo.config.compression_level);
+    let mut pack = PackBuilder::with_capacity(PACK_CAPACITY);
     let send = |pack: PackBuilder| -> Result<bool, RepoError> {
         let (id, bytes, entries) = pack.finish(&repo.secrets)?;
         Ok(to_upload.blocking_send(SealedPack { id, bytes, entries }).is_ok())
@@ -258,9 +257,9 @@ fn seal_worker(
         // The lock is held only while waiting for the next chunk, never while sealing.
         let next = sealing.lock().blocking_recv();
         let Some((id, chunk)) = next else { break };
-        pack.add_with(&mut compressor, id, &chunk)?;
+        pack.add(&mut codec, id, &chunk)?;
         if pack.len() >= PACK_TARGET_BYTES
-            && !send(std::mem::replace(&mut pack, PackBuilder::with_capacity(level, PACK_CAPACITY)))?
+            && !send(std::mem::replace(&mut pack, PackBuilder::with_capacity(PACK_CAPACITY)))?
         {
             return Ok(()); // The uploader stopped; the writer reports its error.
         }
