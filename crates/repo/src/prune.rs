@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::codec::Codec;
+use crate::lock::STALE_AFTER_MS;
 use crate::pack::{self, ChunkId, PackBuilder, PackEntry, PackId};
 use crate::repo::{IndexFile, Repository, PACK_TARGET_BYTES};
 use crate::RepoError;
@@ -23,6 +24,8 @@ pub struct PruneStats {
     pub chunks_removed: u64,
     /// Bytes of packs deleted (rewritten packs' new copies not subtracted).
     pub bytes_freed: u64,
+    /// Partial files of writers killed mid-write, removed.
+    pub leftovers_removed: u64,
 }
 
 /// Packs chunks again during prune, without deduplication (the chunks are in
@@ -68,7 +71,8 @@ impl<'a> RepackWriter<'a> {
 impl Repository {
     /// Deletes every chunk not in `keep`: packs with no kept chunk are deleted,
     /// packs with some are rewritten with only those, and packs no index names
-    /// (left by interrupted writers) are deleted; then the catalog is compacted.
+    /// (left by interrupted writers) are deleted; then the catalog is compacted
+    /// and the partial files of writers killed mid-write are removed.
     /// Hold the exclusive lock.
     ///
     /// Crash safety: new packs and the new index are written before any old index
@@ -120,6 +124,10 @@ impl Repository {
             self.storage.delete(path).await?;
         }
         self.compact_catalog().await?;
+        // A writer still running holds the lock (so none is, here), but another process may be writing a
+        // job record without it: only files as old as a stale lock are surely abandoned.
+        let stale = std::time::Duration::from_millis(STALE_AFTER_MS.unsigned_abs());
+        stats.leftovers_removed = self.storage.remove_leftovers(stale).await?;
         self.reload_index().await?;
         Ok(stats)
     }

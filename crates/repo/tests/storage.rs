@@ -7,6 +7,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use support::s3::{self, MotoServer};
 use tablesafe_repo::storage::faults::{FaultCounts, FaultPlan, FaultyStore};
@@ -269,6 +270,28 @@ mod storage_fs_only {
         let (tmp, visible): (Vec<String>, Vec<String>) = on_disk.into_iter().partition(|p| p.starts_with(".tmp/"));
         assert_eq!(visible, expected, "only the objects themselves are on disk");
         assert_eq!(tmp, Vec::<String>::new(), "no temporary file is left behind");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partial_files_of_killed_writes_are_never_listed_and_removed_once_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let s = Storage::from_url(root.to_str().unwrap()).unwrap();
+        s.write("config", b"c".to_vec()).await.unwrap();
+        // What a writer killed mid-write leaves: part of an object under .tmp/, one long ago, one now.
+        let (old, new) = (root.join(".tmp/ab01.1234-0"), root.join(".tmp/ab02.1234-1"));
+        std::fs::write(&old, vec![1u8; 5_000]).unwrap();
+        std::fs::write(&new, vec![2u8; 5_000]).unwrap();
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3_600);
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(hour_ago).unwrap();
+        let listed: Vec<String> = s.list("").await.unwrap().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(listed, ["config"]);
+
+        assert_eq!(s.remove_leftovers(Duration::from_secs(1_800)).await.unwrap(), 1);
+        assert!(!old.exists() && new.exists(), "only the old partial file goes");
+        assert_eq!(s.read("config").await.unwrap(), b"c");
+        // A store with no local root leaves nothing behind, so removes nothing.
+        assert_eq!(Storage::memory("leftovers").remove_leftovers(Duration::ZERO).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ struct PruneOutput {
     packs_rewritten: u64,
     chunks_removed: u64,
     bytes_freed: u64,
+    leftovers_removed: u64,
 }
 
 impl PruneOutput {
@@ -32,12 +33,17 @@ impl PruneOutput {
             packs_rewritten: stats.packs_rewritten,
             chunks_removed: stats.chunks_removed,
             bytes_freed: stats.bytes_freed,
+            leftovers_removed: stats.leftovers_removed,
         }
     }
 
     fn print(&self) -> anyhow::Result<()> {
+        let leftovers = match self.leftovers_removed {
+            0 => String::new(),
+            n => format!("; {} of killed writes removed", count(n as usize, "partial file", "partial files")),
+        };
         outln!(
-            "pruned repository {}: {} deleted, {} rewritten, {} removed, {} freed",
+            "pruned repository {}: {} deleted, {} rewritten, {} removed, {} freed{leftovers}",
             self.repository,
             count(self.packs_deleted as usize, "pack", "packs"),
             count(self.packs_rewritten as usize, "pack", "packs"),

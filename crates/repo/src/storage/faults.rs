@@ -191,6 +191,10 @@ impl ObjectStore for FaultyStore {
         self.inner.forget_created_dirs();
     }
 
+    async fn remove_leftovers(&self, age: Duration) -> Result<u64, RepoError> {
+        self.inner.remove_leftovers(age).await
+    }
+
     async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
         self.write_op("write", path, self.inner.write(path, bytes)).await
     }

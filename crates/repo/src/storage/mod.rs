@@ -79,6 +79,14 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Removes what opening this location created, if nothing was written since (a local root that did not
     /// exist). Most stores create nothing.
     fn forget_created_dirs(&self) {}
+
+    /// Removes what writers killed mid-write left behind that is older than `age` (a local root's
+    /// partial files in `.tmp/`) and returns how many. Readers never see such leftovers; this only
+    /// frees their space. Stores whose writes leave nothing behind remove nothing.
+    async fn remove_leftovers(&self, age: std::time::Duration) -> Result<u64, RepoError> {
+        let _ = age;
+        Ok(0)
+    }
 }
 
 /// A repository location: one store (with its layers), shared by clones of the handle.
@@ -210,6 +218,12 @@ impl Storage {
         objects.retain(|(path, _)| !path.starts_with(&tmp) && !path.ends_with('/'));
         objects.sort();
         Ok(objects)
+    }
+
+    /// Removes partial writes older than `age` that killed writers left (see
+    /// [`ObjectStore::remove_leftovers`]); returns how many.
+    pub async fn remove_leftovers(&self, age: std::time::Duration) -> Result<u64, RepoError> {
+        self.store.remove_leftovers(age).await
     }
 
     /// Deletes an object; an absent one is not an error.

@@ -134,6 +134,32 @@ impl ObjectStore for OpendalStore {
         &self.url
     }
 
+    async fn remove_leftovers(&self, age: Duration) -> Result<u64, RepoError> {
+        let Some(root) = self.fs_root.clone() else { return Ok(0) };
+        let task = tokio::task::spawn_blocking(move || {
+            let dir = root.join(TMP_DIR);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(source) => return Err(RepoError::Io { path: dir, source }),
+            };
+            let mut removed = 0;
+            for entry in entries.flatten() {
+                // The file system's own clock stamped the file: its age is measured on that clock.
+                let old = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+                if entry.path().is_file() && old.is_some_and(|elapsed| elapsed >= age) {
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(RepoError::Io { path: entry.path(), source }),
+                    }
+                }
+            }
+            Ok(removed)
+        });
+        task.await.map_err(|e| RepoError::Io { path: PathBuf::from(TMP_DIR), source: std::io::Error::other(e) })?
+    }
+
     fn forget_created_dirs(&self) {
         let (Some(root), Some(top)) = (&self.fs_root, &self.created_dir) else { return };
         let _ = std::fs::remove_dir(root.join(TMP_DIR));
