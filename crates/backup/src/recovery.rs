@@ -23,6 +23,20 @@ pub struct RestorableSpan {
     pub to_us: i64,
 }
 
+impl RestorableSpan {
+    /// The whole milliseconds a restore can be asked for in this span, first and
+    /// last: a time given in milliseconds restores to that millisecond's end
+    /// ([`crate::end_of_millisecond_us`]), so a millisecond qualifies when its end
+    /// lies in the span. `None` when none does: a snapshot with no archived
+    /// changes after it is exact at one microsecond, not at the end of one
+    /// millisecond (it restores by its id).
+    pub fn milliseconds(&self) -> Option<(i64, i64)> {
+        let first = self.from_us.div_euclid(1000);
+        let last = self.to_us.saturating_add(1).div_euclid(1000) - 1;
+        (first <= last).then_some((first, last))
+    }
+}
+
 /// A time between spans that cannot be restored to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryGap {
@@ -179,4 +193,29 @@ fn covered_until(segments: &[ChangeSegment], position: u64) -> (Option<i64>, u64
         covered = covered.max(Some(segment.complete_until_us));
     }
     (covered, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RestorableSpan;
+    use crate::end_of_millisecond_us;
+
+    #[test]
+    fn a_span_in_milliseconds_holds_each_millisecond_whose_end_it_covers() {
+        let span = |from_us, to_us| RestorableSpan { from_us, to_us }.milliseconds();
+        // A snapshot alone, exact at one microsecond: no millisecond's end.
+        assert_eq!(span(5_271_400, 5_271_400), None);
+        // Covered to 5.272999 s: 5271 and 5272 both end inside.
+        assert_eq!(span(5_271_400, 5_272_999), Some((5_271, 5_272)));
+        assert_eq!(span(5_271_400, 5_272_998), Some((5_271, 5_271)));
+        assert_eq!(span(5_271_999, 5_271_999), Some((5_271, 5_271)));
+        for (from_us, to_us) in [(0, 999), (1_000, 1_000_000), (-1_500, 2_000)] {
+            let (first, last) = span(from_us, to_us).unwrap();
+            for ms in [first, last] {
+                let end = end_of_millisecond_us(ms);
+                assert!(from_us <= end && end <= to_us, "{ms} ms in [{from_us}, {to_us}] µs");
+            }
+            assert!(end_of_millisecond_us(last + 1) > to_us, "{} ms would reach past {to_us}", last + 1);
+        }
+    }
 }

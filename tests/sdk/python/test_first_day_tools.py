@@ -16,7 +16,10 @@ what no test drove through the binary yet:
   covering every change, and keys written as `id=104070, k="r-104070"`;
 * `tablesafe backup` on a terminal draws a progress bar with an ETA, and none into a pipe;
 * `repo key remove` of the last key that can read the data is refused, and the
-  repository still opens with it.
+  repository still opens with it;
+* recovery points name only milliseconds a restore to a time takes: a snapshot with no
+  archived changes after it shows no span, says to restore it by id, and the CLI says
+  it is not restorable to a time yet.
 
 Every server started here runs with `--no-console` in a directory of its own and is
 stopped at the end of its test.
@@ -729,3 +732,38 @@ def test_the_last_key_that_reads_the_data_is_not_removed(tmp_path):
     assert gone.returncode == 1 and "wrong password" in gone.stderr, gone.stderr
     assert as_json(tablesafe(["snapshots", "--repo", repo, "--json"],
                              TABLESAFE_PASSWORD="a second full password")) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Recovery points name only times a restore takes
+
+
+def test_a_snapshot_with_no_archived_changes_claims_no_millisecond_to_restore_to(tmp_path,
+                                                                                 servers):
+    srv = servers(tmp_path, plans=PLAN_FILE)
+    client = srv.client()
+    sdk_helpers.create_table_with_stream(client, "orders")
+    put_rows(client, "orders", [([("id", i)], [("v", "row-%d" % i)]) for i in range(50)])
+    job = run_plan(srv, "keyed")
+    assert job["state"] == "succeeded", job
+
+    # Exact at one microsecond of its stream, with nothing archived after it: a time in
+    # milliseconds means the end of that millisecond, which no archive covers.
+    (points,) = backup_api(srv, "ListRecoveryPoints", {"plan": "keyed"})["tables"]
+    assert [s["snapshot"] for s in points["snapshots"]] == [job["snapshot"]], points
+    assert points["spans"] == [], points
+    assert any("restore that snapshot by its id" in n for n in points["notes"]), points
+    # The millisecond of the snapshot is refused as the listing says, and the id restores.
+    at_ms = points["snapshots"][0]["time_ms"]
+    refused = backup_api(srv, "StartRestore", {"plan": "keyed", "table": "orders",
+                                               "time_ms": at_ms, "target": "at_time"})
+    assert wait_job(srv, refused["job"]["id"])["state"] == "failed"
+    restored = backup_api(srv, "StartRestore", {"plan": "keyed", "table": "orders",
+                                                "snapshot": job["snapshot"], "target": "by_id"})
+    restored = wait_job(srv, restored["job"]["id"])
+    assert (restored["state"], restored["rows"]) == ("succeeded", 50), restored
+    assert srv.stop() == 0
+
+    out = ok(tablesafe(["recovery-points", "--repo", os.path.join(srv.data_dir, "vault")],
+                       TABLESAFE_PASSWORD_FILE=os.path.join(srv.data_dir, "backup-password")))
+    assert "not restorable to a time yet" in out, out

@@ -123,17 +123,21 @@ impl BackupService {
                         })
                     })
                     .collect(),
+                // In whole milliseconds: every time_ms in a span restores.
                 spans: windows
                     .iter()
                     .flat_map(|w| &w.spans)
-                    .map(|s| TimeSpan { from_ms: s.from_us / 1000, to_ms: s.to_us / 1000 })
+                    .filter_map(|s| s.milliseconds().map(|(from_ms, to_ms)| TimeSpan { from_ms, to_ms }))
                     .collect(),
                 gaps: windows
                     .iter()
                     .flat_map(|w| &w.gaps)
                     .map(|g| TimeGap { from_ms: g.after_us / 1000, to_ms: g.before_us / 1000, cause: g.cause.clone() })
                     .collect(),
-                notes: windows.iter().flat_map(|w| w.notes.iter().cloned()).collect(),
+                notes: windows
+                    .iter()
+                    .flat_map(|w| w.notes.iter().cloned().chain(w.spans.iter().filter_map(within_one_millisecond)))
+                    .collect(),
                 table: name,
             });
         }
@@ -227,4 +231,15 @@ fn snapshot_info(id: String, s: crate::Snapshot, notes: crate::SnapshotNotes, ve
         verified,
         id,
     }
+}
+
+/// The note for a span no whole millisecond fits in.
+fn within_one_millisecond(span: &crate::RestorableSpan) -> Option<String> {
+    span.milliseconds().is_none().then(|| {
+        format!(
+            "the table is exact at {} but at the end of no millisecond (no archived changes follow): restore that \
+             snapshot by its id",
+            crate::format_time_us(span.from_us)
+        )
+    })
 }

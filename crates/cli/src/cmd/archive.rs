@@ -315,13 +315,18 @@ fn print_windows(windows: &[RecoveryWindow]) -> anyhow::Result<()> {
     let width = windows.iter().map(|w| w.table.len()).max().unwrap_or(0).max("TABLE".len());
     outln!("{:<width$}  {:>9}  {:<24}  {:<24}  ORIGIN", "TABLE", "SNAPSHOTS", "EARLIEST", "LATEST")?;
     for window in windows {
-        // Earliest rounded up and latest down to the millisecond: every time
-        // printed in between can be given to `restore --to-time`.
-        let earliest = window.earliest_us.map_or_else(|| "-".to_owned(), |us| rfc3339(ceil_ms(us), true));
-        let latest = window.latest_us.map_or_else(|| "-".to_owned(), time_ms);
+        // Whole milliseconds whose end is restorable: every time printed in
+        // between can be given to `restore --to-time`.
+        let milliseconds: Vec<(i64, i64)> = window.spans.iter().filter_map(|s| s.milliseconds()).collect();
+        let earliest = milliseconds.first().map_or_else(|| "-".to_owned(), |(first, _)| rfc3339(*first, true));
+        let latest = milliseconds.last().map_or_else(|| "-".to_owned(), |(_, last)| rfc3339(*last, true));
         outln!("{:<width$}  {:>9}  {earliest:<24}  {latest:<24}  {}", window.table, window.snapshots, window.origin)?;
         if window.earliest_us.is_none() {
             outln!("  not restorable to a time: no snapshot is exact at a stream position")?;
+        } else if milliseconds.is_empty() {
+            outln!(
+                "  not restorable to a time yet: no archived changes follow its snapshots (each restores by its id)"
+            )?;
         }
         for gap in &window.gaps {
             outln!("  gap after {} until {}: {}", time_ms(gap.after_us), time_ms(gap.before_us), gap.cause)?;
@@ -333,10 +338,6 @@ fn print_windows(windows: &[RecoveryWindow]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// µs rounded up to whole milliseconds.
-fn ceil_ms(us: i64) -> i64 {
-    us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0)
-}
 
 #[cfg(test)]
 mod tests {
@@ -349,12 +350,5 @@ mod tests {
         assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
         assert_eq!(super::backoff(Duration::from_secs(60), 3), Duration::from_secs(60));
         assert_eq!(super::backoff(Duration::from_millis(100), 40), Duration::from_secs(30));
-    }
-
-    #[test]
-    fn earliest_rounds_up_to_the_millisecond() {
-        assert_eq!(super::ceil_ms(1_000), 1);
-        assert_eq!(super::ceil_ms(1_001), 2);
-        assert_eq!(super::ceil_ms(-1), 0);
     }
 }
