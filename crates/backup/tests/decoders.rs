@@ -37,8 +37,11 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// which verification reads whole, so one shared repository makes each case
 /// slower than the last (a million cases would take days).
 async fn repository() -> Repository {
-    let init =
-        InitOptions { password: Some("pw".into()), kdf: KdfParams { m_kib: 256, t: 1, p: 1 }, ..InitOptions::default() };
+    let init = InitOptions {
+        password: Some("pw".into()),
+        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+        ..InitOptions::default()
+    };
     Repository::init(Storage::memory("backup-decoders"), init).await.unwrap()
 }
 

@@ -18,9 +18,8 @@ use std::time::Duration;
 use tablesafe_backup::archive::{all_segments, ArchiveOptions, Archiver, SegmentChanges};
 use tablesafe_backup::manifest::digest_leaves;
 use tablesafe_backup::{
-    backup, diff_snapshots, list_snapshots, load_snapshot, recovery_points, repository_stats, restore,
-    restore_to_time, verify_repository, verify_table, BackupError, EmbeddedTables, NoProgress, RestoreOptions,
-    SnapshotRows,
+    backup, diff_snapshots, list_snapshots, load_snapshot, recovery_points, repository_stats, restore, restore_to_time,
+    verify_repository, verify_table, BackupError, EmbeddedTables, NoProgress, RestoreOptions, SnapshotRows,
 };
 use tablesafe_common::SystemClock;
 use tablesafe_engine::{Engine, EngineOptions, ReturnContent, RowChange, RowWrite};
@@ -86,7 +85,8 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
 
     // A snapshot first (its digest leaves name primary keys), then the archive.
     write(9);
-    let (snapshot_id, _) = backup(&writer, &EmbeddedTables::new(Arc::clone(&engine), "engine"), &[], &NoProgress).await.unwrap();
+    let (snapshot_id, _) =
+        backup(&writer, &EmbeddedTables::new(Arc::clone(&engine), "engine"), &[], &NoProgress).await.unwrap();
     // Small inline segments, three of which are merged into a packed one.
     let archive = ArchiveOptions { heartbeat: Duration::ZERO, compact_after: 3, ..ArchiveOptions::default() };
     let mut archiver = Archiver::new(EmbeddedTables::new(Arc::clone(&engine), "engine"), archive);
@@ -150,7 +150,8 @@ async fn a_write_only_archiver_learns_no_key_or_value_of_what_it_archives() {
     let mut rows = SnapshotRows::open(&writer, &snapshot_id, table).await.unwrap();
     assert_refused("SnapshotRows", rows.next().await);
     write(5);
-    let (second, _) = backup(&writer, &EmbeddedTables::new(Arc::clone(&engine), "engine"), &[], &NoProgress).await.unwrap();
+    let (second, _) =
+        backup(&writer, &EmbeddedTables::new(Arc::clone(&engine), "engine"), &[], &NoProgress).await.unwrap();
     assert_refused("diff_snapshots", diff_snapshots(&writer, &snapshot_id, &second, None).await);
     let tables = EmbeddedTables::new(Arc::clone(&engine), "engine");
     assert_refused("verify_table", verify_table(&writer, &snapshot_id, "t", &tables, "t").await);

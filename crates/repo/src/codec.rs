@@ -67,9 +67,9 @@ impl BlobLayer for Compression {
     fn decode(&mut self, input: &[u8], blob: &Blob<'_>) -> Result<Vec<u8>, String> {
         let decompressor = match &mut self.decompressor {
             Some(decompressor) => decompressor,
-            empty => empty.insert(
-                zstd::bulk::Decompressor::new().map_err(|e| format!("zstd decompression context: {e}"))?,
-            ),
+            empty => {
+                empty.insert(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd decompression context: {e}"))?)
+            }
         };
         decompressor.decompress(input, blob.raw_len).map_err(|e| format!("does not decompress: {e}"))
     }

@@ -3,9 +3,9 @@
 //!
 //! Layout: `MAGIC ‖ blob… ‖ header ‖ wrapped key ‖ header_len u32 LE ‖
 //! wrapped_len u32 LE ‖ MAGIC`. Each blob is a chunk encoded by the packs' codec
-//! stack (`codec`: `seal(pack_key, zstd(chunk), aad = chunk id)`); the header is `seal(pack_key, postcard(entries), aad = "pack
-//! header")`; the wrapped key is the random pack key encrypted with age to the
-//! repository's data recipient. A pack is named by the BLAKE3 hash of its bytes.
+//! stack (`codec`: `seal(pack_key, zstd(chunk), aad = chunk id)`); the header is
+//! `seal(pack_key, postcard(entries), aad = "pack header")`; the wrapped key is
+//! the random pack key encrypted with age to the repository's data recipient. A pack is named by the BLAKE3 hash of its bytes.
 //!
 //! Invariants: a blob only opens under its own chunk id (blobs cannot be swapped);
 //! a chunk read back is checked against its keyed id; nothing in a pack is readable
@@ -160,7 +160,7 @@ pub fn check_pack(secrets: &Secrets, id: &PackId, bytes: &[u8], path: &str) -> R
         .ok_or_else(|| RepoError::damaged(path, "pack trailer lengths are invalid"))?;
     let key = secrets.unwrap_pack_key(&bytes[wrapped_start as usize..(len - TRAILER_LEN) as usize], path)?;
     let entries = open_header(&key, &bytes[header_start as usize..wrapped_start as usize], path)?;
-    let mut codec = Codec::for_packs(0);
+    let mut codec = Codec::for_packs(0); // The level matters only when encoding.
     for entry in &entries {
         let end = entry.offset + u64::from(entry.length);
         if end > header_start {

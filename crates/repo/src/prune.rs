@@ -124,8 +124,8 @@ impl Repository {
             self.storage.delete(path).await?;
         }
         self.compact_catalog().await?;
-        // A writer still running holds the lock (so none is, here), but another process may be writing a
-        // job record without it: only files as old as a stale lock are surely abandoned.
+        // Writers hold a shared lock, so none runs beside this exclusive one; but a job record may be
+        // written without a lock: only files as old as a stale lock are surely abandoned.
         let stale = std::time::Duration::from_millis(STALE_AFTER_MS.unsigned_abs());
         stats.leftovers_removed = self.storage.remove_leftovers(stale).await?;
         self.reload_index().await?;

@@ -384,12 +384,11 @@ impl Repository {
         let blob = self.storage.read_range(&path, start..start + u64::from(location.entry.length)).await?;
         // Decryption, decompression and the id check are CPU work: off the async workers.
         let secrets = self.secrets.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut codec = Codec::for_packs(0);
+        let open = move || {
+            let mut codec = Codec::for_packs(0); // The level matters only when encoding.
             pack::open_blob(&secrets, &mut codec, &key, &location.entry, &blob, &path)
-        })
-            .await
-            .map_err(|e| RepoError::Invalid(format!("chunk read task: {e}")))?
+        };
+        tokio::task::spawn_blocking(open).await.map_err(|e| RepoError::Invalid(format!("chunk read task: {e}")))?
     }
 
     async fn pack_key(&self, id: &PackId, path: &str) -> Result<[u8; KEY_LEN], RepoError> {

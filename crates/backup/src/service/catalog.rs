@@ -237,8 +237,8 @@ fn snapshot_info(id: String, s: crate::Snapshot, notes: crate::SnapshotNotes, ve
 fn within_one_millisecond(span: &crate::RestorableSpan) -> Option<String> {
     span.milliseconds().is_none().then(|| {
         format!(
-            "the table is exact at {} but at the end of no millisecond (no archived changes follow): restore that \
-             snapshot by its id",
+            "the table is restorable only at {}, the instant a snapshot is exact at, not to the end of a \
+             millisecond (no archived changes follow it): restore that snapshot by its id",
             crate::format_time_us(span.from_us)
         )
     })

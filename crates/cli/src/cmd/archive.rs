@@ -338,7 +338,6 @@ fn print_windows(windows: &[RecoveryWindow]) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
