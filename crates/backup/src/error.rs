@@ -33,7 +33,7 @@ pub enum BackupError {
     #[error("{0}")]
     NotFound(String),
     /// A restore target exists and may not be overwritten.
-    #[error("table '{0}' already exists; restore to a new name with --as, or pass --overwrite to restore into it")]
+    #[error("table '{0}' already exists; restore to another table, or overwrite this one")]
     TargetExists(String),
     /// Stored table data does not decode or does not match its digest.
     #[error("snapshot {snapshot}, table '{table}': {detail}")]

@@ -163,7 +163,7 @@ pub async fn load_snapshot_of(
     let matching: Vec<&String> = ids.iter().filter(|s| s.starts_with(id)).collect();
     let full = match matching.as_slice() {
         [one] => (*one).clone(),
-        [] => return Err(BackupError::NotFound(format!("no snapshot {id}; `tablesafe snapshots` lists them"))),
+        [] => return Err(BackupError::NotFound(format!("no snapshot {id}"))),
         _ => return Err(BackupError::NotFound(format!("snapshot id prefix {id} is ambiguous; give more characters"))),
     };
     let snapshot = read_snapshot(repo, &full).await?;

@@ -69,7 +69,7 @@ pub async fn plan_point_in_time(
     }
     Err(BackupError::NotFound(match (reach, earliest) {
         (Some(until), _) => format!(
-            "the archive of table '{table}' reaches only {}; `tablesafe recovery-points` shows the restorable window",
+            "the archive of table '{table}' reaches only {}; the recovery points show the restorable window",
             crate::format_time_us(until)
         ),
         (None, Some(earliest)) if earliest > time_us => format!(

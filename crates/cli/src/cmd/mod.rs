@@ -171,8 +171,9 @@ fn backup_hint(error: &BackupError) -> Option<&'static str> {
         BackupError::TargetExists(_) => {
             "pass --as NEW to restore beside the existing table, or --overwrite to write the snapshot's rows into it"
         }
-        // The message itself points at `tablesafe snapshots` where that helps.
-        BackupError::NotFound(message) if message.contains("tablesafe snapshots") => return None,
+        BackupError::NotFound(message) if message.contains("recovery points") => {
+            "`tablesafe recovery-points` shows the times each table can be restored to"
+        }
         BackupError::NotFound(_) => "`tablesafe snapshots` lists the snapshots and their tables",
         BackupError::Corrupt { .. } => "run `tablesafe verify --read-data` to find damaged objects of the repository",
         BackupError::Remote { source, .. } => return client_hint(source),
