@@ -79,6 +79,17 @@ impl Repository {
     /// file is deleted, and old packs only after that, so at every moment each
     /// kept chunk is reachable through some index file.
     pub async fn prune(&self, keep: &HashSet<ChunkId>) -> Result<PruneStats, RepoError> {
+        let pruned = self.prune_locked(keep).await;
+        if pruned.is_err() {
+            // A prune stopped midway may have replaced index files and deleted packs
+            // this handle's index still names: read the index again (best effort; a
+            // reload that fails leaves it as it was, and the next refresh retries).
+            let _ = self.reload_index().await;
+        }
+        pruned
+    }
+
+    async fn prune_locked(&self, keep: &HashSet<ChunkId>) -> Result<PruneStats, RepoError> {
         let mut stats = PruneStats::default();
         let old_indexes: Vec<String> = self.storage.list("index").await?.into_iter().map(|(p, _)| p).collect();
         let mut packs: HashMap<PackId, Vec<PackEntry>> = HashMap::new();

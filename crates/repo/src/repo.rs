@@ -497,10 +497,22 @@ impl Repository {
 
     /// Forgets every cached index entry and pack key, then reloads the index.
     pub(crate) async fn reload_index(&self) -> Result<(), RepoError> {
-        self.index.lock().clear();
-        self.index_files.lock().clear();
+        // Every file is read before anything is replaced: a read that fails (the
+        // storage does fail) leaves the index as it was, never half empty, so a
+        // long-lived handle still finds every chunk it found before.
+        let mut files = Vec::new();
+        for (path, _) in self.storage.list("index").await? {
+            let file = self.read_index_file(&path).await?;
+            files.push((path, file));
+        }
+        let mut fresh = HashMap::new();
+        for (pack, entries) in files.iter_mut().flat_map(|(_, file)| std::mem::take(&mut file.packs)) {
+            fresh.extend(entries.into_iter().map(|entry| (entry.id, Location { pack, entry })));
+        }
+        *self.index.lock() = fresh;
+        *self.index_files.lock() = files.into_iter().map(|(path, _)| path).collect();
         self.pack_keys.lock().clear();
-        self.load_index().await
+        Ok(())
     }
 
     /// Takes a repository lock (see `lock`): shared to add data, exclusive to prune.
