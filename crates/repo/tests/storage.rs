@@ -451,7 +451,7 @@ mod fault_layer {
         }
         let listed: Vec<String> = clean.list("data").await.unwrap().into_iter().map(|(p, _)| p).collect();
         assert_eq!(listed, ["data/0", "data/1"]);
-        assert_eq!(layer.counts(), FaultCounts { errors: 2, lost_replies: 0, lost_deletes: 0, requests: 4 });
+        assert_eq!(layer.counts(), FaultCounts { errors: 2, lost_replies: 0, lost_deletes: 0, torn_writes: 0, requests: 4 });
     }
 
     #[tokio::test]

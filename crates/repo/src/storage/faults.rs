@@ -1,9 +1,14 @@
 //! A layer that makes any store misbehave as real ones do, so that tests can show every repository
 //! operation survives it: requests that fail, replies lost after the store acted, deletes reported done
-//! but not done, latency, and a crash (every request from the n-th on fails, as when the process dies).
+//! but not done, torn writes, latency, and a crash (every request from the n-th on fails, as when the
+//! process dies).
+//!
+//! A torn write is what a write cut off midway leaves on a store that keeps the promise of whole writes:
+//! part of the bytes under the reserved `.tmp/` (where a local root writes before its rename; readers
+//! never see it), the object itself unchanged, and the write reported failed.
 //!
 //! Faults are drawn from a seeded generator, so a failing case reruns exactly from its seed. The layer
-//! never changes bytes: flipped and truncated objects are the corruption tests' business.
+//! never changes an object's bytes: flipped and truncated objects are the corruption tests' business.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +20,7 @@ use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Created, ObjectStore};
+use super::{Created, ObjectStore, TMP_DIR};
 use crate::RepoError;
 
 /// Which faults to inject, and how often.
@@ -29,6 +34,9 @@ pub struct FaultPlan {
     pub lost_reply: f64,
     /// Probability that a delete is reported done and not done.
     pub lost_delete: f64,
+    /// Probability that a write is torn: part of it left under `.tmp/`, the object unchanged, the write
+    /// reported failed.
+    pub torn_write: f64,
     /// Each request waits up to this long (uniformly) before it runs.
     pub max_latency: Duration,
     /// Every request from this one on (counted from 0) fails: the process died there.
@@ -46,6 +54,8 @@ pub struct FaultCounts {
     pub lost_replies: u64,
     /// Deletes reported done and not done.
     pub lost_deletes: u64,
+    /// Writes torn.
+    pub torn_writes: u64,
     /// Every request the layer saw.
     pub requests: u64,
 }
@@ -65,15 +75,18 @@ pub struct FaultyStore {
     errors: AtomicU64,
     lost_replies: AtomicU64,
     lost_deletes: AtomicU64,
+    torn_writes: AtomicU64,
 }
 
 /// What happens to one request.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq)]
 enum Fate {
     Pass,
     Fail,
     LoseReply,
     LoseDelete,
+    /// Leave this fraction of the write's bytes under `.tmp/`, then fail.
+    Tear(f64),
 }
 
 impl FaultyStore {
@@ -88,6 +101,7 @@ impl FaultyStore {
             errors: AtomicU64::new(0),
             lost_replies: AtomicU64::new(0),
             lost_deletes: AtomicU64::new(0),
+            torn_writes: AtomicU64::new(0),
         }
     }
 
@@ -102,12 +116,13 @@ impl FaultyStore {
             errors: self.errors.load(Ordering::SeqCst),
             lost_replies: self.lost_replies.load(Ordering::SeqCst),
             lost_deletes: self.lost_deletes.load(Ordering::SeqCst),
+            torn_writes: self.torn_writes.load(Ordering::SeqCst),
             requests: self.requests.load(Ordering::SeqCst),
         }
     }
 
     /// Decides a request's fate (and waits its latency). `mutates` requests may lose their reply;
-    /// deletes may be lost.
+    /// deletes may be lost; writes (mutating, not deleting) may tear.
     async fn fate(&self, path: &str, mutates: bool, deletes: bool) -> Fate {
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         let in_scope = self.plan.paths.is_empty() || self.plan.paths.iter().any(|p| path.starts_with(p.as_str()));
@@ -127,6 +142,8 @@ impl FaultyStore {
                 Fate::LoseReply
             } else if deletes && rng.gen_bool(self.plan.lost_delete) {
                 Fate::LoseDelete
+            } else if mutates && !deletes && rng.gen_bool(self.plan.torn_write) {
+                Fate::Tear(rng.gen::<f64>())
             } else {
                 Fate::Pass
             };
@@ -140,6 +157,7 @@ impl FaultyStore {
             Fate::Fail => &self.errors,
             Fate::LoseReply => &self.lost_replies,
             Fate::LoseDelete => &self.lost_deletes,
+            Fate::Tear(_) => &self.torn_writes,
         };
         counter.fetch_add(1, Ordering::SeqCst);
         fate
@@ -163,14 +181,24 @@ impl FaultyStore {
         }
     }
 
-    /// Runs a request that changes the store: it fails, passes, or acts and loses its reply.
+    /// A torn write of `bytes` to `path`: the first `part` of them left under `.tmp/`, then an error.
+    async fn tear<T>(&self, path: &str, mut bytes: Vec<u8>, part: f64) -> Result<T, RepoError> {
+        bytes.truncate((bytes.len() as f64 * part) as usize);
+        let leftover = format!("{TMP_DIR}/torn-{}-{}", self.torn_writes.load(Ordering::SeqCst), path.replace('/', "-"));
+        self.inner.write(&leftover, bytes).await?;
+        Err(FaultyStore::error("write", path, "the write was cut off midway"))
+    }
+
+    /// Runs a request that changes the store, given its fate: it fails, passes, or acts and loses its
+    /// reply.
     async fn write_op<T>(
         &self,
         operation: &'static str,
         path: &str,
+        fate: Fate,
         run: impl std::future::Future<Output = Result<T, RepoError>>,
     ) -> Result<T, RepoError> {
-        match self.fate(path, true, false).await {
+        match fate {
             Fate::Pass => run.await,
             Fate::LoseReply => {
                 run.await?;
@@ -196,11 +224,17 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
-        self.write_op("write", path, self.inner.write(path, bytes)).await
+        match self.fate(path, true, false).await {
+            Fate::Tear(part) => self.tear(path, bytes, part).await,
+            fate => self.write_op("write", path, fate, self.inner.write(path, bytes)).await,
+        }
     }
 
     async fn create_new(&self, path: &str, bytes: Vec<u8>) -> Result<Created, RepoError> {
-        self.write_op("write", path, self.inner.create_new(path, bytes)).await
+        match self.fate(path, true, false).await {
+            Fate::Tear(part) => self.tear(path, bytes, part).await,
+            fate => self.write_op("write", path, fate, self.inner.create_new(path, bytes)).await,
+        }
     }
 
     async fn read(&self, path: &str) -> Result<Vec<u8>, RepoError> {
@@ -227,7 +261,8 @@ impl ObjectStore for FaultyStore {
                 self.inner.delete(path).await?;
                 Err(FaultyStore::error("delete", path, "the store acted but its reply was lost"))
             }
-            Fate::Fail => Err(FaultyStore::error("delete", path, "request failed")),
+            // Deletes never tear (`fate` gives tears to writes only).
+            Fate::Fail | Fate::Tear(_) => Err(FaultyStore::error("delete", path, "request failed")),
         }
     }
 }
