@@ -13,6 +13,7 @@ import json
 import os
 
 from test_first_day_tools import (
+    PLAN_FILE,
     age_identity,
     as_json,
     clean_env,  # noqa: F401 (an autouse fixture)
@@ -31,15 +32,6 @@ NEEDLE = "needle-5e1f0b"
 KEY_BASE = 736_251_904
 ROWS = 300
 
-PLAN = """[[plans]]
-name = "hosted"
-tables = ["orders"]
-every = "1h"
-destination = "vault"
-enabled = false
-"""
-
-
 def holds_row_data(text):
     return NEEDLE in text or any(str(KEY_BASE + i) in text for i in range(ROWS))
 
@@ -52,19 +44,19 @@ def test_a_write_only_server_backs_up_but_no_api_reads_a_row_back(tmp_path, serv
     ok(tablesafe(["repo", "init", "--repo", vault, "--recipient", owner_recipient,
                   "--write-only-recipient", host_recipient]))
 
-    srv = servers(tmp_path, "--identity-file", host, plans=PLAN)
+    srv = servers(tmp_path, "--identity-file", host, plans=PLAN_FILE)
     client = srv.client()
     create_table(client, "orders")
     put_rows(client, "orders", [([("id", KEY_BASE + i)], [("v", "%s %d" % (NEEDLE, i))])
                                 for i in range(ROWS)])
-    job = run_plan(srv, "hosted")
+    job = run_plan(srv, "keyed")
     assert (job["state"], job["rows"]) == ("succeeded", ROWS), job
     snapshot = job["snapshot"]
     # Every action that would read rows back fails, and says why.
-    restore = backup_api(srv, "StartRestore", {"plan": "hosted", "table": "orders",
+    restore = backup_api(srv, "StartRestore", {"plan": "keyed", "table": "orders",
                                                "snapshot": snapshot, "target": "copy"})
     refused = [wait_job(srv, restore["job"]["id"])]
-    verify = wait_job(srv, backup_api(srv, "VerifyBackup", {"plan": "hosted"})["job"]["id"])
+    verify = wait_job(srv, backup_api(srv, "VerifyBackup", {"plan": "keyed"})["job"]["id"])
     refused.append(verify)
     for failed in refused:
         assert failed["state"] == "failed", failed
@@ -74,10 +66,10 @@ def test_a_write_only_server_backs_up_but_no_api_reads_a_row_back(tmp_path, serv
 
     # What the API does answer holds no key and no value.
     answers = [
-        backup_api(srv, "ListSnapshots", {"plan": "hosted"}),
-        backup_api(srv, "ListRecoveryPoints", {"plan": "hosted"}),
+        backup_api(srv, "ListSnapshots", {"plan": "keyed"}),
+        backup_api(srv, "ListRecoveryPoints", {"plan": "keyed"}),
         backup_api(srv, "ListJobs", {}),
-        backup_api(srv, "DescribeBackupPlan", {"name": "hosted"}),
+        backup_api(srv, "DescribeBackupPlan", {"name": "keyed"}),
         backup_api(srv, "DescribeJob", {"job_id": job["id"]}),
     ]
     snapshots = answers[0]["snapshots"]
