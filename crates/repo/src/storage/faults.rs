@@ -184,7 +184,9 @@ impl FaultyStore {
     /// A torn write of `bytes` to `path`: the first `part` of them left under `.tmp/`, then an error.
     async fn tear<T>(&self, path: &str, mut bytes: Vec<u8>, part: f64) -> Result<T, RepoError> {
         bytes.truncate((bytes.len() as f64 * part) as usize);
-        let leftover = format!("{TMP_DIR}/torn-{}-{}", self.torn_writes.load(Ordering::SeqCst), path.replace('/', "-"));
+        // A random name (not from the seeded generator, which decides fates): two tears of one path, or
+        // two at once, leave two parts.
+        let leftover = format!("{TMP_DIR}/torn-{:016x}-{}", rand::random::<u64>(), path.replace('/', "-"));
         self.inner.write(&leftover, bytes).await?;
         Err(FaultyStore::error("write", path, "the write was cut off midway"))
     }
