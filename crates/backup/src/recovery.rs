@@ -196,6 +196,7 @@ fn covered_until(segments: &[ChangeSegment], position: u64) -> (Option<i64>, u64
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
 mod tests {
     use super::RestorableSpan;
     use crate::end_of_millisecond_us;
