@@ -79,17 +79,18 @@ impl Repository {
     /// file is deleted, and old packs only after that, so at every moment each
     /// kept chunk is reachable through some index file.
     pub async fn prune(&self, keep: &HashSet<ChunkId>) -> Result<PruneStats, RepoError> {
-        let pruned = self.prune_locked(keep).await;
+        let pruned = self.remove_unkept(keep).await;
         if pruned.is_err() {
             // A prune stopped midway may have replaced index files and deleted packs
             // this handle's index still names: read the index again (best effort; a
             // reload that fails leaves it as it was, and the next refresh retries).
-            let _ = self.reload_index().await;
+            let _ = self.load_index().await;
         }
         pruned
     }
 
-    async fn prune_locked(&self, keep: &HashSet<ChunkId>) -> Result<PruneStats, RepoError> {
+    /// The steps of [`Repository::prune`].
+    async fn remove_unkept(&self, keep: &HashSet<ChunkId>) -> Result<PruneStats, RepoError> {
         let mut stats = PruneStats::default();
         let old_indexes: Vec<String> = self.storage.list("index").await?.into_iter().map(|(p, _)| p).collect();
         let mut packs: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
@@ -139,7 +140,7 @@ impl Repository {
         // written without a lock: only files as old as a stale lock are surely abandoned.
         let stale = std::time::Duration::from_millis(STALE_AFTER_MS.unsigned_abs());
         stats.leftovers_removed = self.storage.remove_leftovers(stale).await?;
-        self.reload_index().await?;
+        self.load_index().await?;
         Ok(stats)
     }
 

@@ -279,10 +279,20 @@ impl Repository {
         Chunker::new(self.config.chunker)
     }
 
+    /// Reads every index file, then replaces the in-memory index with what they
+    /// name and forgets the cached pack keys. Every file is read before anything
+    /// is replaced: a read that fails (the storage does fail) leaves the index as
+    /// it was, never half empty, so a long-lived handle still finds every chunk it
+    /// found before.
     pub(crate) async fn load_index(&self) -> Result<(), RepoError> {
+        let (mut files, mut index) = (HashSet::new(), HashMap::new());
         for (path, _) in self.storage.list("index").await? {
-            self.load_index_file(path).await?;
+            index.extend(locations(self.read_index_file(&path).await?.packs));
+            files.insert(path);
         }
+        *self.index.lock() = index;
+        *self.index_files.lock() = files;
+        self.pack_keys.lock().clear();
         Ok(())
     }
 
@@ -301,7 +311,7 @@ impl Repository {
         let listed: HashSet<String> = self.storage.list("index").await?.into_iter().map(|(path, _)| path).collect();
         let gone = self.index_files.lock().iter().any(|known| !listed.contains(known));
         if gone {
-            return self.reload_index().await;
+            return self.load_index().await;
         }
         let new: Vec<String> = {
             let known = self.index_files.lock();
@@ -362,12 +372,7 @@ impl Repository {
 
     /// Adds the entries of packs named by a durable index file to the index.
     pub(crate) fn index_packs(&self, packs: Vec<(PackId, Vec<PackEntry>)>) {
-        let mut index = self.index.lock();
-        for (pack, entries) in packs {
-            for entry in entries {
-                index.insert(entry.id, Location { pack, entry });
-            }
-        }
+        self.index.lock().extend(locations(packs));
     }
 
     /// Reads a chunk by id.
@@ -495,26 +500,6 @@ impl Repository {
         Ok(())
     }
 
-    /// Forgets every cached index entry and pack key, then reloads the index.
-    pub(crate) async fn reload_index(&self) -> Result<(), RepoError> {
-        // Every file is read before anything is replaced: a read that fails (the
-        // storage does fail) leaves the index as it was, never half empty, so a
-        // long-lived handle still finds every chunk it found before.
-        let mut files = Vec::new();
-        for (path, _) in self.storage.list("index").await? {
-            let file = self.read_index_file(&path).await?;
-            files.push((path, file));
-        }
-        let mut fresh = HashMap::new();
-        for (pack, entries) in files.iter_mut().flat_map(|(_, file)| std::mem::take(&mut file.packs)) {
-            fresh.extend(entries.into_iter().map(|entry| (entry.id, Location { pack, entry })));
-        }
-        *self.index.lock() = fresh;
-        *self.index_files.lock() = files.into_iter().map(|(path, _)| path).collect();
-        self.pack_keys.lock().clear();
-        Ok(())
-    }
-
     /// Takes a repository lock (see `lock`): shared to add data, exclusive to prune.
     pub async fn lock(&self, kind: LockKind) -> Result<RepoLock, RepoError> {
         RepoLock::acquire(self.storage.clone(), kind, Arc::clone(&self.clock)).await
@@ -533,4 +518,11 @@ impl Repository {
 
 pub(crate) fn manifest_aad(kind: &str) -> String {
     format!("tablesafe manifest v1 {kind}")
+}
+
+/// Where each chunk of `packs` lies.
+fn locations(packs: Vec<(PackId, Vec<PackEntry>)>) -> impl Iterator<Item = (ChunkId, Location)> {
+    packs
+        .into_iter()
+        .flat_map(|(pack, entries)| entries.into_iter().map(move |entry| (entry.id, Location { pack, entry })))
 }

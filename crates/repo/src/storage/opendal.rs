@@ -145,9 +145,10 @@ impl ObjectStore for OpendalStore {
             };
             let mut removed = 0;
             for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
                 // The file system's own clock stamped the file: its age is measured on that clock.
-                let old = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
-                if entry.path().is_file() && old.is_some_and(|elapsed| elapsed >= age) {
+                let elapsed = meta.modified().ok().and_then(|t| t.elapsed().ok());
+                if meta.is_file() && elapsed.is_some_and(|elapsed| elapsed >= age) {
                     match std::fs::remove_file(entry.path()) {
                         Ok(()) => removed += 1,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
